@@ -1,0 +1,23 @@
+"""User-facing error types: one per kind of bad input, turned into exit code 2 at the CLI edge."""
+
+
+class NncliError(Exception):
+    """Base class for errors a user can act on; the message says what is wrong and what is allowed."""
+
+
+class ConfigError(NncliError):
+    """A config file or override is invalid. `problems` lists one line per bad key."""
+
+    def __init__(self, problems, source=None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        head = f"invalid config {source}" if source else "invalid config"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class DataError(NncliError):
+    """A data file or dataset option is unusable (missing file, bad value, wrong shape)."""
+
+
+class CheckpointError(NncliError):
+    """A checkpoint file is missing, corrupt, hostile, or from an incompatible version."""
