@@ -1,0 +1,233 @@
+"""Layers as gates of the computational graph.
+
+Each gate has `forward(x)`, which returns its output and keeps what backward needs, and
+`backward(dout)`, which takes the upstream gradient dL/dout and returns dL/dx (the chain rule:
+local gradient times upstream gradient), filling the gradients of its own parameters on the way.
+
+Shapes: x (N, D) for a batch of N rows. Outputs and input gradients live in buffers the gate
+reuses across calls of the same or smaller batch size, so a training step allocates nothing;
+an array a gate returns stays valid until that gate runs again.
+"""
+
+import numpy as np
+
+
+def reuse(buf, shape, dtype):
+    """Return a (N, ...) view of `buf` when it is big enough, else a fresh buffer of `shape`."""
+    if buf is not None and buf.dtype == dtype and buf.shape[1:] == shape[1:] and buf.shape[0] >= shape[0]:
+        return buf[: shape[0]]
+    return np.empty(shape, dtype)
+
+
+class Gate:
+    """Base of every layer: no parameters, no kinks, buffers created on first use."""
+
+    params = ()
+    kinked = False
+
+    def __init__(self, inplace=False):
+        # In-place gates overwrite their input (forward) and upstream gradient (backward); the
+        # network turns this on for activations, whose inputs and dout it owns and never reads again.
+        self.inplace = inplace
+        self._out = None
+        self._dx = None
+
+    def _output(self, x):
+        if self.inplace:
+            return x
+        self._out = reuse(self._out, x.shape, x.dtype)
+        return self._out
+
+    def _input_grad(self, dout):
+        if self.inplace:
+            return dout
+        self._dx = reuse(self._dx, dout.shape, dout.dtype)
+        return self._dx
+
+    def kinks(self):
+        """Which side of each non-differentiable point the last forward's units were on, or None."""
+        return None
+
+
+class Affine(Gate):
+    """Fully connected layer: out = x·W + b, with W (D, M) and b (M,).
+
+    Backward: dx = dout·Wᵀ, dW = xᵀ·dout, db = Σ_rows dout. W, b, dW and db may be views
+    into the network's flat buffers; the gate writes the gradients into dW and db in place.
+    """
+
+    params = ("W", "b")
+
+    def __init__(self, W, b, dW=None, db=None):
+        super().__init__()
+        self.W, self.b = W, b
+        self.dW = np.zeros_like(W) if dW is None else dW
+        self.db = np.zeros_like(b) if db is None else db
+        self._ones = None
+
+    def forward(self, x):
+        self.x = x
+        out = self._out = reuse(self._out, (x.shape[0], self.W.shape[1]), x.dtype)
+        np.matmul(x, self.W, out=out)
+        out += self.b
+        return out
+
+    def backward(self, dout, need_dx=True):
+        """Fill dW, db; return dx (or None when `need_dx` is False, e.g. for the first layer)."""
+        np.matmul(self.x.T, dout, out=self.dW)
+        self._ones = reuse(self._ones, (dout.shape[0],), dout.dtype)
+        self._ones.fill(1)
+        np.matmul(self._ones, dout, out=self.db)  # Σ_rows dout as a matrix-vector product
+        if not need_dx:
+            return None
+        dx = self._dx = reuse(self._dx, self.x.shape, dout.dtype)
+        return np.matmul(dout, self.W.T, out=dx)
+
+
+class ReLU(Gate):
+    """out = max(0, x); the max gate routes the gradient to x where x > 0, else nowhere."""
+
+    kinked = True
+
+    def __init__(self, inplace=False):
+        super().__init__(inplace)
+        self._zeros = None
+        self._mask = None
+
+    def forward(self, x):
+        out = self._output(x)
+        self._zeros = reuse(self._zeros, x.shape, x.dtype)
+        self._zeros.fill(0)
+        np.maximum(x, self._zeros, out=out)  # an array operand is much faster than the scalar 0
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        self._mask = reuse(self._mask, dout.shape, dout.dtype)
+        np.greater(self.out, 0, out=self._mask)
+        return np.multiply(dout, self._mask, out=self._input_grad(dout))
+
+    def kinks(self):
+        return self.out > 0
+
+
+class LeakyReLU(Gate):
+    """out = x for x > 0, negative_slope·x otherwise; the gradient is scaled the same way."""
+
+    kinked = True
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__(inplace)
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        out = self._output(x)
+        np.multiply(x, np.where(self.positive, 1.0, self.negative_slope).astype(x.dtype), out=out)
+        return out
+
+    def backward(self, dout):
+        slope = np.where(self.positive, 1.0, self.negative_slope).astype(dout.dtype)
+        return np.multiply(dout, slope, out=self._input_grad(dout))
+
+    def kinks(self):
+        return self.positive
+
+
+class Sigmoid(Gate):
+    """out = σ(x) = 1 / (1 + e^(-x)), computed without overflow; dx = dout·σ(x)·(1 − σ(x))."""
+
+    def forward(self, x):
+        e = np.exp(-np.abs(x))  # e ≤ 1, so nothing overflows for any finite x
+        out = self._output(x)
+        np.divide(np.where(x >= 0, 1, e), 1 + e, out=out)
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        return np.multiply(dout, self.out * (1 - self.out), out=self._input_grad(dout))
+
+
+class Tanh(Gate):
+    """out = tanh(x); dx = dout·(1 − out²)."""
+
+    def forward(self, x):
+        self.out = np.tanh(x, out=self._output(x))
+        return self.out
+
+    def backward(self, dout):
+        return np.multiply(dout, 1 - self.out * self.out, out=self._input_grad(dout))
+
+
+class ELU(Gate):
+    """out = x for x > 0, alpha·(e^x − 1) otherwise; dx = dout where x > 0, dout·(out + alpha) elsewhere."""
+
+    kinked = True
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x):
+        self.positive = x > 0
+        value = np.where(self.positive, x, self.alpha * np.expm1(np.minimum(x, 0)))  # expm1(≤ 0) never overflows
+        out = self.out = self._output(x)
+        out[...] = value
+        return out
+
+    def backward(self, dout):
+        local = np.where(self.positive, 1, self.out + self.alpha).astype(dout.dtype, copy=False)
+        return np.multiply(dout, local, out=self._input_grad(dout))
+
+    def kinks(self):
+        return self.positive
+
+
+class Dropout(Gate):
+    """Inverted dropout: in training, drop each unit with probability p and scale survivors by 1/(1 − p).
+
+    In eval mode (`train=False`) it is the identity, so inference needs no rescaling. The mask
+    comes from `rng`, the network's seeded generator, so runs are reproducible.
+    """
+
+    def __init__(self, p, rng, inplace=False):
+        super().__init__(inplace)
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout p must be in [0, 1), got {p}")
+        self.p, self.rng = p, rng
+        self.train = True
+        self._mask = None
+
+    def forward(self, x):
+        self.active = self.train and self.p > 0
+        if not self.active:
+            return x
+        self._mask = reuse(self._mask, x.shape, x.dtype)
+        self.rng.random(out=self._mask, dtype=x.dtype)
+        # mask = [u ≥ p] / (1 − p), computed in place
+        np.greater_equal(self._mask, self.p, out=self._mask)
+        self._mask *= 1 / (1 - self.p)
+        return np.multiply(x, self._mask, out=self._output(x))
+
+    def backward(self, dout):
+        if not self.active:
+            return dout
+        return np.multiply(dout, self._mask, out=self._input_grad(dout))
+
+
+ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "elu": ELU,
+}
+
+
+def make_activation(name, negative_slope=0.01, alpha=1.0, inplace=False):
+    """Build the activation gate named in a config (`relu`, `leaky_relu`, `sigmoid`, `tanh`, `elu`)."""
+    if name == "leaky_relu":
+        return LeakyReLU(negative_slope, inplace=inplace)
+    if name == "elu":
+        return ELU(alpha, inplace=inplace)
+    return ACTIVATIONS[name](inplace=inplace)

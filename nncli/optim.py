@@ -1,0 +1,130 @@
+"""Update rules. Each keeps its own state and updates the flat parameter vector in place.
+
+`step(w, dw, lr)` with w, dw the network's flat `theta` and `grad` (P,). State arrays have the
+shape of w and are exposed by `state()` / restored by `load_state()` for exact resume.
+"""
+
+import numpy as np
+
+
+class SGD:
+    """Vanilla gradient descent: w −= lr·dw."""
+
+    state_names = ()
+
+    def __init__(self, size, dtype=np.float64, **_):
+        self.t = 0
+        self._scratch = np.zeros(size, dtype)
+        for name in self.state_names:
+            setattr(self, name, np.zeros(size, dtype))
+
+    def step(self, w, dw, lr):
+        self.t += 1
+        np.multiply(dw, lr, out=self._scratch)
+        w -= self._scratch
+
+    def state(self):
+        """Arrays and counters needed to continue exactly where this optimizer stopped."""
+        return {name: getattr(self, name) for name in self.state_names}, {"t": self.t}
+
+    def load_state(self, arrays, counters):
+        for name in self.state_names:
+            getattr(self, name)[...] = arrays[name]
+        self.t = int(counters["t"])
+
+
+class Momentum(SGD):
+    """Momentum: v = μ·v − lr·dw; w += v."""
+
+    state_names = ("v",)
+
+    def __init__(self, size, dtype=np.float64, momentum=0.9, **_):
+        super().__init__(size, dtype)
+        self.mu = momentum
+
+    def step(self, w, dw, lr):
+        self.t += 1
+        self.v *= self.mu
+        np.multiply(dw, lr, out=self._scratch)
+        self.v -= self._scratch
+        w += self.v
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum: v = μ·v − lr·dw; w += μ·v − lr·dw (the look-ahead form, equal to w += −μ·v_prev + (1 + μ)·v)."""
+
+    def step(self, w, dw, lr):
+        self.t += 1
+        self.v *= self.mu
+        np.multiply(dw, lr, out=self._scratch)
+        self.v -= self._scratch
+        w -= self._scratch
+        np.multiply(self.v, self.mu, out=self._scratch)
+        w += self._scratch
+
+
+class RMSProp(SGD):
+    """RMSProp: cache = d·cache + (1 − d)·dw²; w −= lr·dw / (√cache + eps)."""
+
+    state_names = ("cache",)
+
+    def __init__(self, size, dtype=np.float64, decay_rate=0.99, eps=1e-8, **_):
+        super().__init__(size, dtype)
+        self.decay_rate, self.eps = decay_rate, eps
+
+    def step(self, w, dw, lr):
+        self.t += 1
+        s = self._scratch
+        self.cache *= self.decay_rate
+        np.multiply(dw, dw, out=s)
+        s *= 1 - self.decay_rate
+        self.cache += s
+        np.sqrt(self.cache, out=s)
+        s += self.eps
+        np.divide(dw, s, out=s)
+        s *= lr
+        w -= s
+
+
+class Adam(SGD):
+    """Adam: m, v running means of dw and dw² with bias correction; w −= lr·m̂ / (√v̂ + eps)."""
+
+    state_names = ("m", "v")
+
+    def __init__(self, size, dtype=np.float64, beta1=0.9, beta2=0.999, eps=1e-8, **_):
+        super().__init__(size, dtype)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+
+    def step(self, w, dw, lr):
+        self.t += 1
+        s = self._scratch
+        self.m *= self.beta1
+        np.multiply(dw, 1 - self.beta1, out=s)
+        self.m += s
+        self.v *= self.beta2
+        np.multiply(dw, dw, out=s)
+        s *= 1 - self.beta2
+        self.v += s
+        # w −= lr·(m / (1 − β1^t)) / (√(v / (1 − β2^t)) + eps)
+        np.divide(self.v, 1 - self.beta2 ** self.t, out=s)
+        np.sqrt(s, out=s)
+        s += self.eps
+        np.divide(self.m, s, out=s)
+        s *= lr / (1 - self.beta1 ** self.t)
+        w -= s
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}
+
+
+def make_optimizer(name, size, dtype=np.float64, **hyper):
+    """Build the update rule named in a config; unused hyperparameters are ignored."""
+    return OPTIMIZERS[name](size, dtype, **hyper)
+
+
+def clip_by_global_norm(dw, max_norm):
+    """Scale dw in place so its L2 norm is at most max_norm; return the norm before clipping."""
+    norm = float(np.sqrt(np.dot(dw, dw)))
+    if max_norm is not None and norm > max_norm:
+        dw *= max_norm / norm
+    return norm
