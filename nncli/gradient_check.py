@@ -14,7 +14,7 @@ import numpy as np
 
 from .layers import ELU, Affine, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import softmax_loss, svm_kinks, svm_loss
-from .network import Network
+from .network import Network, build_network
 from .regularization import add_regularization_grad, l1_kinks, regularization_loss
 
 H = 1e-5
@@ -198,3 +198,10 @@ def builtin_checks(seed=0):
             r.name = f"{label}: {r.name}"
             results.append(r)
     return results
+
+
+def check_config(config, X, y, num_classes, seed=0):
+    """Check the model a config describes (widths, activation, loss, regularization) on samples (X, y) of its data."""
+    X = np.asarray(X, np.float64)
+    net = build_network(config, X.shape[1], num_classes, rng=seed, dtype=np.float64)
+    return check_network(net, X, y, rng=np.random.default_rng(seed))

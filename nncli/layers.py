@@ -13,7 +13,7 @@ import numpy as np
 
 
 def reuse(buf, shape, dtype):
-    """Return a (N, ...) view of `buf` when it is big enough, else a fresh buffer of `shape`."""
+    """A (N, ...) view of `buf` when it is big enough, else a fresh buffer of `shape` (its `.base` is then None)."""
     if buf is not None and buf.dtype == dtype and buf.shape[1:] == shape[1:] and buf.shape[0] >= shape[0]:
         return buf[: shape[0]]
     return np.empty(shape, dtype)
@@ -29,20 +29,25 @@ class Gate:
         # In-place gates overwrite their input (forward) and upstream gradient (backward); the
         # network turns this on for activations, whose inputs and dout it owns and never reads again.
         self.inplace = inplace
-        self._out = None
-        self._dx = None
+        self._buffers = {}
+
+    def _buffer(self, name, shape, dtype, fill=None):
+        """A reusable work array: kept at its largest size, returned as a view of the first N rows.
+
+        `fill` sets a constant array (zeros, ones) once, when the buffer is created.
+        """
+        buf = reuse(self._buffers.get(name), shape, dtype)
+        if buf.base is None:
+            if fill is not None:
+                buf.fill(fill)
+            self._buffers[name] = buf
+        return buf
 
     def _output(self, x):
-        if self.inplace:
-            return x
-        self._out = reuse(self._out, x.shape, x.dtype)
-        return self._out
+        return x if self.inplace else self._buffer("out", x.shape, x.dtype)
 
     def _input_grad(self, dout):
-        if self.inplace:
-            return dout
-        self._dx = reuse(self._dx, dout.shape, dout.dtype)
-        return self._dx
+        return dout if self.inplace else self._buffer("dx", dout.shape, dout.dtype)
 
     def kinks(self):
         """Which side of each non-differentiable point the last forward's units were on, or None."""
@@ -63,11 +68,10 @@ class Affine(Gate):
         self.W, self.b = W, b
         self.dW = np.zeros_like(W) if dW is None else dW
         self.db = np.zeros_like(b) if db is None else db
-        self._ones = None
 
     def forward(self, x):
         self.x = x
-        out = self._out = reuse(self._out, (x.shape[0], self.W.shape[1]), x.dtype)
+        out = self._buffer("out", (x.shape[0], self.W.shape[1]), x.dtype)
         np.matmul(x, self.W, out=out)
         out += self.b
         return out
@@ -75,13 +79,11 @@ class Affine(Gate):
     def backward(self, dout, need_dx=True):
         """Fill dW, db; return dx (or None when `need_dx` is False, e.g. for the first layer)."""
         np.matmul(self.x.T, dout, out=self.dW)
-        self._ones = reuse(self._ones, (dout.shape[0],), dout.dtype)
-        self._ones.fill(1)
-        np.matmul(self._ones, dout, out=self.db)  # Σ_rows dout as a matrix-vector product
+        ones = self._buffer("ones", (dout.shape[0],), dout.dtype, fill=1)
+        np.matmul(ones, dout, out=self.db)  # Σ_rows dout as a matrix-vector product
         if not need_dx:
             return None
-        dx = self._dx = reuse(self._dx, self.x.shape, dout.dtype)
-        return np.matmul(dout, self.W.T, out=dx)
+        return np.matmul(dout, self.W.T, out=self._buffer("dx", self.x.shape, dout.dtype))
 
 
 class ReLU(Gate):
@@ -89,23 +91,17 @@ class ReLU(Gate):
 
     kinked = True
 
-    def __init__(self, inplace=False):
-        super().__init__(inplace)
-        self._zeros = None
-        self._mask = None
-
     def forward(self, x):
         out = self._output(x)
-        self._zeros = reuse(self._zeros, x.shape, x.dtype)
-        self._zeros.fill(0)
-        np.maximum(x, self._zeros, out=out)  # an array operand is much faster than the scalar 0
+        zeros = self._buffer("zeros", x.shape, x.dtype, fill=0)
+        np.maximum(x, zeros, out=out)  # an array of zeros is much faster here than the scalar 0
         self.out = out
         return out
 
     def backward(self, dout):
-        self._mask = reuse(self._mask, dout.shape, dout.dtype)
-        np.greater(self.out, 0, out=self._mask)
-        return np.multiply(dout, self._mask, out=self._input_grad(dout))
+        mask = self._buffer("mask", dout.shape, dout.dtype)
+        np.greater(self.out, 0, out=mask)
+        return np.multiply(dout, mask, out=self._input_grad(dout))
 
     def kinks(self):
         return self.out > 0
@@ -196,23 +192,22 @@ class Dropout(Gate):
             raise ValueError(f"dropout p must be in [0, 1), got {p}")
         self.p, self.rng = p, rng
         self.train = True
-        self._mask = None
 
     def forward(self, x):
         self.active = self.train and self.p > 0
         if not self.active:
             return x
-        self._mask = reuse(self._mask, x.shape, x.dtype)
-        self.rng.random(out=self._mask, dtype=x.dtype)
+        self.mask = self._buffer("mask", x.shape, x.dtype)
+        self.rng.random(out=self.mask, dtype=x.dtype)
         # mask = [u ≥ p] / (1 − p), computed in place
-        np.greater_equal(self._mask, self.p, out=self._mask)
-        self._mask *= 1 / (1 - self.p)
-        return np.multiply(x, self._mask, out=self._output(x))
+        np.greater_equal(self.mask, self.p, out=self.mask)
+        self.mask *= 1 / (1 - self.p)
+        return np.multiply(x, self.mask, out=self._output(x))
 
     def backward(self, dout):
         if not self.active:
             return dout
-        return np.multiply(dout, self._mask, out=self._input_grad(dout))
+        return np.multiply(dout, self.mask, out=self._input_grad(dout))
 
 
 ACTIVATIONS = {

@@ -114,15 +114,15 @@ class Network:
             self._dscores = np.empty((n, self.sizes[-1]), self.dtype)
         return self._dscores[:n]
 
-    def evaluate(self, X, y, chunk=4096):
-        """Mean data loss and accuracy over (X, y), in chunks so memory stays bounded."""
-        total, correct = 0.0, 0
-        for start in range(0, len(y), chunk):
-            xb, yb = self._batch(X, start, chunk), y[start:start + chunk]
+    def evaluate(self, chunks):
+        """Mean data loss and accuracy over an iterable of (X, y) chunks, so memory stays bounded."""
+        total, correct, n = 0.0, 0, 0
+        for xb, yb in chunks:
             scores = self.forward(xb)
             correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
             total += self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0] * len(yb)
-        n = max(len(y), 1)
+            n += len(yb)
+        n = max(n, 1)
         return total / n, correct / n
 
     def predict_scores(self, X, chunk=4096):
@@ -160,3 +160,11 @@ class Network:
     @property
     def num_params(self):
         return self.theta.size
+
+
+def build_network(config, input_dim, num_classes, rng=0, dtype=None):
+    """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe."""
+    m, reg = config.model, config.regularization
+    return Network(input_dim, m.hidden, num_classes, activation=m.activation, negative_slope=m.negative_slope,
+                   alpha=m.alpha, init=m.init, init_std=m.init_std, dropout=m.dropout, loss=config.loss,
+                   l2=reg.l2, l1=reg.l1, dtype=dtype or config.train.dtype, rng=rng)

@@ -1,0 +1,239 @@
+"""The command line: parse arguments, call the library, render results. No numerics here.
+
+Exit codes: 0 success; 1 the job ran and failed (a gradient check failed, training diverged);
+2 bad input (usage, config, data, checkpoint), reported without a traceback unless --debug.
+"""
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .errors import NncliError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
+    help="Train small fully connected neural networks in plain NumPy, driven by YAML configs.",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+_debug = {"on": False}
+
+
+def _version(value: bool):
+    if value:
+        print(f"nncli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+):
+    _debug["on"] = debug
+
+
+def user_errors(command):
+    """Turn the library's user errors into a message on stderr and exit code 2 (a traceback only with --debug)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except NncliError as e:
+            if _debug["on"]:
+                raise
+            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(2)
+    return wrapper
+
+
+def _fmt(value):
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+@app.command()
+@user_errors
+def train(
+    config: Path = typer.Argument(..., help="YAML config file."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Dotted overrides KEY=VALUE, e.g. optimizer.lr=0.1 'model.hidden=[64,32]'."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: output.dir of the config)."),
+    force: bool = typer.Option(False, "--force", help="Replace a run already in the run directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
+):
+    """Train the network a config describes; write metrics and checkpoints to its run directory.
+
+    Example: `nncli train configs/spiral-2layer.yaml optimizer.lr=0.5 train.epochs=50`
+    """
+    from .config import load_config
+    from .trainer import train as run_training
+
+    cfg = load_config(config, overrides or ())
+    progress = _Progress(cfg.train.epochs, quiet)
+
+    def on_start(trainer):
+        if not quiet:
+            _print_setup(trainer)
+
+    summary = run_training(cfg, out_dir, force=force, on_start=on_start, on_epoch=progress.update)
+    progress.close()
+    _print_summary(summary, out_dir or cfg.output.dir)
+    if summary["status"] == "diverged":
+        err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
+        raise typer.Exit(1)
+
+
+class _Progress:
+    """A tqdm bar over epochs on a terminal, one plain line per epoch otherwise (readable CI logs)."""
+
+    def __init__(self, epochs, quiet):
+        self.quiet, self.bar = quiet, None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True)
+
+    def update(self, row):
+        if self.quiet:
+            return
+        shown = {k: _fmt(v) for k, v in row.items() if k not in ("epoch", "seconds")}
+        if self.bar is not None:
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.update(1)
+        else:
+            parts = " ".join(f"{k}={v}" for k, v in shown.items())
+            print(f"epoch {row['epoch']}: {parts} ({row['seconds']:.2f}s)", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_setup(trainer):
+    cfg, data, net = trainer.config, trainer.data, trainer.net
+    table = Table(title=f"run {cfg.name} → {trainer.run_dir}", show_header=False)
+    table.add_row("data", f"{data.source}: {len(data.train.y)} train"
+                  + (f", {len(data.val.y)} val" if data.val is not None else "")
+                  + (f", {len(data.test.y)} test" if data.test is not None else "")
+                  + f"; {data.num_features} features, {data.num_classes} classes")
+    table.add_row("model", f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
+                  f"dropout {cfg.model.dropout}, loss {cfg.loss}")
+    table.add_row("regularization", f"l2 {cfg.regularization.l2}, l1 {cfg.regularization.l1}")
+    table.add_row("optimizer", f"{cfg.optimizer.name}, lr {cfg.optimizer.lr}, schedule {cfg.optimizer.schedule.name}")
+    table.add_row("train", f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, {cfg.train.dtype}, seed {cfg.seed}")
+    out.print(table)
+    layers = Table(title="model")
+    for col in ("parameter", "shape", "count"):
+        layers.add_column(col, justify="right" if col == "count" else "left")
+    for name, shape, count in net.layer_shapes():
+        layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
+    layers.add_row("total", "", f"{net.num_params:,}")
+    out.print(layers)
+
+
+def _print_summary(summary, run_dir):
+    table = Table(title=f"{summary['name']}: {summary['status']} after {summary['epochs_run']} epochs")
+    table.add_column("metric")
+    table.add_column(f"best (epoch {summary['best_epoch']})", justify="right")
+    table.add_column("final", justify="right")
+    best, final = summary.get("best") or {}, summary.get("final") or {}
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        if key in final:
+            table.add_row(key, _fmt(best.get(key)), _fmt(final.get(key)))
+    out.print(table)
+    rate = summary.get("samples_per_second")
+    out.print(f"run directory: {run_dir}  ·  {summary['wall_seconds']:.1f}s"
+              + (f"  ·  {rate:,.0f} samples/s" if rate else ""))
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this labelled file instead of the recorded split."),
+    split: Optional[str] = typer.Option(None, "--split", help="train | val | test (default: test when there is one, else val)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+):
+    """Evaluate a checkpoint: loss, accuracy, per-class precision/recall, confusion matrix.
+
+    Example: `nncli eval runs/spiral-2layer/best.npz --split val`
+    """
+    from .evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(checkpoint, data, split)
+    if as_json:
+        print(json.dumps(result))
+        return
+    head = Table(title=f"{checkpoint} (epoch {result['epoch']}) on {result['split']}", show_header=False)
+    head.add_row("samples", str(result["samples"]))
+    head.add_row("data loss", _fmt(result["loss"]))
+    head.add_row("accuracy", f"{result['accuracy']:.2%}")
+    out.print(head)
+    per_class = Table(title="per class")
+    for col in ("class", "precision", "recall", "support"):
+        per_class.add_column(col, justify="left" if col == "class" else "right")
+    for row in result["per_class"]:
+        per_class.add_row(str(row["class"]), f"{row['precision']:.2%}", f"{row['recall']:.2%}", str(row["support"]))
+    out.print(per_class)
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for c in result["classes"]:
+        confusion.add_column(str(c), justify="right")
+    for c, counts in zip(result["classes"], result["confusion"]):
+        confusion.add_row(str(c), *map(str, counts))
+    out.print(confusion)
+
+
+@app.command()
+@user_errors
+def gradcheck(
+    config: Optional[Path] = typer.Argument(None, help="Check this config's model on a few samples of its data (default: every built-in piece)."),
+    samples: int = typer.Option(8, "--samples", min=1, help="Samples of the config's data to check on."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+):
+    """Prove every backward pass against numerical gradients (float64, centered differences, h = 1e-5).
+
+    Example: `nncli gradcheck` or `nncli gradcheck configs/spiral-3layer.yaml`. Exit 1 if any check fails.
+    """
+    from . import gradient_check
+
+    if config is None:
+        results = gradient_check.builtin_checks()
+    else:
+        from .config import load_config
+        from .data import load_dataset
+
+        cfg = load_config(config)
+        data = load_dataset(cfg.data, cfg.seed, np.float64)
+        rows = np.arange(min(samples, len(data.train)))
+        results = gradient_check.check_config(cfg, data.train.batch(rows), data.train.y[rows], data.num_classes)
+    passed = all(r.passed for r in results)
+    if as_json:
+        print(json.dumps({"passed": passed, "checks": [r.as_dict() for r in results]}))
+    else:
+        table = Table(title="gradient check (float64, h = 1e-5, relative error |a − n| / max(|a|, |n|))")
+        for col in ("gradient", "shape", "max rel. error", "checked", "kinks", "tolerance", "result"):
+            table.add_column(col, justify="left" if col in ("gradient", "shape") else "right", no_wrap=True)
+        for r in results:
+            table.add_row(r.name, "×".join(map(str, r.shape)), f"{r.max_rel_error:.2e}", str(r.checked), str(r.kinks),
+                          f"{r.tolerance:.0e}", "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
+        out.print(table)
+        failed = sum(not r.passed for r in results)
+        out.print(f"{failed} of {len(results)} checks failed" if failed else f"all {len(results)} checks passed")
+    if not passed:
+        raise typer.Exit(1)
+
+
+def main():
+    app()

@@ -1,0 +1,82 @@
+"""The run directory: where a training run writes its config, metrics, checkpoints and summary.
+
+Layout: config.yaml, metrics.jsonl, metrics.csv, checkpoint.npz, best.npz, summary.json.
+A directory that already holds a run is never reused silently.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+from .atomic import atomic_write_json, jsonable
+from .errors import ConfigError
+
+RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json")
+METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def holds_run(path):
+    """True when `path` already contains any file a run writes."""
+    path = Path(path)
+    return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
+
+
+def prepare_run_dir(path, force=False):
+    """Create the run directory; refuse one that holds a run unless `force` (then its run files are replaced)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output.dir: {path} exists and is not a directory")
+    if holds_run(path):
+        if not force:
+            raise ConfigError(f"output.dir: {path} already holds a run; pass --force to replace it "
+                              f"or --out DIR to write somewhere else")
+        for name in RUN_FILES:
+            (path / name).unlink(missing_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class MetricsLog:
+    """Appends one row per epoch to metrics.jsonl and metrics.csv, flushed as each row is written."""
+
+    def __init__(self, run_dir, columns=METRIC_COLUMNS):
+        run_dir = Path(run_dir)
+        self.columns = list(columns)
+        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        csv_path = run_dir / "metrics.csv"
+        new = not csv_path.exists() or csv_path.stat().st_size == 0
+        self._csv_file = open(csv_path, "a", encoding="utf-8", newline="")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=self.columns, extrasaction="ignore")
+        if new:
+            self._csv.writeheader()
+
+    def write(self, row):
+        row = jsonable(row)
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+        self._csv.writerow(row)
+        self._csv_file.flush()
+
+    def close(self):
+        self._jsonl.close()
+        self._csv_file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_metrics(run_dir):
+    """The rows of a run's metrics.jsonl, in order."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_summary(run_dir, summary):
+    """Write summary.json atomically."""
+    atomic_write_json(Path(run_dir) / "summary.json", summary)

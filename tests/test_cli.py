@@ -1,0 +1,214 @@
+"""The three commands as a user runs them: train, eval, gradcheck, and every config mistake answered with exit 2."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nncli import __version__
+from nncli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def write(tmp_path, text, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+SMALL = ["train.epochs=5", "data.samples_per_class=40"]
+
+
+@pytest.fixture(scope="module")
+def spiral_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "spiral"
+    result = run("train", ROOT / "configs/spiral-2layer.yaml", *SMALL, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_train_writes_a_complete_run_directory(spiral_run):
+    out, result = spiral_run
+    for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json"):
+        assert (out / name).is_file(), name
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
+    assert set(rows[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    csv_lines = (out / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds" and len(csv_lines) == 6
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs_run"] == 5
+    best = min(rows, key=lambda r: r["val_loss"])
+    assert summary["best_epoch"] == best["epoch"]
+    assert summary["samples_per_second"] > 0 and summary["wall_seconds"] > 0
+    config_text = (out / "config.yaml").read_text()
+    assert config_text.startswith(f"# nncli {__version__}") and "command:" in config_text
+    assert "samples_per_class: 40" in config_text and "epochs: 5" in config_text
+    assert "W1" in result.output and "val_accuracy" in result.output
+
+
+def test_resolved_config_trains_again_identically(spiral_run, tmp_path):
+    out, _ = spiral_run
+    again = tmp_path / "again"
+    assert run("train", out / "config.yaml", "--out", again, "--quiet").exit_code == 0
+    assert _weights(again / "checkpoint.npz") == _weights(out / "checkpoint.npz")
+
+
+def _weights(path):
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k].tobytes() for k in z.files if k != "meta"}
+
+
+def test_same_seed_is_bit_identical_other_seed_differs(tmp_path):
+    cfg = ROOT / "configs/spiral-2layer.yaml"
+    for name, seed in [("a", 0), ("b", 0), ("c", 1)]:
+        assert run("train", cfg, *SMALL, f"seed={seed}", "--out", tmp_path / name, "--quiet").exit_code == 0
+    a, b, c = (_weights(tmp_path / n / "checkpoint.npz") for n in "abc")
+    assert a == b
+    assert a != c
+
+
+def test_existing_run_is_never_overwritten_silently(spiral_run):
+    out, _ = spiral_run
+    before = (out / "checkpoint.npz").read_bytes()
+    result = run("train", ROOT / "configs/spiral-2layer.yaml", *SMALL, "--out", out)
+    assert result.exit_code == 2
+    assert "--force" in result.output and "--out" in result.output
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+def test_force_replaces_a_run(tmp_path):
+    cfg = ROOT / "configs/spiral-2layer.yaml"
+    assert run("train", cfg, *SMALL, "--out", tmp_path / "r", "--quiet").exit_code == 0
+    result = run("train", cfg, "train.epochs=2", "data.samples_per_class=40", "--out", tmp_path / "r", "--quiet", "--force")
+    assert result.exit_code == 0
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_eval_reproduces_the_recorded_best_val_accuracy(spiral_run):
+    out, _ = spiral_run
+    result = run("eval", out / "best.npz", "--split", "val", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    summary = json.loads((out / "summary.json").read_text())
+    assert report["split"] == "val" and report["samples"] == 24
+    assert report["accuracy"] == summary["best"]["val_accuracy"]
+    assert report["loss"] == pytest.approx(summary["best"]["val_loss"], rel=1e-6)
+
+
+def test_eval_tables_and_default_split(spiral_run):
+    out, _ = spiral_run
+    result = run("eval", out / "checkpoint.npz")
+    assert result.exit_code == 0, result.output
+    assert "on val" in result.output and "confusion matrix" in result.output and "precision" in result.output
+
+
+def test_eval_on_a_file(spiral_run, tmp_path):
+    out, _ = spiral_run
+    rng = np.random.default_rng(0)
+    path = tmp_path / "points.csv"
+    rows = ["x0,x1,label"] + [f"{a},{b},{c}" for a, b, c in zip(rng.normal(size=20), rng.normal(size=20), rng.integers(3, size=20))]
+    path.write_text("\n".join(rows) + "\n")
+    result = run("eval", out / "best.npz", "--data", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["samples"] == 20
+
+
+def test_eval_missing_or_bad_checkpoint(tmp_path):
+    result = run("eval", tmp_path / "nope.npz")
+    assert result.exit_code == 2 and "nope.npz" in result.output and "Traceback" not in result.output
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    result = run("eval", bad)
+    assert result.exit_code == 2 and "bad.npz" in result.output
+
+
+def test_gradcheck_builtin_passes():
+    result = run("gradcheck")
+    assert result.exit_code == 0, result.output
+    for name in ("affine", "relu", "leaky_relu", "sigmoid", "tanh", "elu", "dropout", "softmax_loss", "svm_loss",
+                 "l2", "l1", "two-layer net", "three-layer net"):
+        assert name in result.output
+    assert "FAIL" not in result.output
+
+
+def test_gradcheck_json_and_config():
+    result = run("gradcheck", "--json")
+    report = json.loads(result.stdout)
+    assert report["passed"] and all(c["passed"] for c in report["checks"]) and len(report["checks"]) > 20
+    result = run("gradcheck", ROOT / "configs/spiral-3layer.yaml", "--json")
+    assert result.exit_code == 0, result.output
+    names = [c["name"] for c in json.loads(result.stdout)["checks"]]
+    assert names == ["x", "W1", "b1", "W2", "b2", "W3", "b3"]
+
+
+def test_version_and_help_with_examples():
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"nncli {__version__}"
+    for command in ("train", "eval", "gradcheck"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("data: {source: spiral}\noptimizer: {lerning_rate: 0.1}\n", "did you mean 'lr'"),
+    ("data: {source: spiral}\ntrain: {epochs: ten}\n", "train.epochs"),
+    ("data: {source: spiral}\noptimizer: {lr: -0.1}\n", "optimizer.lr"),
+    ("data: {source: spiral}\nmodel: {dropout: 1.0}\n", "model.dropout"),
+    ("data: {source: spiral}\nmodel: {hidden: [0]}\n", "model.hidden"),
+    ("data: {source: spiral}\nmodel: {activation: relux}\n", "model.activation"),
+    ("data: {source: spiral}\nmodel: [1, 2\n", "line"),
+    ("", "empty"),
+    ("- a\n- b\n", "mapping"),
+    ("model: {hidden: [10]}\n", "data.source"),
+])
+def test_config_mistakes_exit_2_with_the_key_and_no_traceback(tmp_path, text, needle):
+    result = run("train", write(tmp_path, text), "--out", tmp_path / "run")
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_activation_lists_the_allowed_ones(tmp_path):
+    result = run("train", write(tmp_path, "data: {source: spiral}\nmodel: {activation: relux}\n"))
+    assert "relu, leaky_relu, sigmoid, tanh, elu" in result.output
+
+
+def test_missing_config_file(tmp_path):
+    result = run("train", tmp_path / "missing.yaml")
+    assert result.exit_code == 2 and "missing.yaml" in result.output and "Traceback" not in result.output
+
+
+def test_bad_override_is_reported_like_the_file(tmp_path):
+    result = run("train", ROOT / "configs/spiral-2layer.yaml", "optimizer.lr=-1", "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "optimizer.lr" in result.output
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--debug", "train", str(write(tmp_path, "- a\n"))])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_diverging_run_exits_1(tmp_path):
+    result = run("train", ROOT / "configs/spiral-2layer.yaml", "optimizer.lr=1e30", "data.samples_per_class=40",
+                 "train.epochs=3", "--out", tmp_path / "r", "--quiet")
+    assert result.exit_code == 1, result.output
+    assert "diverged" in result.output
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "diverged"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_shipped_config_trains(config, tmp_path):
+    result = run("train", config, "train.epochs=2", "--out", tmp_path / "run", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "best.npz").exists()
