@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import NncliError
+from .errors import ConfigError, NncliError, RunError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
@@ -67,32 +67,57 @@ def _fmt(value):
 @app.command()
 @user_errors
 def train(
-    config: Path = typer.Argument(..., help="YAML config file."),
+    config: Optional[str] = typer.Argument(None, help="YAML config file (omit with --resume)."),
     overrides: Optional[List[str]] = typer.Argument(None, help="Dotted overrides KEY=VALUE, e.g. optimizer.lr=0.1 'model.hidden=[64,32]'."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: output.dir of the config)."),
-    force: bool = typer.Option(False, "--force", help="Replace a run already in the run directory."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its checkpoint.npz."),
+    force: bool = typer.Option(False, "--force", help="Replace a run already in the run directory; with --resume, accept config changes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
 ):
     """Train the network a config describes; write metrics and checkpoints to its run directory.
 
+    Ctrl-C or SIGTERM stops at the end of the current step with a checkpoint (exit 130 / 143); `--resume`
+    continues bit-identically. Raise train.epochs on resume to extend a finished run.
+
     Example: `nncli train configs/spiral-2layer.yaml optimizer.lr=0.5 train.epochs=50`
+
+    Example: `nncli train --resume runs/spiral-2layer train.epochs=600`
     """
     from .config import load_config
     from .trainer import train as run_training
 
-    cfg = load_config(config, overrides or ())
+    overrides = list(overrides or ())
+    if resume is not None:
+        if config is not None:
+            overrides.insert(0, config)  # with --resume every positional argument is an override
+        config, out_dir = resume / "config.yaml", resume
+        if not config.exists():
+            raise RunError(f"{resume}: nothing to resume (no config.yaml); start it with nncli train CONFIG")
+    elif config is None:
+        raise ConfigError("missing CONFIG: nncli train CONFIG [KEY=VALUE ...], or nncli train --resume RUN_DIR")
+    cfg = load_config(config, overrides)
     progress = _Progress(cfg.train.epochs, quiet)
 
     def on_start(trainer):
         if not quiet:
             _print_setup(trainer)
 
-    summary = run_training(cfg, out_dir, force=force, on_start=on_start, on_epoch=progress.update)
-    progress.close()
+    try:
+        summary = run_training(cfg, out_dir, force=force, resume=resume is not None, on_start=on_start,
+                               on_epoch=progress.update)
+    except KeyboardInterrupt:
+        err.print("[bold red]stopped at once[/] (second Ctrl-C); checkpoint.npz holds the last finished epoch")
+        raise typer.Exit(130)
+    finally:
+        progress.close()
     _print_summary(summary, out_dir or cfg.output.dir)
     if summary["status"] == "diverged":
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
         raise typer.Exit(1)
+    if summary["status"] == "interrupted":
+        err.print(f"interrupted by {summary['signal']}: checkpoint written; continue with "
+                  f"nncli train --resume {out_dir or cfg.output.dir}")
+        raise typer.Exit(summary["exit_code"])
 
 
 class _Progress:
@@ -193,6 +218,31 @@ def eval_(
     for c, counts in zip(result["classes"], result["confusion"]):
         confusion.add_row(str(c), *map(str, counts))
     out.print(confusion)
+
+
+@app.command()
+@user_errors
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Data to label: .csv, .npz, .npy or IDX; a label column is allowed and ignored."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the CSV to this file (atomically) instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+):
+    """Label new data with a checkpoint: CSV with the predicted label and one probability (softmax) or score (SVM) column per class.
+
+    Columns: `predicted`, then `p_<label>` (softmax) or `score_<label>` (SVM) for every class, in the labels
+    the network was trained on. Inputs are standardized with the checkpoint's training statistics.
+
+    Example: `nncli predict runs/iris/best.npz data/iris.csv --out predictions.csv`
+    """
+    from .predict import predict_file, predict_to_file, write_csv
+
+    if out_file is None:
+        header, rows = predict_file(checkpoint, input_path)
+        write_csv(sys.stdout, header, rows)
+        return
+    count = predict_to_file(checkpoint, input_path, out_file, force=force)
+    err.print(f"wrote {count:,} predictions to {out_file}")
 
 
 @app.command()

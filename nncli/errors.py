@@ -21,3 +21,7 @@ class DataError(NncliError):
 
 class CheckpointError(NncliError):
     """A checkpoint file is missing, corrupt, hostile, or from an incompatible version."""
+
+
+class RunError(NncliError):
+    """A run directory cannot be used: in use by another run, or nothing to resume there."""

@@ -5,11 +5,13 @@ A directory that already holds a run is never reused silently.
 """
 
 import csv
+import io
 import json
+import os
 from pathlib import Path
 
-from .atomic import atomic_write_json, jsonable
-from .errors import ConfigError
+from .atomic import atomic_write_json, atomic_write_text, jsonable
+from .errors import ConfigError, RunError
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json")
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -75,6 +77,50 @@ def read_metrics(run_dir):
         return []
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def rewrite_metrics(run_dir, rows, columns=METRIC_COLUMNS):
+    """Replace metrics.jsonl and metrics.csv with exactly `rows` (used on resume), each file atomically."""
+    run_dir = Path(run_dir)
+    rows = [jsonable(row) for row in rows]
+    atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    lines = io.StringIO()
+    writer = csv.DictWriter(lines, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(run_dir / "metrics.csv", lines.getvalue())
+
+
+class RunLock:
+    """One run per directory at a time: an exclusive flock on RUN_DIR/.lock.
+
+    The operating system drops the lock when the process exits, even after kill -9, so a crash never leaves
+    the directory locked; the file itself is removed on a clean release.
+    """
+
+    def __init__(self, run_dir):
+        import fcntl
+
+        self.path = Path(run_dir) / ".lock"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise RunError(f"{run_dir} is in use by a training run (pid {holder}); "
+                           f"wait for it to finish or choose another --out") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self):
+        if not self._file.closed:
+            self.path.unlink(missing_ok=True)
+            self._file.close()
 
 
 def write_summary(run_dir, summary):

@@ -1,27 +1,44 @@
 """The training loop: config → data → network → minibatch updates → run directory.
 
-Reports progress through callbacks and never prints; the CLI decides how to show it.
+Reports progress through callbacks and never prints; the CLI decides how to show it. A run can stop at any step
+(Ctrl-C, SIGTERM, divergence, kill -9) and resume bit-identically from its checkpoint.npz: the checkpoint holds the
+weights, the optimizer state, both random generators, the early-stopping and best.npz bookkeeping, and, when the
+stop fell inside an epoch, how far into that epoch it got.
 """
 
 import math
+import signal
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .atomic import atomic_write_text
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import config_to_dict, dump_config_yaml
 from .data import load_dataset
+from .errors import ConfigError, RunError
 from .network import build_network
 from .optim import clip_by_global_norm, make_optimizer
-from .rundir import MetricsLog, prepare_run_dir, write_summary
+from .rundir import MetricsLog, RunLock, prepare_run_dir, read_metrics, rewrite_metrics, write_summary
 from .schedules import learning_rate
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+BYTES_PER_PARAMETER_COPY = 5  # theta, grad, update scratch and up to two optimizer state vectors
 
 
 class Diverged(Exception):
     """Training produced a non-finite loss; the run stopped with its last finite checkpoints intact."""
+
+
+class Interrupted(Exception):
+    """A stop was requested (SIGINT/SIGTERM); raised at the end of the current step."""
+
+    def __init__(self, step, partial):
+        super().__init__(step)
+        self.step, self.partial = step, partial
 
 
 def seed_streams(seed):
@@ -38,83 +55,212 @@ def monitor_of(config, has_val):
     return name, name.endswith("accuracy")
 
 
-class Trainer:
-    """Trains one config into one run directory. `on_start(trainer)` and `on_epoch(row)` observe progress."""
+def check_model_fits(config, input_dim, num_classes):
+    """Refuse, before allocating anything, a model whose parameters and training state cannot fit in memory."""
+    sizes = [input_dim, *config.model.hidden, num_classes]
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
+    need = params * np.dtype(config.train.dtype).itemsize * BYTES_PER_PARAMETER_COPY
+    try:
+        have = os_memory_bytes()
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise ConfigError(f"model.hidden: {config.model.hidden} gives {params:,} parameters, which need about "
+                          f"{need / 2**30:,.1f} GiB to train in {config.train.dtype}; this machine has "
+                          f"{have / 2**30:,.1f} GiB")
 
-    def __init__(self, config, run_dir=None, *, force=False, command=None, on_start=None, on_epoch=None):
+
+def os_memory_bytes():
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def changed_keys(old, new, prefix=""):
+    """Dotted keys whose values differ between two nested config dicts."""
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b, path = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += changed_keys(a, b, path + ".")
+        elif a != b:
+            keys.append(path)
+    return keys
+
+
+def first_nonfinite(net):
+    """Where a non-finite value sits, scanning the layers from the input: a parameter, its gradient, or an activation."""
+    for i, affine in enumerate(net.affines, start=1):
+        if i > 1 and not np.isfinite(affine.x).all():
+            return f"the activations entering layer {i}"
+        for name in (f"W{i}", f"b{i}"):
+            if not np.isfinite(net.params[name]).all():
+                return f"{name} (layer {i})"
+            if not np.isfinite(net.grads[name]).all():
+                return f"the gradient of {name} (layer {i})"
+    return f"the scores (layer {len(net.affines)})"
+
+
+class Trainer:
+    """Trains one config into one run directory. `on_start(trainer)` and `on_epoch(row)` observe progress.
+
+    With `resume=True` the run directory's checkpoint.npz is continued; `force` then accepts config changes
+    other than train.epochs (without resume it replaces an earlier run).
+    """
+
+    def __init__(self, config, run_dir=None, *, force=False, resume=False, command=None, on_start=None,
+                 on_epoch=None):
         self.config = config
         self.dtype = np.dtype(config.train.dtype)
         self.data = load_dataset(config.data, config.seed, self.dtype)
+        check_model_fits(config, self.data.num_features, self.data.num_classes)
         init_rng, self.shuffle_rng = seed_streams(config.seed)
         self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng)
         opt = config.optimizer
         self.optimizer = make_optimizer(opt.name, self.net.num_params, self.dtype, momentum=opt.momentum,
                                         decay_rate=opt.decay_rate, beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps)
-        self.run_dir = prepare_run_dir(run_dir or config.output.dir, force)
+        self.run_dir = Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
         self.on_start, self.on_epoch = on_start, on_epoch
         self.monitor, self.maximize = monitor_of(config, self.data.val is not None)
+        self.stop_signal = None
+        self.lock = RunLock(self.run_dir)
+        try:
+            self.progress = self._restore(force) if resume else self._fresh(force)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _fresh(self, force):
+        prepare_run_dir(self.run_dir, force)
+        return {"epochs_done": 0, "step": 0, "partial": [0.0, 0], "best_value": None, "best_row": None,
+                "stale": 0, "wall_seconds": 0.0, "epoch_rng": self.shuffle_rng.bit_generator.state}
+
+    def _restore(self, force):
+        """Load checkpoint.npz and metrics of an earlier run into this trainer; return its progress state."""
+        path = self.run_dir / "checkpoint.npz"
+        if not path.exists():
+            raise RunError(f"{self.run_dir}: nothing to resume (no checkpoint.npz); start it with nncli train CONFIG")
+        ckpt = load_checkpoint(path)
+        changed = [k for k in changed_keys(ckpt.config, config_to_dict(self.config)) if k != "train.epochs"]
+        if changed and not force:
+            raise ConfigError([f"{key}: differs from the run being resumed" for key in changed]
+                              + ["only train.epochs may change on resume; pass --force to accept the others"])
+        if list(ckpt.layer_sizes) != self.net.sizes or "state" not in ckpt.meta:
+            raise RunError(f"{path}: does not match this config's model or holds no training state")
+        state = ckpt.meta["state"]
+        for name, value in ckpt.params.items():
+            self.net.params[name][...] = value
+        self.optimizer.load_state(ckpt.optimizer_state, state["optimizer"])
+        self.net.rng.bit_generator.state = state["net_rng"]
+        self.shuffle_rng.bit_generator.state = state["epoch_rng"]
+        rows = [row for row in read_metrics(self.run_dir) if row["epoch"] <= ckpt.epoch]
+        if ckpt.epoch and (not rows or rows[-1]["epoch"] != ckpt.epoch):
+            rows.append(ckpt.meta["metrics"])  # killed between writing the checkpoint and its metrics row
+        rewrite_metrics(self.run_dir, rows)
+        self.rows = rows
+        return dict(state, epochs_done=ckpt.epoch)
 
     def run(self):
-        """Train for the configured epochs (or until early stopping); return the summary dict."""
+        """Train for the configured epochs (or until early stopping or a stop signal); return the summary dict."""
+        handlers = self._install_signal_handlers()
+        try:
+            return self._run()
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            self.lock.release()
+
+    def _install_signal_handlers(self):
+        """First SIGINT/SIGTERM: finish the current step, checkpoint, stop. A second SIGINT stops at once."""
+        def request_stop(signum, frame):
+            self.stop_signal = signum
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        try:
+            return {s: signal.signal(s, request_stop) for s in EXIT_CODES}
+        except ValueError:  # not the main thread: no signal handling
+            return {}
+
+    def _run(self):
         header = [f"nncli {__version__}", f"command: {self.command}"]
         atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.config, header))
         if self.on_start:
             self.on_start(self)
-        train, cfg = self.data.train, self.config.train
+        train, cfg, p = self.data.train, self.config.train, self.progress
+        rows = getattr(self, "rows", [])
         batch = len(train.y) if cfg.batch_size == "full" else min(cfg.batch_size, len(train.y))
         xb = np.empty((batch, self.data.num_features), self.dtype)
         es = cfg.early_stopping
-        best_value, best_row, stale, rows, status = None, None, 0, [], "completed"
-        started = time.perf_counter()
+        status, started = "completed", time.perf_counter()
         with MetricsLog(self.run_dir) as log:
-            for epoch in range(cfg.epochs):
+            for epoch in range(p["epochs_done"], cfg.epochs):
+                if es is not None and p["stale"] >= es.patience:
+                    status = "early_stopped"
+                    break
                 t0 = time.perf_counter()
                 lr = learning_rate(self.config.optimizer.lr, epoch, cfg.epochs, **self.config.optimizer.schedule.model_dump())
+                p["epoch_rng"] = self.shuffle_rng.bit_generator.state
                 try:
                     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
-                        train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch)
+                        train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch, p["step"], p["partial"])
                 except Diverged as err:
-                    status, self.error = "diverged", str(err)
+                    status, self.error = "diverged", f"{err}; first non-finite value in {first_nonfinite(self.net)}"
                     break
+                except Interrupted as stop:
+                    status, p["step"], p["partial"] = "interrupted", stop.step, stop.partial
+                    p["wall_seconds"] += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self._save("checkpoint.npz", rows[-1] if rows else {"epoch": 0})
+                    break
+                p["step"], p["partial"] = 0, [0.0, 0]
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc}
                 if self.data.val is not None:
                     row["val_loss"], row["val_accuracy"] = self.net.evaluate(self.data.val.chunks())
                 row["lr"], row["seconds"] = lr, time.perf_counter() - t0
+                value = row[self.monitor]
+                best = p["best_value"]
+                gain = None if best is None else (value - best if self.maximize else best - value)
+                p["stale"] = 0 if gain is None or gain > (es.min_delta if es else 0.0) else p["stale"] + 1
+                if gain is None or gain > 0:
+                    p["best_value"], p["best_row"] = value, row
+                    self._save("best.npz", row)
+                p["epochs_done"] = epoch + 1
+                p["epoch_rng"] = self.shuffle_rng.bit_generator.state
+                p["wall_seconds"] += time.perf_counter() - started
+                started = time.perf_counter()
+                self._save("checkpoint.npz", row)  # the commit point: resume continues from here
                 log.write(row)
                 rows.append(row)
-                self._save("checkpoint.npz", row)
-                value = row[self.monitor]
-                gain = None if best_value is None else (value - best_value if self.maximize else best_value - value)
-                stale = 0 if gain is None or gain > (es.min_delta if es else 0.0) else stale + 1
-                if gain is None or gain > 0:
-                    best_value, best_row = value, row
-                    self._save("best.npz", row)
                 if self.on_epoch:
                     self.on_epoch(row)
-                if es is not None and stale >= es.patience:
-                    status = "early_stopped"
-                    break
-        seconds = time.perf_counter() - started
-        samples = len(train.y) * len(rows)
+        if status in ("completed", "early_stopped"):
+            p["wall_seconds"] += time.perf_counter() - started
+        seconds = p["wall_seconds"]
         summary = {
             "status": status, "name": self.config.name, "epochs_run": len(rows), "epochs": cfg.epochs,
-            "monitor": self.monitor, "best_epoch": best_row["epoch"] if best_row else None,
-            "best": best_row, "final": rows[-1] if rows else None, "wall_seconds": seconds,
-            "samples_per_second": samples / seconds if seconds > 0 else None,
+            "monitor": self.monitor, "best_epoch": p["best_row"]["epoch"] if p["best_row"] else None,
+            "best": p["best_row"], "final": rows[-1] if rows else None, "wall_seconds": seconds,
+            "samples_per_second": len(train.y) * len(rows) / seconds if seconds > 0 else None,
         }
         if status == "diverged":
             summary["error"] = self.error
+        if status == "interrupted":
+            summary["signal"] = signal.Signals(self.stop_signal).name
+            summary["exit_code"] = EXIT_CODES[self.stop_signal]
         write_summary(self.run_dir, summary)
         return summary
 
-    def _epoch(self, split, xb, batch, lr, epoch):
-        """One pass over the training split in minibatches; returns the running mean loss and accuracy."""
+    def _epoch(self, split, xb, batch, lr, epoch, start_step=0, partial=(0.0, 0)):
+        """One pass over the training split in minibatches; returns the running mean loss and accuracy.
+
+        `start_step` and `partial` (loss sum, correct count so far) continue an epoch that was interrupted.
+        """
         net, opt = self.net, self.optimizer
         n = len(split.y)
         order = self.shuffle_rng.permutation(n) if self.config.train.shuffle else np.arange(n)
-        total_loss, correct = 0.0, 0
-        for step, start in enumerate(range(0, n, batch)):
+        total_loss, correct = partial
+        for step, start in enumerate(range(start_step * batch, n, batch), start=start_step):
             idx = order[start:start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
             y = split.y[idx]
@@ -126,18 +272,21 @@ class Trainer:
             correct += int(np.count_nonzero(net.scores.argmax(axis=1) == y))
             clip_by_global_norm(net.grad, self.config.optimizer.clip_norm)
             opt.step(net.theta, net.grad, lr)
+            if self.stop_signal is not None:
+                raise Interrupted(step + 1, [total_loss, correct])
         return total_loss / n, correct / n
 
     def _save(self, name, row):
+        arrays, counters = self.optimizer.state()
+        state = dict(self.progress, optimizer=counters, net_rng=self.net.rng.bit_generator.state)
         save_checkpoint(
             self.run_dir / name, dict(self.net.params),
             {"config": config_to_dict(self.config), "classes": list(self.data.classes),
              "layer_sizes": self.net.sizes, "epoch": row["epoch"], "metrics": row,
-             "feature_names": self.data.feature_names},
-            norm_mean=self.data.mean, norm_std=self.data.std)
+             "feature_names": self.data.feature_names, "state": state},
+            norm_mean=self.data.mean, norm_std=self.data.std, optimizer_state=arrays)
 
 
 def train(config, run_dir=None, **kwargs):
     """Train `config` into `run_dir` (default: config.output.dir); return the summary dict."""
     return Trainer(config, run_dir, **kwargs).run()
-

@@ -1,0 +1,204 @@
+"""Nothing lost: exact resume, interrupts, kill -9, divergence, one run per directory, models too big to allocate."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nncli.checkpoint import load_checkpoint
+from nncli.cli import app
+from nncli.config import config_from_dict
+from nncli.rundir import RunLock, read_metrics
+from nncli.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+BASE = {"data": {"source": "spiral", "samples_per_class": 30}, "model": {"hidden": [16], "dropout": 0.2},
+        "train": {"epochs": 6, "batch_size": 16}, "optimizer": {"lr": 0.05}}
+
+
+def config(**sections):
+    raw = json.loads(json.dumps(BASE))
+    for key, value in sections.items():
+        raw.setdefault(key, {}).update(value) if isinstance(value, dict) else raw.__setitem__(key, value)
+    return config_from_dict(raw)
+
+
+def weights(run_dir):
+    ckpt = load_checkpoint(Path(run_dir) / "checkpoint.npz")
+    return {k: v.tobytes() for k, v in ckpt.params.items()}, {k: v.tobytes() for k, v in ckpt.optimizer_state.items()}
+
+
+def metrics(run_dir):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in read_metrics(run_dir)]
+
+
+def train_interrupted(cfg, run_dir, stop_after):
+    """Train, requesting a stop (as SIGINT would) one step into epoch `stop_after` + 1; then resume to the end."""
+    trainer = Trainer(cfg, run_dir)
+
+    def on_epoch(row):
+        if row["epoch"] == stop_after:
+            trainer.stop_signal = signal.SIGINT
+    trainer.on_epoch = on_epoch
+    assert trainer.run()["status"] == "interrupted"
+    return Trainer(cfg, run_dir, resume=True).run()
+
+
+@pytest.mark.parametrize("optimizer,schedule", [
+    ("sgd", {"name": "constant"}), ("momentum", {"name": "step", "every": 2, "gamma": 0.5}),
+    ("nesterov", {"name": "exponential", "gamma": 0.9}), ("rmsprop", {"name": "cosine", "min_lr": 0.001}),
+    ("adam", {"name": "cosine"}),
+])
+def test_resume_is_bit_identical_for_every_optimizer_and_schedule(tmp_path, optimizer, schedule):
+    cfg = config(optimizer={"name": optimizer, "lr": 0.01 if optimizer in ("rmsprop", "adam") else 0.05,
+                            "schedule": schedule}, train={"early_stopping": {"patience": 50}})
+    straight = Trainer(cfg, tmp_path / "straight").run()
+    resumed = train_interrupted(cfg, tmp_path / "resumed", stop_after=2)
+    assert weights(tmp_path / "straight") == weights(tmp_path / "resumed")
+    assert metrics(tmp_path / "straight") == metrics(tmp_path / "resumed")
+    assert len((tmp_path / "resumed" / "metrics.csv").read_text().splitlines()) == 7
+    assert straight["best_epoch"] == resumed["best_epoch"] and resumed["status"] == "completed"
+    best = [load_checkpoint(tmp_path / run / "best.npz") for run in ("straight", "resumed")]
+    assert best[0].epoch == best[1].epoch
+    assert all(np.array_equal(best[0].params[k], best[1].params[k]) for k in best[0].params)
+
+
+def test_early_stopping_state_survives_resume(tmp_path):
+    cfg = config(train={"epochs": 40, "early_stopping": {"patience": 2, "monitor": "val_accuracy"}},
+                 optimizer={"lr": 0.5})
+    straight = Trainer(cfg, tmp_path / "a").run()
+    assert straight["status"] == "early_stopped"
+    resumed = train_interrupted(cfg, tmp_path / "b", stop_after=straight["epochs_run"] - 1)
+    assert resumed["status"] == "early_stopped" and resumed["epochs_run"] == straight["epochs_run"]
+    assert weights(tmp_path / "a") == weights(tmp_path / "b")
+
+
+def test_raising_epochs_extends_a_finished_run_other_changes_need_force(tmp_path):
+    run_dir = tmp_path / "r"
+    assert runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=3",
+                               "data.samples_per_class=30", "--out", str(run_dir), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optimizer.lr=0.3", "train.epochs=5"])
+    assert result.exit_code == 2 and "optimizer.lr" in result.output and "--force" in result.output
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "train.epochs=5", "-q"])
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3, 4, 5]
+    straight = tmp_path / "s"
+    runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=5",
+                        "data.samples_per_class=30", "--out", str(straight), "-q"])
+    # constant schedule: 3 + 2 epochs equal 5 straight
+    assert weights(straight) == weights(run_dir)
+
+
+def test_resume_without_a_run(tmp_path):
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "nothing to resume" in result.output
+
+
+def cli_train(args, **kw):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "nncli", "train", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+LONG = [ROOT / "configs/spiral-2layer.yaml", "train.epochs=150", "train.batch_size=8", "data.samples_per_class=80",
+        "--quiet"]
+
+
+def wait_for_rows(run_dir, n, proc, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if len(read_metrics(run_dir)) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"run did not reach {n} epochs: {proc.poll()}")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("straight") / "run"
+    proc = cli_train([*LONG, "--out", run_dir])
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    return run_dir
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_with_a_checkpoint_and_resume_matches(tmp_path, uninterrupted, signum, code):
+    run_dir = tmp_path / "run"
+    proc = cli_train([*LONG, "--out", run_dir])
+    wait_for_rows(run_dir, 3, proc)
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == code
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    load_checkpoint(run_dir / "checkpoint.npz")
+    assert not (run_dir / ".lock").exists()
+    resumed = cli_train(["--resume", run_dir, "--quiet"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert weights(run_dir) == weights(uninterrupted)
+    assert metrics(run_dir) == metrics(uninterrupted)
+
+
+def test_kill_9_at_random_moments_never_loses_the_run(tmp_path, uninterrupted):
+    rng = np.random.default_rng(0)
+    run_dir = tmp_path / "run"
+    proc = cli_train([*LONG, "--out", run_dir])
+    wait_for_rows(run_dir, 1, proc)
+    for attempt in range(3):
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.kill()
+        proc.wait()
+        load_checkpoint(run_dir / "checkpoint.npz")  # the previous checkpoint is always loadable
+        proc = cli_train(["--resume", run_dir, "--quiet"])
+        time.sleep(0.3)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert weights(run_dir) == weights(uninterrupted)
+    assert metrics(run_dir) == metrics(uninterrupted)
+
+
+def test_divergence_names_the_layer_and_keeps_best(tmp_path):
+    run_dir = tmp_path / "r"
+    base = [str(ROOT / "configs/spiral-2layer.yaml"), "data.samples_per_class=30", "--out", str(run_dir), "-q"]
+    assert runner.invoke(app, ["train", *base[:2], "train.epochs=2", *base[2:]]).exit_code == 0
+    best = (run_dir / "best.npz").read_bytes()
+    checkpoint = (run_dir / "checkpoint.npz").read_bytes()
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optimizer.lr=1e30", "train.epochs=4", "--force"])
+    assert result.exit_code == 1, result.output
+    assert "epoch 3" in result.output and "layer" in result.output and "learning rate" in result.output
+    assert (run_dir / "best.npz").read_bytes() == best
+    assert (run_dir / "checkpoint.npz").read_bytes() == checkpoint
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_one_run_per_directory(tmp_path):
+    run_dir = tmp_path / "r"
+    lock = RunLock(run_dir)
+    result = runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "--out", str(run_dir)])
+    assert result.exit_code == 2 and "in use" in result.output
+    lock.release()
+    result = runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=1",
+                                 "--out", str(run_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert not (run_dir / ".lock").exists()
+
+
+def test_a_crashed_runs_lock_does_not_block(tmp_path):
+    run_dir = tmp_path / "r"
+    code = f"from nncli.rundir import RunLock; RunLock({str(run_dir)!r}); import os; os._exit(9)"
+    subprocess.run([sys.executable, "-c", code], check=False)
+    assert (run_dir / ".lock").exists()
+    RunLock(run_dir).release()
+
+
+def test_model_too_large_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("data: {source: spiral}\nmodel: {hidden: [100000, 100000, 100000]}\n")
+    result = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "GiB" in result.output and "model.hidden" in result.output
