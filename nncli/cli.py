@@ -287,3 +287,6 @@ def gradcheck(
 
 def main():
     app()
+
+
+from . import cli_tools  # noqa: E402,F401  (registers schema, validate, init, inspect, runs, diff)

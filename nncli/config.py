@@ -540,3 +540,44 @@ def dump_config_yaml(config: Config, header_lines: Sequence[str] = ()) -> str:
                 for line in header_lines for part in (str(line).splitlines() or [""])]
     body = yaml.dump(config_to_dict(config), Dumper=ConfigDumper, sort_keys=False, allow_unicode=True)
     return "".join(f"{c}\n" for c in comments) + body
+
+
+def flatten(tree, prefix=""):
+    """{dotted.key: value} for every leaf of a nested dict (lists are leaves)."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def changed_keys(old, new):
+    """Dotted keys whose values differ between two nested config dicts, sorted."""
+    a, b = flatten(old), flatten(new)
+    return sorted(key for key in set(a) | set(b) if a.get(key) != b.get(key))
+
+
+def json_schema():
+    """The config's JSON Schema (draft-07, with descriptions, enums and defaults) for editors and validators."""
+    schema = Config.model_json_schema(ref_template="#/definitions/{model}")
+    schema["definitions"] = schema.pop("$defs", {})
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "title": "nncli config", **schema}
+
+
+def provenance(path, overrides: Sequence[str] = ()):
+    """Where each resolved value came from: {dotted.key: 'default' | 'file' | 'override'}."""
+    config = load_config(path, overrides)
+    raw = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
+    in_file = flatten(raw) if isinstance(raw, dict) else {}
+    overridden = [parse_override(o)[0] for o in overrides]
+    origin = {}
+    for key in flatten(config_to_dict(config)):
+        if any(key == o or key.startswith(o + ".") for o in overridden):
+            origin[key] = "override"
+        elif key in in_file or any(key.startswith(k + ".") for k in in_file):
+            origin[key] = "file"
+        else:
+            origin[key] = "default"
+    return config, origin

@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .atomic import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import config_to_dict, dump_config_yaml
+from .config import changed_keys, config_to_dict, dump_config_yaml
 from .data import load_dataset
 from .errors import ConfigError, RunError
 from .network import build_network
@@ -76,18 +76,6 @@ def os_memory_bytes():
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def changed_keys(old, new, prefix=""):
-    """Dotted keys whose values differ between two nested config dicts."""
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        a, b, path = old.get(key), new.get(key), f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += changed_keys(a, b, path + ".")
-        elif a != b:
-            keys.append(path)
-    return keys
-
-
 def first_nonfinite(net):
     """Where a non-finite value sits, scanning the layers from the input: a parameter, its gradient, or an activation."""
     for i, affine in enumerate(net.affines, start=1):
@@ -110,6 +98,9 @@ class Trainer:
 
     def __init__(self, config, run_dir=None, *, force=False, resume=False, command=None, on_start=None,
                  on_epoch=None):
+        if run_dir is not None and str(run_dir) != config.output.dir:
+            config = config.model_copy(deep=True)
+            config.output.dir = str(run_dir)  # the resolved config records where the run really is
         self.config = config
         self.dtype = np.dtype(config.train.dtype)
         self.data = load_dataset(config.data, config.seed, self.dtype)
@@ -256,21 +247,23 @@ class Trainer:
 
         `start_step` and `partial` (loss sum, correct count so far) continue an epoch that was interrupted.
         """
-        net, opt = self.net, self.optimizer
+        net, opt, clip_norm = self.net, self.optimizer, self.config.optimizer.clip_norm
         n = len(split.y)
         order = self.shuffle_rng.permutation(n) if self.config.train.shuffle else np.arange(n)
+        yb = np.empty(batch, split.y.dtype)
         total_loss, correct = partial
         for step, start in enumerate(range(start_step * batch, n, batch), start=start_step):
             idx = order[start:start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
-            y = split.y[idx]
+            y = np.take(split.y, idx, out=yb[: len(idx)], mode="clip")  # idx is a slice of a permutation: in range
             loss = net.loss(x, y)
             if not math.isfinite(loss):
                 raise Diverged(f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
                                f"the learning rate ({lr:g}) is probably too high")
             total_loss += loss * len(idx)
             correct += int(np.count_nonzero(net.scores.argmax(axis=1) == y))
-            clip_by_global_norm(net.grad, self.config.optimizer.clip_norm)
+            if clip_norm is not None:
+                clip_by_global_norm(net.grad, clip_norm)
             opt.step(net.theta, net.grad, lr)
             if self.stop_signal is not None:
                 raise Interrupted(step + 1, [total_loss, correct])

@@ -1,0 +1,157 @@
+"""Commands for looking at configs, checkpoints and runs: schema, validate, init, inspect, runs, diff."""
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .cli import _fmt, app, out, user_errors
+from .errors import ConfigError
+
+
+@app.command()
+@user_errors
+def schema(out_file: Optional[Path] = typer.Option(None, "--out", help="Write the schema to this file.")):
+    """Print the config's JSON Schema (draft-07) for editors using yaml-language-server.
+
+    Example: `nncli schema --out configs/schema.json`, then start a config with
+    `# yaml-language-server: $schema=schema.json`
+    """
+    from .atomic import atomic_write_text
+    from .config import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out_file is None:
+        print(text, end="")
+    else:
+        atomic_write_text(out_file, text)
+
+
+@app.command()
+@user_errors
+def validate(
+    config: Path = typer.Argument(..., help="YAML config file."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Dotted overrides KEY=VALUE."),
+):
+    """Validate a config and show the resolved values and where each came from (default, file, override).
+
+    Example: `nncli validate configs/spiral-2layer.yaml optimizer.lr=0.1`
+    """
+    from .config import config_to_dict, flatten, provenance
+
+    cfg, origin = provenance(config, overrides or ())
+    table = Table(title=f"{config}: valid")
+    for col in ("key", "value", "from"):
+        table.add_column(col)
+    style = {"default": "dim", "file": "", "override": "bold yellow"}
+    for key, value in flatten(config_to_dict(cfg)).items():
+        table.add_row(key, json.dumps(value), origin[key], style=style[origin[key]])
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def init(
+    path: Path = typer.Argument(Path("nncli.yaml"), help="Where to write the starter config."),
+    template: str = typer.Option("spiral", "--template", help="spiral | digits | csv"),
+):
+    """Write a commented starter config (and schema.json beside it for editor completion).
+
+    Example: `nncli init my-digits.yaml --template digits`
+    """
+    from .atomic import atomic_write_text
+    from .config import json_schema
+    from .templates import DATA, starter_config
+
+    if template not in DATA:
+        raise ConfigError(f"--template: {template!r} is not one of {', '.join(DATA)}")
+    if path.exists():
+        raise ConfigError(f"{path}: already exists; choose another path (nothing was overwritten)")
+    atomic_write_text(path, starter_config(template, path.stem))
+    schema_path = path.parent / "schema.json"
+    if not schema_path.exists():
+        atomic_write_text(schema_path, json.dumps(json_schema(), indent=2) + "\n")
+    out.print(f"wrote {path} ({template} template); train it with: nncli train {path}")
+
+
+@app.command()
+@user_errors
+def inspect(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint (.npz) written by nncli."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Show what a checkpoint holds (config, layers, metrics, format version, SHA-256) without unpickling anything.
+
+    Example: `nncli inspect runs/spiral-2layer/best.npz`
+    """
+    from .inspection import describe_checkpoint
+
+    info = describe_checkpoint(checkpoint)
+    if as_json:
+        print(json.dumps(info))
+        return
+    head = Table(title=str(checkpoint), show_header=False)
+    for key in ("sha256", "format_version", "nncli_version", "epoch", "classes", "standardized", "parameters"):
+        head.add_row(key, str(info[key]))
+    out.print(head)
+    layers = Table(title="layers")
+    for col in ("parameter", "shape", "count", "dtype"):
+        layers.add_column(col)
+    for layer in info["layers"]:
+        layers.add_row(layer["name"], "×".join(map(str, layer["shape"])), f"{layer['count']:,}", layer["dtype"])
+    out.print(layers)
+    metrics = Table(title="recorded metrics", show_header=False)
+    for key, value in info["metrics"].items():
+        metrics.add_row(key, _fmt(value))
+    out.print(metrics)
+    out.print("config:", json.dumps(info["config"], indent=2))
+
+
+@app.command()
+@user_errors
+def runs(
+    folder: Path = typer.Argument(Path("runs"), help="Folder to search for run directories."),
+    sort: str = typer.Option("name", "--sort", help="name | status | epochs | best_val_accuracy | wall_seconds"),
+):
+    """List the runs under a folder: name, status, epochs, best validation accuracy, wall time.
+
+    Example: `nncli runs runs --sort best_val_accuracy`
+    """
+    from .inspection import RUN_COLUMNS, list_runs
+
+    rows = list_runs(folder, sort)
+    table = Table(title=f"{len(rows)} runs under {folder}")
+    for col in ("path", *RUN_COLUMNS):
+        table.add_column(col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left")
+    for row in rows:
+        table.add_row(*(_fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def diff(
+    run_a: Path = typer.Argument(..., help="First run directory."),
+    run_b: Path = typer.Argument(..., help="Second run directory."),
+):
+    """Show the config keys that differ between two runs and their metrics side by side.
+
+    Example: `nncli diff runs/spiral-2layer runs/spiral-linear`
+    """
+    from .inspection import diff_runs
+
+    result = diff_runs(run_a, run_b)
+    config = Table(title="config differences")
+    for col in ("key", str(run_a), str(run_b)):
+        config.add_column(col)
+    for key, (a, b) in result["config"].items():
+        config.add_row(key, json.dumps(a), json.dumps(b))
+    out.print(config)
+    metrics = Table(title="metrics")
+    for col in ("metric", str(run_a), str(run_b)):
+        metrics.add_column(col, justify="left" if col == "metric" else "right")
+    for key, (a, b) in result["metrics"].items():
+        metrics.add_row(key, _fmt(a), _fmt(b))
+    out.print(metrics)

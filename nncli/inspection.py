@@ -1,0 +1,79 @@
+"""Looking at finished work: what a checkpoint holds, which runs a folder has, how two runs differ.
+
+Everything here reads JSON and npz arrays only; nothing is unpickled or executed.
+"""
+
+import json
+from pathlib import Path
+
+from .checkpoint import load_checkpoint, sha256_of
+from .config import changed_keys, flatten
+from .errors import RunError
+from .rundir import read_metrics
+
+RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
+
+
+def describe_checkpoint(path):
+    """A checkpoint's format, provenance, layers and recorded metrics as a JSON-ready dict."""
+    ckpt = load_checkpoint(path)
+    return {
+        "path": str(path), "sha256": sha256_of(path), "format_version": ckpt.meta["format_version"],
+        "nncli_version": ckpt.meta["nncli_version"], "epoch": ckpt.epoch, "classes": ckpt.classes,
+        "layers": [{"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
+                   for name, p in ckpt.params.items()],
+        "parameters": int(sum(p.size for p in ckpt.params.values())),
+        "standardized": ckpt.norm_mean is not None, "metrics": ckpt.meta["metrics"], "config": ckpt.config,
+    }
+
+
+def read_summary(run_dir):
+    path = Path(run_dir) / "summary.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunError(f"{run_dir}: not a finished nncli run ({path.name}: {e})") from None
+
+
+def list_runs(folder, sort="name"):
+    """One row per run directory under `folder` (any depth), sorted by a RUN_COLUMNS key."""
+    if sort not in RUN_COLUMNS:
+        raise RunError(f"--sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
+    rows = []
+    for summary_path in sorted(Path(folder).glob("**/summary.json")):
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        best = summary.get("best") or {}
+        rows.append({"path": str(summary_path.parent), "name": summary.get("name"), "status": summary.get("status"),
+                     "epochs": summary.get("epochs_run"), "best_val_accuracy": best.get("val_accuracy"),
+                     "wall_seconds": summary.get("wall_seconds")})
+    descending = sort in ("best_val_accuracy", "epochs")
+
+    def key(row):  # missing values last; numbers best-first where larger is better
+        value = row[sort]
+        if value is None or isinstance(value, str):
+            return (value is None, str(value))
+        return (False, -value if descending else value)
+    rows.sort(key=key)
+    return rows
+
+
+def diff_runs(run_a, run_b):
+    """Config keys that differ between two runs, and their best and final metrics side by side."""
+    configs, summaries = [], []
+    for run in (run_a, run_b):
+        summaries.append(read_summary(run))
+        ckpt = Path(run) / "checkpoint.npz"
+        configs.append(load_checkpoint(ckpt).config if ckpt.exists() else {})
+    flat = [flatten(c) for c in configs]
+    keys = changed_keys(*configs)
+    metrics = {}
+    for which in ("best", "final"):
+        a, b = (s.get(which) or {} for s in summaries)
+        for key in sorted(set(a) | set(b)):
+            if key != "seconds":
+                metrics[f"{which}.{key}"] = (a.get(key), b.get(key))
+    return {"config": {k: (flat[0].get(k), flat[1].get(k)) for k in keys}, "metrics": metrics,
+            "epochs": (len(read_metrics(run_a)), len(read_metrics(run_b)))}

@@ -1,0 +1,125 @@
+"""schema, validate, init, inspect, runs and diff as a user meets them."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nncli.checkpoint import sha256_of
+from nncli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    for name, extra in [("a", []), ("b", ["optimizer.lr=0.5", "model.hidden=[20]"])]:
+        result = run("train", ROOT / "configs/spiral-2layer.yaml", "train.epochs=3", "data.samples_per_class=30",
+                     *extra, "--out", base / name, "-q")
+        assert result.exit_code == 0, result.output
+    return base
+
+
+@pytest.fixture(scope="module")
+def schema():
+    result = run("schema")
+    assert result.exit_code == 0
+    return json.loads(result.stdout)
+
+
+def test_schema_is_draft_07_with_descriptions_enums_and_defaults(schema):
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)
+    model = schema["definitions"]["ModelConfig"]["properties"]
+    assert model["hidden"]["default"] == [100] and model["activation"]["description"]
+    assert set(model["activation"]["enum"]) == {"relu", "leaky_relu", "sigmoid", "tanh", "elu"}
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_schema_accepts_every_shipped_config(schema, config):
+    jsonschema.validate(yaml.safe_load(config.read_text()), schema)
+
+
+def test_schema_rejects_an_unknown_key(schema):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"data": {"source": "spiral"}, "optimizer": {"lerning_rate": 0.1}}, schema)
+
+
+def test_validate_marks_where_values_come_from():
+    result = runner.invoke(app, ["validate", str(ROOT / "configs/spiral-2layer.yaml"), "optimizer.lr=0.3"],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") >= 4}
+    assert "override" in lines["optimizer.lr"] and "0.3" in lines["optimizer.lr"]
+    assert "file" in lines["model.hidden"] and "default" in lines["optimizer.momentum"]
+
+
+def test_validate_reports_mistakes_like_train(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data: {source: spiral}\nmodel: {activation: relux}\n")
+    result = run("validate", path)
+    assert result.exit_code == 2 and "model.activation" in result.output
+
+
+@pytest.mark.parametrize("template", ["spiral", "digits", "csv"])
+def test_init_writes_a_config_that_validates_and_never_overwrites(tmp_path, template):
+    path = tmp_path / f"{template}.yaml"
+    assert run("init", path, "--template", template).exit_code == 0
+    assert path.read_text().startswith("# yaml-language-server: $schema=schema.json")
+    assert (tmp_path / "schema.json").exists()
+    assert run("validate", path).exit_code == 0
+    before = path.read_text()
+    result = run("init", path, "--template", template)
+    assert result.exit_code == 2 and "already exists" in result.output and path.read_text() == before
+
+
+def test_init_unknown_template(tmp_path):
+    result = run("init", tmp_path / "x.yaml", "--template", "mnist")
+    assert result.exit_code == 2 and "spiral, digits, csv" in result.output
+
+
+def test_inspect_shows_layers_metrics_and_hash(two_runs):
+    path = two_runs / "a" / "best.npz"
+    result = run("inspect", path, "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["sha256"] == sha256_of(path) and info["format_version"] == 1
+    assert [(l["name"], l["shape"]) for l in info["layers"]] == [("W1", [2, 100]), ("b1", [100]), ("W2", [100, 3]),
+                                                                  ("b2", [3])]
+    assert info["parameters"] == 603 and "val_accuracy" in info["metrics"]
+    assert run("inspect", path).exit_code == 0
+
+
+def test_inspect_refuses_a_bad_file(tmp_path):
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"junk")
+    assert run("inspect", bad).exit_code == 2
+
+
+def test_runs_table_sorted(two_runs):
+    from nncli.inspection import list_runs
+    rows = list_runs(two_runs, "best_val_accuracy")
+    accs = [r["best_val_accuracy"] for r in rows]
+    assert len(rows) == 2 and accs == sorted(accs, reverse=True)
+    result = runner.invoke(app, ["runs", str(two_runs)], terminal_width=200)
+    assert result.exit_code == 0 and "completed" in result.output
+    assert run("runs", two_runs, "--sort", "colour").exit_code == 2
+
+
+def test_diff_names_the_changed_keys(two_runs):
+    from nncli.inspection import diff_runs
+    result = diff_runs(two_runs / "a", two_runs / "b")
+    assert set(result["config"]) == {"optimizer.lr", "model.hidden", "output.dir"}
+    assert result["config"]["output.dir"] == (str(two_runs / "a"), str(two_runs / "b"))
+    assert result["config"]["optimizer.lr"] == (1.0, 0.5)
+    assert "best.val_accuracy" in result["metrics"]
+    assert run("diff", two_runs / "a", two_runs / "b").exit_code == 0
