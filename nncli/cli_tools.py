@@ -5,9 +5,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from .cli import _fmt, app, out, user_errors
+from .cli import _fmt, app, err, out, user_errors
 from .errors import ConfigError
 
 
@@ -155,3 +156,31 @@ def diff(
     for key, (a, b) in result["metrics"].items():
         metrics.add_row(key, _fmt(a), _fmt(b))
     out.print(metrics)
+
+
+@app.command()
+@user_errors
+def plot(
+    run_dir: Path = typer.Argument(..., help="A run directory written by nncli train."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="PNG to write (default: RUN_DIR/plot.png)."),
+    text: bool = typer.Option(False, "--text", help="Terminal sparklines only (no matplotlib needed)."),
+):
+    """Plot loss/accuracy/learning-rate curves, the best checkpoint's confusion matrix and, for 2-D data, its
+    decision regions. Needs the `plot` extra (matplotlib); without it, shows sparklines in the terminal.
+
+    Example: `nncli plot runs/spiral-2layer --out spiral.png`
+    """
+    from .plot import MissingExtra, plot_run, sparklines
+
+    if not text:
+        try:
+            out.print(f"wrote {plot_run(run_dir, out_file)}")
+            return
+        except MissingExtra as e:
+            err.print(f"{escape(str(e))}; showing the curves in the terminal instead")
+    table = Table(title=f"{run_dir}: curves over epochs")
+    for col in ("metric", "curve", "first", "last"):
+        table.add_column(col, justify="right" if col in ("first", "last") else "left")
+    for key, (line, first, last) in sparklines(run_dir).items():
+        table.add_row(key, line, _fmt(first), _fmt(last))
+    out.print(table)

@@ -123,3 +123,32 @@ def test_diff_names_the_changed_keys(two_runs):
     assert result["config"]["optimizer.lr"] == (1.0, 0.5)
     assert "best.val_accuracy" in result["metrics"]
     assert run("diff", two_runs / "a", two_runs / "b").exit_code == 0
+
+
+def test_plot_writes_a_png_with_decision_regions(two_runs, tmp_path):
+    out = tmp_path / "spiral.png"
+    result = run("plot", two_runs / "a", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+    assert imread(out).shape[1] == 2000  # four panels: loss, accuracy, confusion, decision regions
+
+
+def test_plot_without_matplotlib_names_the_extra_and_shows_sparklines(two_runs, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    result = runner.invoke(app, ["plot", str(two_runs / "a")], terminal_width=200)
+    assert result.exit_code == 0
+    assert "nncli[plot]" in result.output and "train_loss" in result.output
+    assert any(bar in result.output for bar in "▁▂▃▄▅▆▇█")
+
+
+def test_plot_of_a_folder_that_is_not_a_run(tmp_path):
+    result = run("plot", tmp_path, "--text")
+    assert result.exit_code == 2 and "metrics" in result.output
