@@ -4,7 +4,11 @@ Each gate's backward applies its local rule to the upstream gradient:
 add passes dout to both inputs unchanged, multiply gives each input the other input times
 dout, max routes dout to the larger input. Where a value feeds two gates (a fork), the
 caller adds the gradients that come back: `dz = dz_from_a + dz_from_b`.
+
+`record(gates)` watches any gates (these or the layers of a network) run, for the backprop trace.
 """
+
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -45,3 +49,65 @@ class Max:
 
     def backward(self, dout):
         return np.where(self.a_wins, dout, 0.0), np.where(self.a_wins, 0.0, dout)
+
+
+class Tape:
+    """A record of every forward and backward call of some gates, in the order they ran.
+
+    Each entry is a `Call`; values are copied as they pass, because the engine's gates reuse their buffers and
+    activations overwrite their input and upstream gradient in place.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def of(self, gate, phase):
+        """The calls of `gate` in `phase` ("forward" or "backward")."""
+        return [c for c in self.calls if c.gate is gate and c.phase == phase]
+
+
+class Call:
+    """One gate call: `phase`, the input (x or dout) and the result (out or dx), copies; after a backward,
+    `grads` holds copies of the gate's parameter gradients (`dW`, `db`) as that backward left them."""
+
+    def __init__(self, gate, phase, value, result, grads=None):
+        self.gate, self.phase, self.value, self.result, self.grads = gate, phase, value, result, grads or {}
+
+
+def _copy(a):
+    return None if a is None else np.array(a, copy=True)
+
+
+@contextmanager
+def record(gates):
+    """Within the block, every `forward(x)` and `backward(dout)` of `gates` is recorded on the yielded `Tape`.
+
+    The gates still run their own code on their own buffers (the wrappers only copy what passes through), so a
+    network's `loss()` inside the block is exactly the engine's forward and backward pass.
+    """
+    tape = Tape()
+
+    def wrap(gate):
+        forward, backward = gate.forward, gate.backward
+
+        def recorded_forward(x, *args, **kwargs):
+            out = forward(x, *args, **kwargs)
+            tape.calls.append(Call(gate, "forward", _copy(x), _copy(out)))
+            return out
+
+        def recorded_backward(dout, *args, **kwargs):
+            upstream = _copy(dout)  # before an in-place gate overwrites it
+            dx = backward(dout, *args, **kwargs)
+            grads = {p: _copy(getattr(gate, "d" + p)) for p in getattr(gate, "params", ())}
+            tape.calls.append(Call(gate, "backward", upstream, _copy(dx), grads))
+            return dx
+
+        gate.forward, gate.backward = recorded_forward, recorded_backward
+
+    for gate in gates:
+        wrap(gate)
+    try:
+        yield tape
+    finally:
+        for gate in gates:
+            del gate.forward, gate.backward
