@@ -188,6 +188,7 @@ def eval_(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this labelled file instead of the recorded split."),
     split: Optional[str] = typer.Option(None, "--split", help="train | val | test (default: test when there is one, else val)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a .npy or IDX --data file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
     """Evaluate a checkpoint: loss, accuracy, per-class precision/recall, confusion matrix.
@@ -196,7 +197,7 @@ def eval_(
     """
     from .evaluate import evaluate_checkpoint
 
-    result = evaluate_checkpoint(checkpoint, data, split)
+    result = evaluate_checkpoint(checkpoint, data, split, labels)
     if as_json:
         print(json.dumps(result))
         return
@@ -289,4 +290,4 @@ def main():
     app()
 
 
-from . import cli_tools  # noqa: E402,F401  (registers schema, validate, init, inspect, runs, diff)
+from . import cli_graph, cli_tools  # noqa: E402,F401  (register graph, backprop; schema, validate, init, inspect, runs, diff, plot)

@@ -104,6 +104,8 @@ class DataConfig(Section):
     labels: PathText | None = Field(None, description="Labels file for .npy features or IDX images.")
     val_source: PathText | None = Field(None, description="Validation split from its own file instead of a fraction.")
     test_source: PathText | None = Field(None, description="Test split from its own file instead of a fraction.")
+    val_labels: PathText | None = Field(None, description="Labels file for a .npy or IDX val_source.")
+    test_labels: PathText | None = Field(None, description="Labels file for a .npy or IDX test_source.")
     classes: Integer | None = Field(None, ge=2, le=1000, description="Built-in generators: number of classes "
                                                                      "(spiral and blobs default to 3).")
     samples_per_class: Integer | None = Field(None, ge=1, le=MAX_SAMPLES,

@@ -34,10 +34,10 @@ def classification_report(y, pred, num_classes):
     return confusion, precision, recall, support
 
 
-def checkpoint_data(ckpt, config, data_path=None, split=None):
+def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
     """The Split a checkpoint is evaluated on: a labelled file given by the user, or a split rebuilt from its config."""
     if data_path is not None:
-        X, y_raw, _ = load_features(data_path, config.data, require_labels=True,
+        X, y_raw, _ = load_features(data_path, config.data, require_labels=True, labels=labels,
                                     feature_names=ckpt.meta.get("feature_names"))
         y = encode_labels(y_raw, ckpt.classes, source=str(data_path))
         if X.shape[1] != ckpt.layer_sizes[0]:
@@ -55,12 +55,12 @@ def checkpoint_data(ckpt, config, data_path=None, split=None):
     return chosen, split
 
 
-def evaluate_checkpoint(path, data_path=None, split=None):
+def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     """Evaluate a checkpoint; returns a JSON-ready dict (loss, accuracy, samples, split, per-class metrics, confusion)."""
     if split is not None and split not in SPLITS:
         raise DataError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     net, ckpt, config = load_model(path)
-    data, split = checkpoint_data(ckpt, config, data_path, split)
+    data, split = checkpoint_data(ckpt, config, data_path, split, labels)
     loss, accuracy = net.evaluate(data.chunks())
     pred = np.concatenate([net.predict(xb) for xb, _ in data.chunks()] or [np.zeros(0, np.int64)])
     confusion, precision, recall, support = classification_report(data.y, pred, net.sizes[-1])
