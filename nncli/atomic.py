@@ -31,7 +31,7 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _atomic_write(path, write):
+def atomic_write(path, write):
     """Call `write(f)` on a binary temp file next to `path`, then move it onto `path` in one step."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
@@ -50,7 +50,7 @@ def _atomic_write(path, write):
 
 def atomic_write_bytes(path, data):
     """Replace `path` with `data` (bytes) atomically."""
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path, text):
@@ -87,4 +87,4 @@ def atomic_save_npz(path, arrays):
 
     The name is used as given: unlike `np.savez(path)`, no '.npz' suffix is appended.
     """
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic_write(path, lambda f: np.savez(f, **arrays))

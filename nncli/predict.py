@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import _atomic_write
+from .atomic import atomic_write
 from .data import load_features, standardize
 from .errors import DataError
 from .evaluate import load_model
@@ -95,5 +95,5 @@ def predict_to_file(checkpoint, input_path, out_path, labels=None, force=False):
         text.flush()
         text.detach()  # leave the binary file open for the fsync
 
-    _atomic_write(out_path, write)
+    atomic_write(out_path, write)
     return written[0]
