@@ -57,7 +57,9 @@ class Split:
         `out`, a preallocated (len(idx), D) array of the training dtype, is filled and returned instead of a new array.
         """
         if self.index is None:
-            return np.take(self.X, idx, axis=0, out=out)
+            # mode="clip" skips numpy's buffered bounds-checked copy into `out` (several times faster);
+            # idx are positions 0..N-1 of this split, so nothing is ever clipped
+            return np.take(self.X, idx, axis=0, out=out, mode="clip")
         rows = self.X[self.index[idx]]
         if self.mean is not None:
             rows = (rows - self.mean) / self.std

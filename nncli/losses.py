@@ -29,9 +29,9 @@ def softmax_loss(scores, y, dscores=None):
     np.exp(dscores, out=dscores)
     sums = dscores.sum(axis=1, keepdims=True)
     loss = float(np.mean(np.log(sums[:, 0]) - correct))
-    dscores /= sums  # now the probabilities p
-    dscores[rows, y] -= 1
-    dscores /= n
+    sums *= n
+    dscores /= sums  # now p / N
+    dscores[rows, y] -= 1 / n
     return loss, dscores
 
 

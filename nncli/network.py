@@ -70,6 +70,7 @@ class Network:
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, self.rng))
         self._dscores = None
+        self._reg_scratch = None
 
     @property
     def weights(self):
@@ -107,7 +108,10 @@ class Network:
         for layer in reversed(self.layers[1:]):
             dout = layer.backward(dout)
         self.dx = self.layers[0].backward(dout, need_dx=need_dx)
-        add_regularization_grad(self.weights, self.grad[: self.num_weights], self.l2, self.l1)
+        if self.l2 or self.l1:
+            if self._reg_scratch is None:
+                self._reg_scratch = np.empty(self.num_weights, self.dtype)
+            add_regularization_grad(self.weights, self.grad[: self.num_weights], self.l2, self.l1, self._reg_scratch)
 
     def _dscores_buffer(self, n):
         if self._dscores is None or self._dscores.shape[0] < n:

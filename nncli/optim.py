@@ -2,9 +2,74 @@
 
 `step(w, dw, lr)` with w, dw the network's flat `theta` and `grad` (P,). State arrays have the
 shape of w and are exposed by `state()` / restored by `load_state()` for exact resume.
+
+SGD and the momentum rules are written with two vector operations, `axpy` (y += a·x) and `scal`
+(x *= a). When SciPy and threadpoolctl are installed they run as single BLAS calls (one pass over
+memory instead of two or three NumPy passes); otherwise they are plain NumPy. Either way a run is
+deterministic: the same seed gives bit-identical weights.
 """
 
+import os
+
 import numpy as np
+
+
+def _level1_blas():
+    """SciPy's BLAS `axpy`/`scal` getter, with SciPy's own OpenBLAS pool held to one thread; None when unavailable.
+
+    Pip-installed SciPy ships its own OpenBLAS beside NumPy's. Two multi-threaded pools spinning on two
+    cores make training many times slower, so SciPy's pool is limited to one thread; vector updates
+    are memory-bound and gain nothing from a second thread anyway.
+    """
+    if os.environ.get("NNCLI_NO_BLAS_LEVEL1"):
+        return None
+    try:
+        from scipy.linalg import get_blas_funcs
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    for lib in ThreadpoolController().lib_controllers:
+        if os.path.basename(os.path.dirname(lib.filepath)) == "scipy.libs":
+            lib.set_num_threads(1)
+    return get_blas_funcs
+
+
+_GET_BLAS = _level1_blas()
+_ROUTINES = {}
+
+
+def _blas(name, x):
+    """The BLAS routine `name` for x's dtype when x can be updated in place (contiguous float32/64), else None."""
+    if _GET_BLAS is None or x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
+        return None
+    key = name, x.dtype
+    if key not in _ROUTINES:
+        _ROUTINES[key] = _GET_BLAS(name, (x,))
+    return _ROUTINES[key]
+
+
+def axpy(a, x, y, scratch=None):
+    """y += a·x in place (x, y: same shape and dtype). NumPy fallback uses `scratch` to avoid allocating."""
+    f = _blas("axpy", y)
+    if f is not None and x.flags.c_contiguous and x.dtype == y.dtype:
+        f(x.reshape(-1), y.reshape(-1), a=a)
+        return y
+    if a == 1:
+        y += x
+        return y
+    t = np.multiply(x, a, out=scratch) if scratch is not None else a * x
+    y += t
+    return y
+
+
+def scal(a, x):
+    """x *= a in place."""
+    f = _blas("scal", x)
+    if f is not None:
+        f(a, x.reshape(-1))
+    else:
+        x *= a
+    return x
 
 
 class SGD:
@@ -20,8 +85,7 @@ class SGD:
 
     def step(self, w, dw, lr):
         self.t += 1
-        np.multiply(dw, lr, out=self._scratch)
-        w -= self._scratch
+        axpy(-lr, dw, w, self._scratch)
 
     def state(self):
         """Arrays and counters needed to continue exactly where this optimizer stopped."""
@@ -44,10 +108,9 @@ class Momentum(SGD):
 
     def step(self, w, dw, lr):
         self.t += 1
-        self.v *= self.mu
-        np.multiply(dw, lr, out=self._scratch)
-        self.v -= self._scratch
-        w += self.v
+        scal(self.mu, self.v)
+        axpy(-lr, dw, self.v, self._scratch)
+        axpy(1, self.v, w)
 
 
 class Nesterov(Momentum):
@@ -55,12 +118,10 @@ class Nesterov(Momentum):
 
     def step(self, w, dw, lr):
         self.t += 1
-        self.v *= self.mu
-        np.multiply(dw, lr, out=self._scratch)
-        self.v -= self._scratch
-        w -= self._scratch
-        np.multiply(self.v, self.mu, out=self._scratch)
-        w += self._scratch
+        scal(self.mu, self.v)
+        axpy(-lr, dw, self.v, self._scratch)
+        axpy(self.mu, self.v, w, self._scratch)
+        axpy(-lr, dw, w, self._scratch)
 
 
 class RMSProp(SGD):

@@ -6,6 +6,8 @@ L2: 0.5·l2·Σ‖W‖², gradient l2·W.  L1: l1·Σ|W|, subgradient l1·sign(W
 
 import numpy as np
 
+from .optim import axpy
+
 
 def regularization_loss(w, l2=0.0, l1=0.0):
     """0.5·l2·Σw² + l1·Σ|w| as a Python float."""
@@ -18,12 +20,12 @@ def regularization_loss(w, l2=0.0, l1=0.0):
     return loss
 
 
-def add_regularization_grad(w, dw, l2=0.0, l1=0.0):
-    """dw += l2·w + l1·sign(w), in place."""
+def add_regularization_grad(w, dw, l2=0.0, l1=0.0, scratch=None):
+    """dw += l2·w + l1·sign(w), in place; `scratch` (shape of w) avoids temporaries."""
     if l2:
-        dw += l2 * w
+        axpy(l2, w, dw, scratch)
     if l1:
-        dw += l1 * np.sign(w)
+        axpy(l1, np.sign(w, out=scratch), dw)
     return dw
 
 

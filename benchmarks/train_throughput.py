@@ -1,0 +1,328 @@
+"""Training throughput of nncli against PyTorch, scikit-learn, a straightforward NumPy net and the GEMM-only floor.
+
+MNIST-shaped data (60,000 × 784 standard-normal features, 10 classes from a random linear teacher), nets
+784-256-10 and 784-512-256-10, SGD with momentum 0.9, softmax cross-entropy, L2 1e-4, float32.
+
+Contenders, timed one epoch at a time, interleaved (every contender runs one epoch before any runs its next),
+after one untimed warm-up epoch each; the table reports the median epoch:
+
+- nncli          the Trainer's real `_epoch` (what `nncli train` runs), on a Split loaded by `load_dataset`
+- nncli-f64      the same in float64
+- pytorch        nn.Sequential + CrossEntropyLoss + optim.SGD (weight decay on weights only), `loss.item()` per step
+- sklearn        MLPClassifier(solver="sgd").partial_fit, one epoch per call, float32 input
+- numpy-f64      a straightforward float64 NumPy net: new arrays every step
+- replay         only the step's matrix products (same shapes and transposes, `out=` buffers): the floor
+
+Peak memory is measured for nncli alone, in a child process: growth of peak RSS over the process after imports,
+while loading the data and while training one epoch, against the dataset's size.
+
+    python benchmarks/train_throughput.py                    # full run, several minutes
+    python benchmarks/train_throughput.py --samples 10000 --repeats 3   # quick look
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+D, C = 784, 10
+LR, MOMENTUM, L2 = 0.01, 0.9, 1e-4
+
+
+def make_data(n, seed=0):
+    """X (n, 784) float32 standard normal, y (n,) from a random linear teacher, so the task is learnable."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, D), dtype=np.float32)
+    teacher = rng.standard_normal((D, C), dtype=np.float32)
+    return X, (X @ teacher).argmax(axis=1).astype(np.int64)
+
+
+def nncli_config(path, hidden, batch, dtype):
+    from nncli.config import config_from_dict
+    return config_from_dict({
+        "name": "bench", "seed": 0,
+        "data": {"source": str(path), "val_fraction": 0.0, "standardize": False},
+        "model": {"hidden": list(hidden), "activation": "relu"},
+        "loss": "softmax", "regularization": {"l2": L2},
+        "optimizer": {"name": "momentum", "lr": LR, "momentum": MOMENTUM},
+        "train": {"batch_size": batch, "dtype": dtype, "epochs": 1000},
+    })
+
+
+class NncliContender:
+    """nncli's training loop exactly as `nncli train` runs it, minus checkpoints and logging between epochs."""
+
+    def __init__(self, data_path, run_dir, hidden, batch, dtype="float32"):
+        from nncli.trainer import Trainer
+        self.trainer = Trainer(nncli_config(data_path, hidden, batch, dtype), run_dir, force=True)
+        self.split, self.batch, self.epoch = self.trainer.data.train, batch, 0
+        self.xb = np.empty((batch, self.trainer.data.num_features), self.trainer.dtype)
+
+    def run_epoch(self):
+        self.trainer._epoch(self.split, self.xb, self.batch, LR, self.epoch)
+        self.epoch += 1
+
+
+class TorchContender:
+    def __init__(self, X, y, hidden, batch):
+        import torch
+        torch.manual_seed(0)
+        self.torch, self.batch = torch, batch
+        sizes = [D, *hidden, C]
+        layers = []
+        for i, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(fi, fo))
+            if i < len(sizes) - 2:
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        weights = [p for n, p in self.model.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in self.model.named_parameters() if n.endswith("bias")]
+        self.opt = torch.optim.SGD([{"params": weights, "weight_decay": L2}, {"params": biases, "weight_decay": 0.0}],
+                                   lr=LR, momentum=MOMENTUM)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
+        self.gen = torch.Generator().manual_seed(0)
+
+    def run_epoch(self):
+        torch, n = self.torch, len(self.y)
+        order = torch.randperm(n, generator=self.gen)
+        total = 0.0
+        for start in range(0, n, self.batch):
+            idx = order[start:start + self.batch]
+            xb, yb = self.X.index_select(0, idx), self.y.index_select(0, idx)
+            self.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(xb), yb)
+            loss.backward()
+            self.opt.step()
+            total += loss.item()
+
+
+class SklearnContender:
+    def __init__(self, X, y, hidden, batch):
+        from sklearn.neural_network import MLPClassifier
+        self.X, self.y, self.classes = X, y, np.arange(C)
+        self.model = MLPClassifier(hidden_layer_sizes=tuple(hidden), solver="sgd", learning_rate_init=LR,
+                                   momentum=MOMENTUM, nesterovs_momentum=False, alpha=L2, batch_size=batch,
+                                   shuffle=True, random_state=0)
+
+    def run_epoch(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model.partial_fit(self.X, self.y, classes=self.classes)
+
+
+class StraightforwardNumpy:
+    """The textbook float64 loop: every intermediate is a new array, one Python update per parameter."""
+
+    def __init__(self, X, y, hidden, batch):
+        rng = np.random.default_rng(0)
+        self.X, self.y, self.batch, self.rng = X.astype(np.float64), y, batch, rng
+        sizes = [D, *hidden, C]
+        self.W = [rng.standard_normal((fi, fo)) * np.sqrt(2 / fi) for fi, fo in zip(sizes[:-1], sizes[1:])]
+        self.b = [np.zeros(fo) for fo in sizes[1:]]
+        self.vW = [np.zeros_like(w) for w in self.W]
+        self.vb = [np.zeros_like(b) for b in self.b]
+
+    def run_epoch(self):
+        n = len(self.y)
+        order = self.rng.permutation(n)
+        for start in range(0, n, self.batch):
+            idx = order[start:start + self.batch]
+            x, y = self.X[idx], self.y[idx]
+            acts = [x]
+            for i, (w, b) in enumerate(zip(self.W, self.b)):
+                z = acts[-1] @ w + b
+                acts.append(np.maximum(0, z) if i < len(self.W) - 1 else z)
+            scores = acts[-1]
+            p = np.exp(scores - scores.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            _ = -np.mean(np.log(p[np.arange(len(y)), y])) + 0.5 * L2 * sum(np.sum(w * w) for w in self.W)
+            d = p
+            d[np.arange(len(y)), y] -= 1
+            d /= len(y)
+            for i in reversed(range(len(self.W))):
+                dW = acts[i].T @ d + L2 * self.W[i]
+                db = d.sum(axis=0)
+                if i > 0:
+                    d = (d @ self.W[i].T) * (acts[i] > 0)
+                self.vW[i] = MOMENTUM * self.vW[i] - LR * dW
+                self.vb[i] = MOMENTUM * self.vb[i] - LR * db
+                self.W[i] = self.W[i] + self.vW[i]
+                self.b[i] = self.b[i] + self.vb[i]
+
+
+class GemmReplay:
+    """Only the matrix products of a training step: forward x·W, backward xᵀ·dout and dout·Wᵀ (not for layer 1)."""
+
+    def __init__(self, n, hidden, batch, dtype=np.float32):
+        rng = np.random.default_rng(0)
+        sizes = [D, *hidden, C]
+        self.n, self.batch = n, batch
+        self.W = [rng.standard_normal((fi, fo)).astype(dtype) for fi, fo in zip(sizes[:-1], sizes[1:])]
+        self.dW = [np.empty_like(w) for w in self.W]
+        self.acts = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]
+        self.douts = [rng.standard_normal((batch, s)).astype(dtype) for s in sizes]
+
+    def run_epoch(self):
+        W, dW, acts, douts, L = self.W, self.dW, self.acts, self.douts, len(self.W)
+        for start in range(0, self.n, self.batch):
+            rows = min(self.batch, self.n - start)
+            for i in range(L):
+                np.matmul(acts[i][:rows], W[i], out=acts[i + 1][:rows])
+            for i in reversed(range(L)):
+                np.matmul(acts[i][:rows].T, douts[i + 1][:rows], out=dW[i])
+                if i > 0:
+                    np.matmul(douts[i + 1][:rows], W[i].T, out=douts[i][:rows])
+
+
+def flops_per_sample(hidden):
+    """Multiply-adds ×2 of forward, dW and dx (no dx for the first layer) per training sample."""
+    sizes = [D, *hidden, C]
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    return sum(2 * fi * fo * (2 if i == 0 else 3) for i, (fi, fo) in enumerate(pairs))
+
+
+def rss_bytes():
+    """(current, peak) resident set size of this process, from /proc."""
+    status = Path("/proc/self/status").read_text()
+    field = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status.splitlines()
+             if line.startswith(("VmRSS", "VmHWM"))}
+    return field["VmRSS"], field["VmHWM"]
+
+
+def reset_peak_rss():
+    """Make VmHWM start again from the current RSS (Linux: write 5 to clear_refs); False when not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_probe(data_path, hidden, batch):
+    """Child process: peak RSS growth while loading the data and while training one epoch."""
+    import nncli.trainer  # noqa: F401  (imports count toward the baseline, not the training)
+    base, _ = rss_bytes()
+    reset_peak_rss()
+    with tempfile.TemporaryDirectory() as tmp:
+        contender = NncliContender(data_path, Path(tmp) / "run", hidden, batch)
+        loaded, load_peak = rss_bytes()
+        resettable = reset_peak_rss()
+        contender.run_epoch()
+        _, train_peak = rss_bytes()
+    print(json.dumps({"base": base, "load_peak": load_peak, "loaded": loaded, "train_peak": train_peak,
+                      "train_peak_exact": resettable}))
+
+
+def probe_memory(data_path, hidden, batch):
+    cmd = [sys.executable, __file__, "--memory-probe", str(data_path), "--hidden", ",".join(map(str, hidden)),
+           "--batch", str(batch)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def build_contenders(names, X, y, data_path, tmp, hidden, batch):
+    contenders = {}
+    for name in names:
+        try:
+            if name == "nncli":
+                contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch)
+            elif name == "nncli-f64":
+                contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch, "float64")
+            elif name == "pytorch":
+                contenders[name] = TorchContender(X, y, hidden, batch)
+            elif name == "sklearn":
+                contenders[name] = SklearnContender(X, y, hidden, batch)
+            elif name == "numpy-f64":
+                contenders[name] = StraightforwardNumpy(X, y, hidden, batch)
+            elif name == "replay":
+                contenders[name] = GemmReplay(len(y), hidden, batch)
+            elif name == "replay-f64":
+                contenders[name] = GemmReplay(len(y), hidden, batch, np.float64)
+        except ImportError as e:
+            print(f"# skipping {name}: {e}", flush=True)
+    return contenders
+
+
+def time_interleaved(contenders, repeats):
+    for c in contenders.values():
+        c.run_epoch()  # warm-up: buffers, caches, lazy initialisation
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, c in contenders.items():
+            t0 = time.perf_counter()
+            c.run_epoch()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}, times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=60_000)
+    ap.add_argument("--repeats", type=int, default=5, help="timed epochs per contender (median reported)")
+    ap.add_argument("--nets", default="256;512,256", help="hidden widths per net, nets separated by ';'")
+    ap.add_argument("--batches", default="128,256")
+    ap.add_argument("--contenders", default="nncli,pytorch,sklearn,numpy-f64,nncli-f64,replay,replay-f64")
+    ap.add_argument("--no-memory", action="store_true", help="skip the nncli peak-memory probe")
+    ap.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    ap.add_argument("--hidden", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_probe:
+        return memory_probe(args.memory_probe, [int(h) for h in args.hidden.split(",")], args.batch)
+
+    import nncli.optim
+    names = args.contenders.split(",")
+    print(f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS level-1 updates: "
+          f"{'scipy' if nncli.optim._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
+          f"median of {args.repeats} interleaved epochs after 1 warm-up", flush=True)
+    X, y = make_data(args.samples)
+    dataset_mib = (X.nbytes + y.nbytes) / 2**20
+    header = (f"| net | batch | contender | samples/s | × PyTorch | × replay time | GFLOP/s |")
+    rows, memory = [header, "|---|---|---|---|---|---|---|"], []
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = Path(tmp) / "data.npz"
+        np.savez(data_path, X=X, y=y)
+        for net in args.nets.split(";"):
+            hidden = [int(h) for h in net.split(",")]
+            label = "-".join(map(str, [D, *hidden, C]))
+            for batch in (int(b) for b in args.batches.split(",")):
+                contenders = build_contenders(names, X, y, data_path, tmp, hidden, batch)
+                med, all_times = time_interleaved(contenders, args.repeats)
+                flops = flops_per_sample(hidden) * args.samples
+                for name, seconds in med.items():
+                    torch_x = f"{med['pytorch'] / seconds:.2f}" if "pytorch" in med else "—"
+                    floor = med.get("replay-f64" if name.endswith("f64") else "replay")
+                    replay_x = f"{seconds / floor:.2f}" if floor else "—"
+                    rows.append(f"| {label} | {batch} | {name} | {args.samples / seconds:,.0f} | {torch_x} | "
+                                f"{replay_x} | {flops / seconds / 1e9:.0f} |")
+                    print(rows[-1], "  epochs s:", " ".join(f"{t:.3f}" for t in all_times[name]), flush=True)
+                if "nncli-f64" in med and "numpy-f64" in med:
+                    print(f"# {label} batch {batch}: nncli float64 is {med['numpy-f64'] / med['nncli-f64']:.2f}× "
+                          f"the straightforward float64 NumPy", flush=True)
+                del contenders
+                if not args.no_memory:
+                    m = probe_memory(data_path, hidden, batch)
+                    memory.append(f"| {label} | {batch} | {dataset_mib:.0f} | {(m['load_peak'] - m['base']) / 2**20:.0f} | "
+                                  f"{(m['train_peak'] - m['base']) / 2**20:.0f} |")
+                    print("# memory", memory[-1], flush=True)
+    print("\n## Throughput (float32 unless -f64; × replay time = epoch time / GEMM-only replay time)\n")
+    print("\n".join(rows))
+    if memory:
+        print("\n## nncli peak RSS growth over the process after imports, MiB\n")
+        print("| net | batch | dataset | peak while loading | peak while training |\n|---|---|---|---|---|")
+        print("\n".join(memory))
+    print(f"\n# process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
