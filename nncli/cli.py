@@ -104,7 +104,7 @@ def train(
 
     try:
         summary = run_training(cfg, out_dir, force=force, resume=resume is not None, on_start=on_start,
-                               on_epoch=progress.update)
+                               on_epoch=progress.update, on_warning=progress.warn)
     except KeyboardInterrupt:
         err.print("[bold red]stopped at once[/] (second Ctrl-C); checkpoint.npz holds the last finished epoch")
         raise typer.Exit(130)
@@ -139,6 +139,14 @@ class _Progress:
         else:
             parts = " ".join(f"{k}={v}" for k, v in shown.items())
             print(f"epoch {row['epoch']}: {parts} ({row['seconds']:.2f}s)", file=sys.stderr, flush=True)
+
+    def warn(self, message):
+        """Warnings are shown even with --quiet: they are what a learner most needs to read."""
+        text = f"warning: {message}"
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
     def close(self):
         if self.bar is not None:

@@ -19,6 +19,7 @@ from .atomic import atomic_write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import changed_keys, config_to_dict, dump_config_yaml
 from .data import load_dataset
+from .diagnostics import Diagnostics, initial_loss_warning
 from .errors import ConfigError, RunError
 from .network import build_network
 from .optim import clip_by_global_norm, make_optimizer
@@ -97,7 +98,7 @@ class Trainer:
     """
 
     def __init__(self, config, run_dir=None, *, force=False, resume=False, command=None, on_start=None,
-                 on_epoch=None):
+                 on_epoch=None, on_warning=None):
         if run_dir is not None and str(run_dir) != config.output.dir:
             config = config.model_copy(deep=True)
             config.output.dir = str(run_dir)  # the resolved config records where the run really is
@@ -112,7 +113,9 @@ class Trainer:
                                         decay_rate=opt.decay_rate, beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps)
         self.run_dir = Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
-        self.on_start, self.on_epoch = on_start, on_epoch
+        self.on_start, self.on_epoch, self.on_warning = on_start, on_epoch, on_warning
+        self.diagnostics = Diagnostics(self.net) if config.train.diagnostics else None
+        self.warnings = []
         self.monitor, self.maximize = monitor_of(config, self.data.val is not None)
         self.stop_signal = None
         self.lock = RunLock(self.run_dir)
@@ -150,6 +153,9 @@ class Trainer:
             rows.append(ckpt.meta["metrics"])  # killed between writing the checkpoint and its metrics row
         rewrite_metrics(self.run_dir, rows)
         self.rows = rows
+        if self.diagnostics is not None and "diagnostics" in state:
+            self.diagnostics.load_state(state["diagnostics"], rows)
+        self.warnings = list(state.get("warnings", []))
         return dict(state, epochs_done=ckpt.epoch)
 
     def run(self):
@@ -184,6 +190,10 @@ class Trainer:
         xb = np.empty((batch, self.data.num_features), self.dtype)
         es = cfg.early_stopping
         status, started = "completed", time.perf_counter()
+        if self.diagnostics is not None and p["epochs_done"] == 0 and p["step"] == 0:
+            first = np.arange(min(len(train), 512))
+            self.net.forward_loss(train.batch(first), train.y[first], train=False)  # no dropout: no RNG draws
+            self._warn([initial_loss_warning(self.net.data_loss, self.config.loss, self.data.num_classes)])
         with MetricsLog(self.run_dir) as log:
             for epoch in range(p["epochs_done"], cfg.epochs):
                 if es is not None and p["stale"] >= es.patience:
@@ -208,6 +218,9 @@ class Trainer:
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc}
                 if self.data.val is not None:
                     row["val_loss"], row["val_accuracy"] = self.net.evaluate(self.data.val.chunks())
+                if self.diagnostics is not None:
+                    row["layers"], found = self.diagnostics.end_epoch(row)
+                    self._warn(found)
                 row["lr"], row["seconds"] = lr, time.perf_counter() - t0
                 value = row[self.monitor]
                 best = p["best_value"]
@@ -234,6 +247,7 @@ class Trainer:
             "best": p["best_row"], "final": rows[-1] if rows else None, "wall_seconds": seconds,
             "samples_per_second": len(train.y) * len(rows) / seconds if seconds > 0 else None,
         }
+        summary["warnings"] = self.warnings
         if status == "diverged":
             summary["error"] = self.error
         if status == "interrupted":
@@ -247,7 +261,7 @@ class Trainer:
 
         `start_step` and `partial` (loss sum, correct count so far) continue an epoch that was interrupted.
         """
-        net, opt, clip_norm = self.net, self.optimizer, self.config.optimizer.clip_norm
+        net, opt, clip_norm, diagnostics = self.net, self.optimizer, self.config.optimizer.clip_norm, self.diagnostics
         n = len(split.y)
         order = self.shuffle_rng.permutation(n) if self.config.train.shuffle else np.arange(n)
         yb = np.empty(batch, split.y.dtype)
@@ -257,6 +271,10 @@ class Trainer:
             x = split.batch(idx, out=xb[: len(idx)])
             y = np.take(split.y, idx, out=yb[: len(idx)], mode="clip")  # idx is a slice of a permutation: in range
             loss = net.loss(x, y)
+            if diagnostics is not None:
+                diagnostics.after_forward()
+                if start + batch >= n:
+                    diagnostics.before_last_update()
             if not math.isfinite(loss):
                 raise Diverged(f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
                                f"the learning rate ({lr:g}) is probably too high")
@@ -269,9 +287,19 @@ class Trainer:
                 raise Interrupted(step + 1, [total_loss, correct])
         return total_loss / n, correct / n
 
+    def _warn(self, messages):
+        for message in messages:
+            if message:
+                self.warnings.append(message)
+                if self.on_warning:
+                    self.on_warning(message)
+
     def _save(self, name, row):
         arrays, counters = self.optimizer.state()
-        state = dict(self.progress, optimizer=counters, net_rng=self.net.rng.bit_generator.state)
+        state = dict(self.progress, optimizer=counters, net_rng=self.net.rng.bit_generator.state,
+                     warnings=self.warnings)
+        if self.diagnostics is not None:
+            state["diagnostics"] = self.diagnostics.state()
         save_checkpoint(
             self.run_dir / name, dict(self.net.params),
             {"config": config_to_dict(self.config), "classes": list(self.data.classes),

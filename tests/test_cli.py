@@ -42,7 +42,8 @@ def test_train_writes_a_complete_run_directory(spiral_run):
         assert (out / name).is_file(), name
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
-    assert set(rows[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert set(rows[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "layers"}
+    assert set(rows[0]["layers"]["W1"]) == {"weight_norm", "grad_norm", "update_ratio", "dead_fraction"}
     csv_lines = (out / "metrics.csv").read_text().splitlines()
     assert csv_lines[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds" and len(csv_lines) == 6
     summary = json.loads((out / "summary.json").read_text())

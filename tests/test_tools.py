@@ -152,3 +152,9 @@ def test_plot_without_matplotlib_names_the_extra_and_shows_sparklines(two_runs, 
 def test_plot_of_a_folder_that_is_not_a_run(tmp_path):
     result = run("plot", tmp_path, "--text")
     assert result.exit_code == 2 and "metrics" in result.output
+
+
+def test_shipped_configs_carry_the_schema_modeline_and_the_schema_is_current(schema):
+    assert json.loads((ROOT / "configs" / "schema.json").read_text()) == schema
+    for config in sorted((ROOT / "configs").glob("*.yaml")):
+        assert config.read_text().startswith("# yaml-language-server: $schema=schema.json\n"), config.name
