@@ -7,6 +7,7 @@ stop fell inside an epoch, how far into that epoch it got.
 """
 
 import math
+import os
 import signal
 import sys
 import time
@@ -72,8 +73,6 @@ def check_model_fits(config, input_dim, num_classes):
 
 
 def os_memory_bytes():
-    import os
-
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
@@ -127,6 +126,7 @@ class Trainer:
 
     def _fresh(self, force):
         prepare_run_dir(self.run_dir, force)
+        self.rows = []
         return {"epochs_done": 0, "step": 0, "partial": [0.0, 0], "best_value": None, "best_row": None,
                 "stale": 0, "wall_seconds": 0.0, "epoch_rng": self.shuffle_rng.bit_generator.state}
 
@@ -185,7 +185,7 @@ class Trainer:
         if self.on_start:
             self.on_start(self)
         train, cfg, p = self.data.train, self.config.train, self.progress
-        rows = getattr(self, "rows", [])
+        rows = self.rows
         batch = len(train.y) if cfg.batch_size == "full" else min(cfg.batch_size, len(train.y))
         xb = np.empty((batch, self.data.num_features), self.dtype)
         es = cfg.early_stopping
