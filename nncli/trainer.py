@@ -90,7 +90,8 @@ def first_nonfinite(net):
 
 
 class Trainer:
-    """Trains one config into one run directory. `on_start(trainer)` and `on_epoch(row)` observe progress.
+    """Trains one config into one run directory. `on_start(trainer)` and `on_epoch(row)` observe progress;
+    `on_epoch` may return a status string (a sweep's "pruned") to end the run after that epoch.
 
     With `resume=True` the run directory's checkpoint.npz is continued; `force` then accepts config changes
     other than train.epochs (without resume it replaces an earlier run).
@@ -236,9 +237,10 @@ class Trainer:
                 self._save("checkpoint.npz", row)  # the commit point: resume continues from here
                 log.write(row)
                 rows.append(row)
-                if self.on_epoch:
-                    self.on_epoch(row)
-        if status in ("completed", "early_stopped"):
+                if self.on_epoch and (stop := self.on_epoch(row)):
+                    status = stop
+                    break
+        if status not in ("diverged", "interrupted"):
             p["wall_seconds"] += time.perf_counter() - started
         seconds = p["wall_seconds"]
         summary = {

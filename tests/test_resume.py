@@ -202,3 +202,11 @@ def test_model_too_large_is_refused_before_allocating(tmp_path):
     path.write_text("data: {source: spiral}\nmodel: {hidden: [100000, 100000, 100000]}\n")
     result = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "GiB" in result.output and "model.hidden" in result.output
+
+
+def test_on_epoch_can_end_a_run_with_its_own_status(tmp_path):
+    """A sweep's pruner stops a trial through on_epoch; the run is summarized with that status."""
+    trainer = Trainer(config(), tmp_path / "run", on_epoch=lambda row: "pruned" if row["epoch"] == 2 else None)
+    summary = trainer.run()
+    assert summary["status"] == "pruned" and summary["epochs_run"] == 2 and summary["wall_seconds"] > 0
+    assert [row["epoch"] for row in read_metrics(tmp_path / "run")] == [1, 2]
