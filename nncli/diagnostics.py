@@ -12,10 +12,19 @@ import numpy as np
 
 from .layers import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
 
-RATIO_HIGH, RATIO_LOW = 1.0, 1e-7  # judged from epoch 2 on: the first updates from a fresh init are large
+# ‖ΔW‖/‖W‖: healthy is about 1e-3; warn two orders of magnitude either side, judged on the median over the last
+# RATIO_WINDOW epochs from epoch RATIO_FROM_EPOCH on, because a fresh net's first updates are large (the course's
+# spiral at lr 1.0 starts near 0.3 and settles at 3e-3 to 1e-2). An update larger than the weights themselves
+# (RATIO_BLOWUP) is too high from epoch 2 on.
+RATIO_HIGH, RATIO_LOW, RATIO_BLOWUP = 0.1, 1e-5, 1.0
+RATIO_WINDOW, RATIO_FROM_EPOCH = 5, 10
 DEAD_FRACTION = 0.5
 SATURATED_FRACTION = 0.5
+# Overfitting, on medians over the last OVERFIT_EPOCHS epochs: training accuracy at least OVERFIT_GAP above
+# validation accuracy, validation loss at least OVERFIT_LOSS_RISE × its best earlier value, training loss lower.
 OVERFIT_EPOCHS = 5
+OVERFIT_GAP = 0.1
+OVERFIT_LOSS_RISE = 1.5
 
 
 def expected_initial_loss(loss_name, num_classes):
@@ -112,15 +121,25 @@ class Diagnostics:
         self.warned.add(kind)
         return [text]
 
+    def _ratio(self, name, ratio):
+        """The update/weight ratio of layer `name` to judge: this epoch's if it blew up, else the median over the last
+        RATIO_WINDOW epochs; None while a fresh net is still settling."""
+        epoch = len(self.history) + 1
+        if ratio is None or epoch < 2 or (epoch < RATIO_FROM_EPOCH and ratio <= RATIO_BLOWUP):
+            return None
+        if ratio > RATIO_BLOWUP:
+            return ratio
+        earlier = [r.get("layers", {}).get(name, {}).get("update_ratio") for r in self.history[-(RATIO_WINDOW - 1):]]
+        return float(np.median([r for r in earlier if r is not None] + [ratio]))
+
     def _warnings(self, layers, row):
         found = []
         for name, entry in layers.items():
-            ratio = entry.get("update_ratio")
-            settled = len(self.history) >= 1
-            if ratio is not None and settled and ratio > RATIO_HIGH:
+            ratio = self._ratio(name, entry.get("update_ratio"))
+            if ratio is not None and ratio > RATIO_HIGH:
                 found += self._once("ratio_high", f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
                                                   f"1e-3) — the learning rate is probably too high")
-            elif ratio is not None and settled and 0 < ratio < RATIO_LOW:
+            elif ratio is not None and 0 < ratio < RATIO_LOW:
                 found += self._once("ratio_low", f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
                                                  f"1e-3) — the learning rate is probably too low")
             dead = entry.get("dead_fraction")
@@ -132,12 +151,29 @@ class Diagnostics:
             if sat is not None and sat >= SATURATED_FRACTION:
                 found += self._once("saturated", f"{sat:.0%} of layer-{name[1:]} units are saturated — gradients "
                                                  f"vanish there; use smaller initial weights or relu")
-        recent = (self.history + [row])[-(OVERFIT_EPOCHS + 1):]
-        if len(recent) == OVERFIT_EPOCHS + 1 and all("val_accuracy" in r for r in recent):
-            val = [r["val_accuracy"] for r in recent]
-            train = [r["train_accuracy"] for r in recent]
-            if all(b < a for a, b in zip(val, val[1:])) and train[-1] > train[0]:
-                found += self._once("overfit", f"validation accuracy fell for {OVERFIT_EPOCHS} epochs while training "
-                                               f"accuracy rose — overfitting; try more regularization "
-                                               f"(regularization.l2, model.dropout) or early stopping")
+        evidence = overfitting(self.history + [row])
+        if evidence:
+            found += self._once("overfit", f"{evidence} — overfitting; try more regularization (regularization.l2, "
+                                           f"model.dropout) or early stopping")
         return found
+
+
+def overfitting(rows):
+    """Why the metric rows show overfitting, in words, or None.
+
+    On medians over the last OVERFIT_EPOCHS epochs (one noisy epoch proves nothing): training accuracy clearly above
+    validation accuracy (the course's measure of overfitting), validation loss well above its best earlier value,
+    training loss below its value at that epoch. Validation loss is the judge because accuracy on a small
+    validation split moves in coarse, noisy steps.
+    """
+    if len(rows) <= OVERFIT_EPOCHS or "val_loss" not in rows[-1]:
+        return None
+    median = {key: float(np.median([r[key] for r in rows[-OVERFIT_EPOCHS:]]))
+            for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
+    best = min(rows[:-OVERFIT_EPOCHS], key=lambda r: r["val_loss"])
+    if (median["train_accuracy"] >= median["val_accuracy"] + OVERFIT_GAP
+            and median["val_loss"] >= OVERFIT_LOSS_RISE * best["val_loss"] and median["train_loss"] < best["train_loss"]):
+        return (f"validation loss rose from {best['val_loss']:.3g} (epoch {best['epoch']}) to {median['val_loss']:.3g} "
+                f"while training loss fell to {median['train_loss']:.3g}; training accuracy {median['train_accuracy']:.0%}"
+                f" vs validation {median['val_accuracy']:.0%} (medians of the last {OVERFIT_EPOCHS} epochs)")
+    return None
