@@ -231,10 +231,15 @@ def data_overrides(config, tmp_path):
     if "idx" in Path(data.source).name or "ubyte" in Path(data.source).name:
         rng = np.random.default_rng(0)
         labels = np.repeat(np.arange(10), 6)
-        images = rng.integers(0, 40, (60, 28, 28)) + 20 * labels[:, None, None]
-        write_idx(tmp_path / Path(data.source).name, images)
-        write_idx(tmp_path / Path(data.labels).name, labels)
-        return [f"data.source={tmp_path / Path(data.source).name}", f"data.labels={tmp_path / Path(data.labels).name}"]
+        overrides = []
+        for images_key, labels_key in (("source", "labels"), ("test_source", "test_labels")):
+            if getattr(data, images_key) is None:
+                continue
+            images_path, labels_path = (tmp_path / Path(getattr(data, key)).name for key in (images_key, labels_key))
+            write_idx(images_path, rng.integers(0, 40, (60, 28, 28)) + 20 * labels[:, None, None])
+            write_idx(labels_path, labels)
+            overrides += [f"data.{images_key}={images_path}", f"data.{labels_key}={labels_path}"]
+        return overrides
     pytest.skip(f"{config.name}: data file {data.source} is not shipped and not present")
 
 
