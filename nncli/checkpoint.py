@@ -190,7 +190,7 @@ def _read_arrays(path):
 
     arrays, name = {}, None
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:  # our handle: closed even if np.load fails
             for name in npz.files:
                 arrays[name] = npz[name]
     except READ_ERRORS as e:

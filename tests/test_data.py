@@ -35,7 +35,8 @@ def write_idx(path, array):
     """An IDX file as MNIST writes it: magic 0 0 <type> <ndim>, big-endian uint32 sizes, big-endian data."""
     code = {np.dtype(np.uint8): 0x08, np.dtype(">f4"): 0x0D}[array.dtype]
     raw = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-    (gzip.open if str(path).endswith(".gz") else open)(path, "wb").write(raw)
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "wb") as f:
+        f.write(raw)
     return path
 
 
