@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import _fmt, app, err, out, user_errors
-from .errors import ConfigError
+from .errors import ConfigError, MissingExtra
 
 
 @app.command()
@@ -161,26 +161,63 @@ def diff(
 @app.command()
 @user_errors
 def plot(
-    run_dir: Path = typer.Argument(..., help="A run directory written by nncli train."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="PNG to write (default: RUN_DIR/plot.png)."),
-    text: bool = typer.Option(False, "--text", help="Terminal sparklines only (no matplotlib needed)."),
+    run_dir: Path = typer.Argument(..., help="A run directory written by nncli train, or a sweep directory written by nncli sweep."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="PNG to write (default: DIR/plot.png)."),
+    text: bool = typer.Option(False, "--text", help="Terminal summary only (no matplotlib needed)."),
 ):
-    """Plot loss/accuracy/learning-rate curves, the best checkpoint's confusion matrix and, for 2-D data, its
-    decision regions. Needs the `plot` extra (matplotlib); without it, shows sparklines in the terminal.
+    """Plot a run: loss/accuracy/learning-rate curves, the best checkpoint's confusion matrix and, for 2-D data,
+    its decision regions. Plot a sweep: the metric against each swept key (complete trials filled, pruned
+    hollow, ± std over seeds). Needs the `plot` extra (matplotlib); without it, shows a terminal summary.
 
     Example: `nncli plot runs/spiral-2layer --out spiral.png`
-    """
-    from .plot import MissingExtra, plot_run, sparklines
 
+    Example: `nncli plot sweeps/digits`
+    """
+    from .plot import plot_run, plot_sweep, plot_target, sparklines
+
+    sweep = plot_target(run_dir) == "sweep"
     if not text:
         try:
-            out.print(f"wrote {plot_run(run_dir, out_file)}")
+            out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}")
             return
         except MissingExtra as e:
-            err.print(f"{escape(str(e))}; showing the curves in the terminal instead")
+            err.print(f"{escape(str(e))}; showing {'the sweep' if sweep else 'the curves'} in the terminal instead")
+    if sweep:
+        _print_sweep_summary(run_dir)
+        return
     table = Table(title=f"{run_dir}: curves over epochs")
     for col in ("metric", "curve", "first", "last"):
         table.add_column(col, justify="right" if col in ("first", "last") else "left")
     for key, (line, first, last) in sparklines(run_dir).items():
         table.add_row(key, line, _fmt(first), _fmt(last))
     out.print(table)
+
+
+def _print_sweep_summary(sweep_dir):
+    """Per swept key, the best complete trial in each category or bucket of its range."""
+    from .plot import sweep_summary
+
+    summary = sweep_summary(sweep_dir)
+    metric, counts, best = summary["metric"], summary["counts"], summary["best"]
+    out.print(f"{sweep_dir}: {metric} ({'max' if summary['maximize'] else 'min'}imized"
+              + (f", mean over seeds {summary['seeds']}" if len(summary["seeds"]) > 1 else "")
+              + f"); {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed",
+              soft_wrap=True)
+    if best is None:
+        out.print("no complete trial yet")
+    else:
+        params = ", ".join(f"{k}={_show_value(v)}" for k, v in best["params"].items())
+        out.print(f"best trial {best['number']}: {metric} {_fmt(best['mean'])}"
+                  + (f" ± {_fmt(best['std'])}" if best["std"] is not None else "") + f"  ({escape(params)})",
+                  soft_wrap=True)
+    for key, entry in summary["keys"].items():
+        table = Table(title=f"{key} ({entry['kind']})")
+        for col in ("value", "trials", f"best {metric}", "trial"):
+            table.add_column(col, justify="left" if col == "value" else "right")
+        for label, count, value, number in entry["rows"]:
+            table.add_row(escape(label), str(count), _fmt(value), _fmt(number))
+        out.print(table)
+
+
+def _show_value(value):
+    return json.dumps(value) if isinstance(value, (list, dict)) else _fmt(value)

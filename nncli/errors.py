@@ -1,5 +1,7 @@
 """User-facing error types: one per kind of bad input, turned into exit code 2 at the CLI edge."""
 
+import importlib
+
 
 class NncliError(Exception):
     """Base class for errors a user can act on; the message says what is wrong and what is allowed."""
@@ -25,3 +27,15 @@ class CheckpointError(NncliError):
 
 class RunError(NncliError):
     """A run directory cannot be used: in use by another run, or nothing to resume there."""
+
+
+class MissingExtra(NncliError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def require(module, extra, purpose, hint=""):
+    """Import an optional dependency, or raise MissingExtra naming the pip extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f"{purpose} needs {module.split('.')[0]}: pip install 'nncli[{extra}]'{hint}") from None

@@ -8,14 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NncliError, RunError
+from .errors import RunError, require
 from .rundir import read_metrics
 
 BARS = "▁▂▃▄▅▆▇█"
-
-
-class MissingExtra(NncliError):
-    """An optional dependency is not installed; the message names the extra that brings it."""
 
 
 def sparkline(values):
@@ -47,11 +43,8 @@ def _rows(run_dir):
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise MissingExtra("plotting needs matplotlib: pip install 'nncli[plot]' "
-                           "(nncli plot --text shows the curves in the terminal without it)") from None
+    matplotlib = require("matplotlib", "plot", "plotting",
+                         " (nncli plot --text shows a summary in the terminal without it)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
@@ -113,3 +106,228 @@ def _decision_regions(ax, net, X, y, steps=300):
     ax.contourf(gx, gy, regions, alpha=0.3, cmap="viridis", levels=np.arange(net.sizes[-1] + 1) - 0.5)
     ax.scatter(X[:, 0], X[:, 1], c=y, s=12, cmap="viridis", edgecolors="k", linewidths=0.3)
     ax.set(title="decision regions (training data, standardized)")
+
+
+def is_sweep_dir(path):
+    """True for a directory `nncli sweep` writes: it holds sweep.yaml and trials.csv."""
+    path = Path(path)
+    return (path / "sweep.yaml").is_file() and (path / "trials.csv").is_file()
+
+
+def plot_target(path):
+    """What `nncli plot PATH` draws: "sweep" or "run"; anything else is refused with what is expected."""
+    path = Path(path)
+    if is_sweep_dir(path):
+        return "sweep"
+    if (path / "metrics.jsonl").is_file():
+        return "run"
+    raise RunError(f"{path}: neither a run directory (metrics.jsonl, written by nncli train) nor a sweep directory "
+                   f"(sweep.yaml and trials.csv, written by nncli sweep); nothing to plot")
+
+
+def read_sweep(sweep_dir):
+    """(sweep, trials) of a sweep directory: the parsed sweep.yaml and one dict per trials.csv row, each with
+    number, state, mean, std, epochs, params {dotted key: value} and error. Values are decoded with the space
+    (numbers for ranges, the matching choice for choices, so [256, 128] comes back as a list)."""
+    import csv
+
+    import yaml
+
+    sweep_dir = Path(sweep_dir)
+    sweep = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8")) or {}
+    space = sweep.get("space") or {}
+    if not isinstance(space, dict) or not space:
+        raise RunError(f"{sweep_dir / 'sweep.yaml'}: no space mapping of swept keys to plot against")
+    with open(sweep_dir / "trials.csv", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("number", "state", "mean", "std", "epochs", *space) if c not in (reader.fieldnames or ())]
+        if missing:
+            raise RunError(f"{sweep_dir / 'trials.csv'}: missing column(s) {', '.join(missing)}")
+        space = {key: space[key] for key in reader.fieldnames if key in space}  # the columns' order
+        sweep["space"] = space
+        trials = [{"number": int(row["number"]), "state": row["state"], "mean": _number(row["mean"]),
+                   "std": _number(row["std"]), "epochs": int(row["epochs"] or 0), "error": row.get("error") or "",
+                   "params": {key: _decode(row[key], _kind(spec)) for key, spec in space.items()}}
+                  for row in reader]
+    return sweep, trials
+
+
+def _kind(spec):
+    """(kind, args) of one space entry: {log_uniform: [lo, hi]} etc., or a bare list of choices."""
+    if isinstance(spec, dict) and len(spec) == 1:
+        return next(iter(spec.items()))
+    return "choice", list(spec) if isinstance(spec, list) else [spec]
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _decode(text, kind_args):
+    """The swept value a trials.csv cell holds; None when empty (a trial that failed before sampling it)."""
+    import json
+
+    kind, args = kind_args
+    if text in (None, ""):
+        return None
+    if kind != "choice":
+        return _number(text)
+    for choice in args:
+        if text in (str(choice), json.dumps(choice)):
+            return choice
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _label(value):
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _maximize(metric):
+    """Accuracy is maximized, a loss minimized (the sweep's own rule for its metric)."""
+    return not str(metric).endswith("loss")
+
+
+def _counts(trials):
+    return {state: sum(t["state"] == state for t in trials) for state in ("complete", "pruned", "failed")}
+
+
+def _best(trials, maximize):
+    done = [t for t in trials if t["state"] == "complete" and t["mean"] is not None]
+    if not done:
+        return None
+    return (max if maximize else min)(done, key=lambda t: t["mean"])
+
+
+def sweep_figure(sweep_dir):
+    """The sweep picture as a matplotlib Figure: the metric against each swept key, one panel per key.
+
+    Ranges on a linear x-axis (log for log_uniform/log_int), choices as categories; complete trials filled,
+    pruned hollow, failed left out (counted in the title); ± std error bars when each trial ran several seeds.
+    """
+    plt = _pyplot()
+    sweep, trials = read_sweep(sweep_dir)
+    space, metric = sweep["space"], sweep.get("metric", "metric")
+    maximize, counts = _maximize(metric), _counts(trials)
+    shown = [t for t in trials if t["state"] in ("complete", "pruned") and t["mean"] is not None]
+    if not shown:
+        raise RunError(f"{sweep_dir}: trials.csv holds no complete or pruned trial to plot yet "
+                       f"({counts['failed']} failed)")
+    with_std = len(sweep.get("seeds") or [0]) > 1
+    best = _best(trials, maximize)
+    cols = min(len(space), 3)
+    rows = -(-len(space) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(space):]:
+        fig.delaxes(ax)
+    for ax, (key, spec) in zip(axes.flat, space.items()):
+        kind, args = _kind(spec)
+        if kind == "choice":
+            labels = [_label(c) for c in args]
+            where = [labels.index(_label(t["params"][key])) if _label(t["params"][key]) in labels else None
+                     for t in shown]
+            total = {i: where.count(i) for i in set(where)}
+            seen, xs = {}, []
+            for i in where:  # trials of one category side by side, centred on it
+                seen[i] = seen.get(i, 0) + 1
+                xs.append(None if i is None else i + 0.08 * (seen[i] - 1 - (total[i] - 1) / 2))
+            ax.set_xticks(range(len(labels)))
+            ax.set_xticklabels(labels, rotation=20 if max(map(len, labels)) > 8 else 0)
+            ax.set_xlim(-0.6, len(labels) - 0.4)
+        else:
+            xs = [t["params"][key] for t in shown]
+            lo, hi = float(args[0]), float(args[1])
+            if kind.startswith("log") and lo > 0:
+                ax.set_xscale("log")
+                ax.set_xlim(lo / 1.3, hi * 1.3)  # the whole searched range
+            else:
+                ax.set_xlim(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
+        for state, face in (("complete", None), ("pruned", "none")):
+            picked = [(x, t) for x, t in zip(xs, shown) if t["state"] == state and x is not None]
+            if not picked:
+                continue
+            x, ts = zip(*picked)
+            yerr = [t["std"] or 0.0 for t in ts] if with_std else None
+            ax.errorbar(x, [t["mean"] for t in ts], yerr=yerr, fmt="o", color="C0", markerfacecolor=face,
+                        capsize=3, linestyle="none", label=state)
+        if best is not None and xs[shown.index(best)] is not None:
+            x = xs[shown.index(best)]
+            ax.plot([x], [best["mean"]], marker="*", markersize=14, color="C3", linestyle="none",
+                    label=f"best (trial {best['number']})")
+        ax.set(title=key, xlabel=f"{key} ({kind})", ylabel=metric)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize="small")
+    seeds = sweep.get("seeds") or []
+    fig.suptitle(f"{Path(sweep_dir).name}: {metric} ({'max' if maximize else 'min'}imized"
+                 + (f", mean ± std over {len(seeds)} seeds" if with_std else "") + f"); {counts['complete']} complete, "
+                 f"{counts['pruned']} pruned, {counts['failed']} failed (not shown)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(sweep_dir, out_path=None):
+    """Draw `sweep_figure` into a PNG (default SWEEP_DIR/plot.png); return its path."""
+    plt = _pyplot()
+    fig = sweep_figure(sweep_dir)
+    out_path = Path(out_path or Path(sweep_dir) / "plot.png")
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+def sweep_summary(sweep_dir, buckets=4):
+    """The sweep in numbers, for a terminal: metric, direction, state counts, the best trial, and per swept key
+    a list of (bucket or category label, trials, best complete value, its trial number or None).
+
+    Ranges are cut into `buckets` equal bins between the space's bounds (one bin per decade for log_uniform/log_int
+    when that gives at most 2·buckets bins; one bin per integer when an int range is that small); choices are
+    their own categories.
+    """
+    sweep, trials = read_sweep(sweep_dir)
+    metric = sweep.get("metric", "metric")
+    maximize = _maximize(metric)
+    shown = [t for t in trials if t["state"] in ("complete", "pruned")]
+    keys = {}
+    for key, spec in sweep["space"].items():
+        kind, args = _kind(spec)
+        groups = _groups(kind, args, [t["params"][key] for t in shown], buckets)
+        table = []
+        for label, members in groups:
+            picked = [t for t, inside in zip(shown, members) if inside]
+            top = _best(picked, maximize)
+            table.append((label, len(picked), top["mean"] if top else None, top["number"] if top else None))
+        keys[key] = {"kind": kind, "rows": table}
+    return {"metric": metric, "maximize": maximize, "counts": _counts(trials), "best": _best(trials, maximize),
+            "seeds": list(sweep.get("seeds") or []), "keys": keys}
+
+
+def _groups(kind, args, values, buckets):
+    """[(label, [value falls in this group, per trial])] for one swept key; each value falls in one group."""
+    if kind == "choice":
+        labels = [_label(c) for c in args]
+        return [(label, [v is not None and _label(v) == label for v in values]) for label in labels]
+    lo, hi = float(args[0]), float(args[1])
+    if kind == "int" and hi - lo + 1 <= 6:
+        return [(str(int(k)), [v is not None and int(v) == k for v in values]) for k in range(int(lo), int(hi) + 1)]
+    log = kind.startswith("log") and lo > 0
+    decades = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1) if log else []
+    if log and 3 <= len(decades) <= 2 * buckets + 1:  # 2 to 2·buckets bins
+        edges = 10.0 ** decades  # one bin per decade reads best, cut at the searched bounds
+        edges[0], edges[-1] = lo, hi
+    else:
+        edges = np.geomspace(lo, hi, buckets + 1) if log else np.linspace(lo, hi, buckets + 1)
+    fmt = (lambda e: f"{e:.1e}") if log else (lambda e: f"{e:g}")
+    groups = []
+    for i in range(len(edges) - 1):
+        last = i == len(edges) - 2
+        inside = [v is not None and (v >= edges[i] or i == 0) and (v < edges[i + 1] or last) for v in values]
+        groups.append((f"{fmt(edges[i])} – {fmt(edges[i + 1])}", inside))
+    return groups

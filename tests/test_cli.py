@@ -265,3 +265,11 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["samples"] == 120 and report["classes"] == [3, 7] and report["accuracy"] > 0.9
+
+
+def test_progress_lines_show_the_epoch_metrics_but_not_the_per_layer_diagnostics(tmp_path):
+    config = write(tmp_path, "data: {source: spiral, samples_per_class: 20}\nmodel: {hidden: [8]}\ntrain: {epochs: 2}\n")
+    result = run("train", config, "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("epoch 2:"))
+    assert "train_loss=" in line and "val_accuracy=" in line and "layers" not in line and "W1" not in line

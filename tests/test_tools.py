@@ -134,15 +134,7 @@ def test_plot_writes_a_png_with_decision_regions(two_runs, tmp_path):
     assert imread(out).shape[1] == 2000  # four panels: loss, accuracy, confusion, decision regions
 
 
-def test_plot_without_matplotlib_names_the_extra_and_shows_sparklines(two_runs, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+def test_plot_without_matplotlib_names_the_extra_and_shows_sparklines(two_runs, no_matplotlib):
     result = runner.invoke(app, ["plot", str(two_runs / "a")], terminal_width=200)
     assert result.exit_code == 0
     assert "nncli[plot]" in result.output and "train_loss" in result.output
