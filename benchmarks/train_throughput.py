@@ -18,6 +18,11 @@ while loading the data and while training one epoch, against the dataset's size.
 
     python benchmarks/train_throughput.py                    # full run, several minutes
     python benchmarks/train_throughput.py --samples 10000 --repeats 3   # quick look
+    python benchmarks/train_throughput.py --breakdown         # GEMM time inside nncli's epoch vs the replay
+
+`--breakdown` answers "are the matrix products slower inside the step than alone?": it times every `np.matmul`
+inside nncli's real epoch and inside the replay (the same wrapper around both) and prints the GEMM seconds, their
+GFLOP/s, and what is left for everything else (gather, update, loss, activations, Python).
 """
 
 import argparse
@@ -265,6 +270,62 @@ def time_interleaved(contenders, repeats):
     return {name: statistics.median(t) for name, t in times.items()}, times
 
 
+class MatmulTimer:
+    """Context manager that times every `np.matmul` call (2-D products as GEMM, vector products as GEMV)."""
+
+    def __enter__(self):
+        self.real, self.gemm, self.gemv = np.matmul, 0.0, 0.0
+
+        def timed(a, b, out=None):
+            t0 = time.perf_counter()
+            r = self.real(a, b, out=out)
+            dt = time.perf_counter() - t0
+            if a.ndim == 2 and b.ndim == 2:
+                self.gemm += dt
+            else:
+                self.gemv += dt
+            return r
+
+        np.matmul = timed  # the engine and the replay look np.matmul up at call time
+        return self
+
+    def __exit__(self, *exc):
+        np.matmul = self.real
+
+
+def breakdown(args):
+    """Per net and batch: nncli's epoch, the GEMM time inside it, and the replay, interleaved, medians."""
+    X, y = make_data(args.samples)
+    print(f"# numpy {np.__version__}, {os.cpu_count()} CPUs, samples {args.samples}, median of {args.repeats}, "
+          f"load {os.getloadavg()[0]:.2f}")
+    print("| net | batch | nncli epoch s | GEMM inside s | GEMV inside s | rest s | replay s | "
+          "GEMM GFLOP/s inside | replay GFLOP/s |\n|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = Path(tmp) / "data.npz"
+        np.savez(data_path, X=X, y=y)
+        for net in args.nets.split(";"):
+            hidden = [int(h) for h in net.split(",")]
+            for batch in (int(b) for b in args.batches.split(",")):
+                contenders = {"nncli": NncliContender(data_path, Path(tmp) / "run", hidden, batch),
+                              "replay": GemmReplay(len(y), hidden, batch)}
+                runs = {name: [] for name in contenders}
+                for rep in range(args.repeats + 1):
+                    for name, c in contenders.items():
+                        with MatmulTimer() as timer:
+                            t0 = time.perf_counter()
+                            c.run_epoch()
+                            total = time.perf_counter() - t0
+                        if rep:  # the first round is the warm-up
+                            runs[name].append((total, timer.gemm, timer.gemv))
+                med = {name: [statistics.median(col) for col in zip(*r)] for name, r in runs.items()}
+                (total, gemm, gemv), replay = med["nncli"], med["replay"][1]
+                flops = flops_per_sample(hidden) * args.samples
+                print(f"| {'-'.join(map(str, [D, *hidden, C]))} | {batch} | {total:.3f} | {gemm:.3f} | {gemv:.3f} | "
+                      f"{total - gemm - gemv:.3f} | {replay:.3f} | {flops / gemm / 1e9:.0f} | {flops / replay / 1e9:.0f} |",
+                      flush=True)
+                del contenders
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=60_000)
@@ -273,12 +334,15 @@ def main():
     ap.add_argument("--batches", default="128,256")
     ap.add_argument("--contenders", default="nncli,pytorch,sklearn,numpy-f64,nncli-f64,replay,replay-f64")
     ap.add_argument("--no-memory", action="store_true", help="skip the nncli peak-memory probe")
+    ap.add_argument("--breakdown", action="store_true", help="time the matrix products inside nncli's epoch instead")
     ap.add_argument("--memory-probe", help=argparse.SUPPRESS)
     ap.add_argument("--hidden", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_probe:
         return memory_probe(args.memory_probe, [int(h) for h in args.hidden.split(",")], args.batch)
+    if args.breakdown:
+        return breakdown(args)
 
     import nncli.optim
     names = args.contenders.split(",")
@@ -287,7 +351,7 @@ def main():
           f"median of {args.repeats} interleaved epochs after 1 warm-up", flush=True)
     X, y = make_data(args.samples)
     dataset_mib = (X.nbytes + y.nbytes) / 2**20
-    header = (f"| net | batch | contender | samples/s | × PyTorch | × replay time | GFLOP/s |")
+    header = "| net | batch | contender | samples/s | × PyTorch | × replay time | epoch GFLOP/s |"
     rows, memory = [header, "|---|---|---|---|---|---|---|"], []
     with tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "data.npz"
@@ -309,13 +373,22 @@ def main():
                 if "nncli-f64" in med and "numpy-f64" in med:
                     print(f"# {label} batch {batch}: nncli float64 is {med['numpy-f64'] / med['nncli-f64']:.2f}× "
                           f"the straightforward float64 NumPy", flush=True)
+                if "numpy-f64" in med and "replay-f64" in med:
+                    # no trainer beats the replay, so 2× the straightforward version needs it to be ≥ 2× the replay
+                    print(f"# {label} batch {batch}: straightforward float64 takes {med['numpy-f64'] / med['replay-f64']:.2f}× "
+                          f"the float64 GEMM replay; 2× faster than it means {med['numpy-f64'] / med['replay-f64'] / 2:.2f}× "
+                          f"the replay", flush=True)
+                if "pytorch" in med and "replay" in med:
+                    print(f"# {label} batch {batch}: PyTorch takes {med['pytorch'] / med['replay']:.2f}× the replay; "
+                          f"1.5× PyTorch means {med['pytorch'] / med['replay'] / 1.5:.2f}× the replay", flush=True)
                 del contenders
                 if not args.no_memory:
                     m = probe_memory(data_path, hidden, batch)
                     memory.append(f"| {label} | {batch} | {dataset_mib:.0f} | {(m['load_peak'] - m['base']) / 2**20:.0f} | "
                                   f"{(m['train_peak'] - m['base']) / 2**20:.0f} |")
                     print("# memory", memory[-1], flush=True)
-    print("\n## Throughput (float32 unless -f64; × replay time = epoch time / GEMM-only replay time)\n")
+    print("\n## Throughput (float32 unless -f64; × replay time = epoch time / GEMM-only replay time;\n"
+          "## epoch GFLOP/s = the step's matrix-product FLOPs / whole epoch time, not the speed of the GEMMs themselves)\n")
     print("\n".join(rows))
     if memory:
         print("\n## nncli peak RSS growth over the process after imports, MiB\n")

@@ -59,7 +59,7 @@ class Split:
         if self.index is None:
             # mode="clip" skips numpy's buffered bounds-checked copy into `out` (several times faster);
             # idx are positions 0..N-1 of this split, so nothing is ever clipped
-            return np.take(self.X, idx, axis=0, out=out, mode="clip")
+            return self.X.take(idx, axis=0, out=out, mode="clip")
         rows = self.X[self.index[idx]]
         if self.mean is not None:
             rows = (rows - self.mean) / self.std

@@ -30,18 +30,24 @@ class Gate:
         # network turns this on for activations, whose inputs and dout it owns and never reads again.
         self.inplace = inplace
         self._buffers = {}
+        self._views = {}
 
     def _buffer(self, name, shape, dtype, fill=None):
         """A reusable work array: kept at its largest size, returned as a view of the first N rows.
 
         `fill` sets a constant array (zeros, ones) once, when the buffer is created.
         """
-        buf = reuse(self._buffers.get(name), shape, dtype)
-        if buf.base is None:
-            if fill is not None:
-                buf.fill(fill)
-            self._buffers[name] = buf
-        return buf
+        key = name, shape, dtype
+        view = self._views.get(key)  # the common case: same batch shape as a previous step, one dict lookup
+        if view is None:
+            view = reuse(self._buffers.get(name), shape, dtype)
+            if view.base is None:
+                if fill is not None:
+                    view.fill(fill)
+                self._buffers[name] = view
+                self._views = {k: v for k, v in self._views.items() if k[0] != name}  # drop views of the replaced buffer
+            self._views[key] = view
+        return view
 
     def _output(self, x):
         return x if self.inplace else self._buffer("out", x.shape, x.dtype)

@@ -69,6 +69,7 @@ class Network:
                 self.layers.append(make_activation(activation, negative_slope, alpha, inplace=True))
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, self.rng))
+        self.dropout_layers = [layer for layer in self.layers if isinstance(layer, Dropout)]
         self._dscores = None
         self._reg_scratch = None
 
@@ -79,9 +80,8 @@ class Network:
 
     def forward(self, X, train=False):
         """Scores (N, C) for a batch; `train` turns dropout on. The array is reused by the next call."""
-        for layer in self.layers:
-            if isinstance(layer, Dropout):
-                layer.train = train
+        for layer in self.dropout_layers:
+            layer.train = train
         out = X if X.dtype == self.dtype else X.astype(self.dtype)
         for layer in self.layers:
             out = layer.forward(out)

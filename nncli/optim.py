@@ -40,18 +40,19 @@ _ROUTINES = {}
 
 def _blas(name, x):
     """The BLAS routine `name` for x's dtype when x can be updated in place (contiguous float32/64), else None."""
-    if _GET_BLAS is None or x.dtype not in (np.float32, np.float64) or not x.flags.c_contiguous:
+    if _GET_BLAS is None or not x.flags.c_contiguous:
         return None
     key = name, x.dtype
-    if key not in _ROUTINES:
-        _ROUTINES[key] = _GET_BLAS(name, (x,))
-    return _ROUTINES[key]
+    f = _ROUTINES.get(key)
+    if f is None and x.dtype in (np.float32, np.float64):  # native byte order only
+        f = _ROUTINES[key] = _GET_BLAS(name, (x,))
+    return f
 
 
 def axpy(a, x, y, scratch=None):
     """y += a·x in place (x, y: same shape and dtype). NumPy fallback uses `scratch` to avoid allocating."""
     f = _blas("axpy", y)
-    if f is not None and x.flags.c_contiguous and x.dtype == y.dtype:
+    if f is not None and x.dtype == y.dtype and x.flags.c_contiguous:
         f(x.reshape(-1), y.reshape(-1), a=a)
         return y
     if a == 1:

@@ -271,7 +271,7 @@ class Trainer:
         for step, start in enumerate(range(start_step * batch, n, batch), start=start_step):
             idx = order[start:start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
-            y = np.take(split.y, idx, out=yb[: len(idx)], mode="clip")  # idx is a slice of a permutation: in range
+            y = split.y.take(idx, out=yb[: len(idx)], mode="clip")  # idx is a slice of a permutation: in range
             loss = net.loss(x, y)
             if diagnostics is not None:
                 diagnostics.after_forward()

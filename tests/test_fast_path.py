@@ -11,6 +11,7 @@ import pytest
 
 from nncli import optim
 from nncli.layers import Dropout
+from nncli.losses import softmax_loss
 from nncli.network import Network
 from nncli.optim import make_optimizer
 
@@ -120,6 +121,33 @@ def test_smaller_last_batch_reuses_buffers_correctly():
     assert total == pytest.approx(want, rel=RTOL)
     for name, g in grads.items():
         np.testing.assert_allclose(net.grads[name], g, rtol=RTOL, atol=ATOL)
+
+
+def test_buffers_follow_batch_sizes_that_grow_and_shrink():
+    """Each batch shape gets its own cached view; a bigger batch replaces the buffer and no stale view survives."""
+    rng = np.random.default_rng(4)
+    net = Network(5, [8, 6], 3, l2=0.01, dropout=0.25, dtype=np.float64, rng=0)
+    for n in (5, 16, 5, 23, 16, 5):
+        X, y = rng.standard_normal((n, 5)), rng.integers(3, size=n)
+        total = net.loss(X, y)
+        masks = [layer.mask for layer in net.layers if isinstance(layer, Dropout)]
+        want, grads = reference_loss_and_grads(net.params, X, y, "relu", "softmax", 0.01, 0.0, masks)
+        assert total == pytest.approx(want, rel=RTOL)
+        for name, g in grads.items():
+            np.testing.assert_allclose(net.grads[name], g, rtol=RTOL, atol=ATOL, err_msg=f"{name}, batch {n}")
+
+
+@pytest.mark.parametrize("buffer", ["new", "scores", "strided"])
+def test_softmax_loss_writes_the_gradient_wherever_asked(buffer):
+    """In place over the scores, into a fresh array, or (non-contiguous buffer) into a new array it returns."""
+    rng = np.random.default_rng(6)
+    scores, y = 3 * rng.standard_normal((7, 4)), rng.integers(4, size=7)
+    want_loss, want_grad = data_loss("softmax", scores, y)
+    work = scores.copy()
+    dscores = {"new": None, "scores": work, "strided": np.empty((7, 8))[:, ::2]}[buffer]
+    loss, grad = softmax_loss(work, y, dscores)
+    assert loss == pytest.approx(want_loss, rel=RTOL)
+    np.testing.assert_allclose(grad, want_grad, rtol=RTOL, atol=ATOL)
 
 
 def plain_updates(name, w, grads, lr, mu=0.9, decay=0.99, beta1=0.9, beta2=0.999, eps=1e-8):
