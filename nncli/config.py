@@ -149,6 +149,8 @@ class ModelConfig(Section):
     init: Literal["he", "xavier", "normal"] = Field(
         "he", description="Weight init: he N(0, 2/fan_in), xavier N(0, 2/(fan_in+fan_out)), normal N(0, init_std²).")
     init_std: Number = Field(0.01, gt=0, description="init: normal: std of the initial weights.")
+    bias_init: Number = Field(0.0, description="Initial value of the hidden layers' biases: 0, or a small positive "
+                                               "value such as 0.01 so that every ReLU fires at first.")
     dropout: Fraction = Field(0.0, description="Probability of dropping a hidden unit in training (inverted dropout).")
 
 

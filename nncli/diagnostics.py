@@ -146,7 +146,8 @@ class Diagnostics:
             if dead is not None and dead >= DEAD_FRACTION:
                 layer = name[1:]
                 found += self._once("dead", f"{dead:.0%} of layer-{layer} ReLUs are dead (never active this epoch) — "
-                                            f"lower the learning rate or use leaky_relu / he init")
+                                            f"they cannot learn; lower the learning rate, use leaky_relu, or check "
+                                            f"model.init and model.bias_init")
             sat = entry.get("saturated_fraction")
             if sat is not None and sat >= SATURATED_FRACTION:
                 found += self._once("saturated", f"{sat:.0%} of layer-{name[1:]} units are saturated — gradients "

@@ -36,7 +36,7 @@ class Network:
     """
 
     def __init__(self, input_dim, hidden, num_classes, *, activation="relu", negative_slope=0.01, alpha=1.0,
-                 init="he", init_std=0.01, dropout=0.0, loss="softmax", l2=0.0, l1=0.0,
+                 init="he", init_std=0.01, bias_init=0.0, dropout=0.0, loss="softmax", l2=0.0, l1=0.0,
                  dtype=np.float32, rng=0):
         self.sizes = [int(input_dim), *map(int, hidden), int(num_classes)]
         self.activation, self.loss_name = activation, loss
@@ -59,6 +59,8 @@ class Network:
             w_off, b_off = w_off + fi * fo, b_off + fo
             std = weight_std(init, fi, fo, init_std)
             self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * std
+            if i < len(shapes):  # hidden layers only: the scores' biases start at 0
+                self.params[f"b{i}"][...] = bias_init
 
         self.layers, self.affines = [], []
         for i in range(1, len(shapes) + 1):
@@ -170,5 +172,5 @@ def build_network(config, input_dim, num_classes, rng=0, dtype=None):
     """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe."""
     m, reg = config.model, config.regularization
     return Network(input_dim, m.hidden, num_classes, activation=m.activation, negative_slope=m.negative_slope,
-                   alpha=m.alpha, init=m.init, init_std=m.init_std, dropout=m.dropout, loss=config.loss,
-                   l2=reg.l2, l1=reg.l1, dtype=dtype or config.train.dtype, rng=rng)
+                   alpha=m.alpha, init=m.init, init_std=m.init_std, bias_init=m.bias_init, dropout=m.dropout,
+                   loss=config.loss, l2=reg.l2, l1=reg.l1, dtype=dtype or config.train.dtype, rng=rng)

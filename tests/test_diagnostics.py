@@ -31,6 +31,20 @@ def test_a_huge_learning_rate_warns_about_the_update_ratio_and_dead_relus(tmp_pa
     assert len(warnings) == len(set(w[:20] for w in warnings)), kinds  # each kind at most once
 
 
+def test_a_dead_relu_init_is_named(tmp_path):
+    """Hidden biases of −5 on standardized inputs: almost no ReLU ever fires, so almost none can learn."""
+    warnings, _ = train(tmp_path, "spiral-2layer.yaml", "model.bias_init=-5", "train.epochs=3")
+    assert any(w.endswith("of layer-1 ReLUs are dead (never active this epoch) — they cannot learn; lower the "
+                          "learning rate, use leaky_relu, or check model.init and model.bias_init") for w in warnings)
+
+
+def test_a_small_positive_bias_init_keeps_every_relu_alive(tmp_path):
+    warnings, _ = train(tmp_path, "spiral-2layer.yaml", "model.bias_init=0.01", "train.epochs=3")
+    assert warnings == []
+    row = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["layers"]["W1"]["dead_fraction"] == 0
+
+
 def test_a_bad_init_scale_fails_the_initial_loss_check(tmp_path):
     warnings, _ = train(tmp_path, "spiral-2layer.yaml", "model.init=normal", "model.init_std=5", "train.epochs=2")
     assert any(w.startswith("initial softmax loss is") and "ln C" in w for w in warnings)

@@ -211,6 +211,12 @@ def test_parameter_names_and_shapes():
     assert not net.params["b2"].any()
 
 
+def test_bias_init_sets_the_hidden_biases_and_leaves_the_scores_at_zero():
+    net = Network(2, [4, 3], 5, bias_init=0.01, rng=0)
+    assert np.all(net.params["b1"] == np.float32(0.01)) and np.all(net.params["b2"] == np.float32(0.01))
+    assert not net.params["b3"].any()
+
+
 def test_linear_classifier_scores():
     net = Network(4, [], 3, rng=0, dtype=np.float64)
     X = np.random.default_rng(1).standard_normal((5, 4))
