@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import _fmt, app, err, out, user_errors
+from .cli import app, err, fmt, out, user_errors
 from .errors import ConfigError, MissingExtra
 
 
@@ -105,7 +105,7 @@ def inspect(
     out.print(layers)
     metrics = Table(title="recorded metrics", show_header=False)
     for key, value in info["metrics"].items():
-        metrics.add_row(key, _fmt(value))
+        metrics.add_row(key, fmt(value))
     out.print(metrics)
     out.print("config:", json.dumps(info["config"], indent=2))
 
@@ -127,7 +127,7 @@ def runs(
     for col in ("path", *RUN_COLUMNS):
         table.add_column(col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left")
     for row in rows:
-        table.add_row(*(_fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
+        table.add_row(*(fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
     out.print(table)
 
 
@@ -154,7 +154,7 @@ def diff(
     for col in ("metric", str(run_a), str(run_b)):
         metrics.add_column(col, justify="left" if col == "metric" else "right")
     for key, (a, b) in result["metrics"].items():
-        metrics.add_row(key, _fmt(a), _fmt(b))
+        metrics.add_row(key, fmt(a), fmt(b))
     out.print(metrics)
 
 
@@ -189,7 +189,7 @@ def plot(
     for col in ("metric", "curve", "first", "last"):
         table.add_column(col, justify="right" if col in ("first", "last") else "left")
     for key, (line, first, last) in sparklines(run_dir).items():
-        table.add_row(key, line, _fmt(first), _fmt(last))
+        table.add_row(key, line, fmt(first), fmt(last))
     out.print(table)
 
 
@@ -207,17 +207,17 @@ def _print_sweep_summary(sweep_dir):
         out.print("no complete trial yet")
     else:
         params = ", ".join(f"{k}={_show_value(v)}" for k, v in best["params"].items())
-        out.print(f"best trial {best['number']}: {metric} {_fmt(best['mean'])}"
-                  + (f" ± {_fmt(best['std'])}" if best["std"] is not None else "") + f"  ({escape(params)})",
+        out.print(f"best trial {best['number']}: {metric} {fmt(best['mean'])}"
+                  + (f" ± {fmt(best['std'])}" if best["std"] is not None else "") + f"  ({escape(params)})",
                   soft_wrap=True)
     for key, entry in summary["keys"].items():
         table = Table(title=f"{key} ({entry['kind']})")
         for col in ("value", "trials", f"best {metric}", "trial"):
             table.add_column(col, justify="left" if col == "value" else "right")
         for label, count, value, number in entry["rows"]:
-            table.add_row(escape(label), str(count), _fmt(value), _fmt(number))
+            table.add_row(escape(label), str(count), fmt(value), fmt(number))
         out.print(table)
 
 
 def _show_value(value):
-    return json.dumps(value) if isinstance(value, (list, dict)) else _fmt(value)
+    return json.dumps(value) if isinstance(value, (list, dict)) else fmt(value)

@@ -2,12 +2,8 @@
 
 Every key has a default except `data.source`. `load_config` reports every problem at once, one `dotted.path: message`
 line each, in a single ConfigError. Numbers are strict: a quoted "0.1" is a string, not a number, and a bool is not
-a number; an integer key accepts a whole float such as 1e3 but refuses 3.7. Unquoted 1e-3 is a number (PyYAML's
-YAML 1.1 rules would read it as a string).
-
-YAML is read with a SafeLoader that also refuses what a config never needs: tags beyond plain values, files over
-1 MB, values over 2048 characters, nesting over 50 levels and more than 10,000 values after expanding aliases
-(the billion-laughs bomb), all checked on the composed node graph before any Python object is built.
+a number; an integer key accepts a whole float such as 1e3 but refuses 3.7. The YAML itself is read by safe_yaml.py
+(plain values only, size and depth limits, unquoted 1e-3 is a number).
 """
 
 import difflib
@@ -20,13 +16,10 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from .errors import ConfigError
+from .errors import ConfigError, show_value
+from .safe_yaml import ConfigDumper, parse_yaml, read_yaml_file
 
 BUILTIN_DATASETS = ("spiral", "xor", "circles", "moons", "blobs", "digits")
-MAX_FILE_BYTES = 1_000_000
-MAX_VALUES = 10_000
-MAX_DEPTH = 50
-MAX_SCALAR_CHARS = 2048  # also keeps every YAML integer (hex too) under Python's 4300-digit str() limit
 MAX_EPOCHS = 1_000_000
 MAX_SAMPLES = 10_000_000
 MAX_WIDTH = 100_000
@@ -37,25 +30,11 @@ def _invalid(message):
     return PydanticCustomError("nncli", "{message}", {"message": message})
 
 
-def _show(value):
-    """A short, readable rendering of a user's value for an error message."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
-        try:
-            return f"a {len(str(abs(value)))}-digit number"
-        except ValueError:
-            return "a number with thousands of digits"
-    try:
-        text = repr(value)
-    except ValueError:
-        return "a value with a number too long to show"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _whole(value):
     """Let an integer key take a whole float (1e3 -> 1000); refuse inf/nan here so they read as range errors."""
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise _invalid(f"must be a finite number, got {_show(value)}")
+            raise _invalid(f"must be a finite number, got {show_value(value)}")
         if value.is_integer():
             return int(value)
     return value
@@ -66,13 +45,13 @@ def _batch_size(value):
     value = _whole(value)
     if value == "full" or (type(value) is int and 1 <= value <= MAX_SAMPLES):
         return value
-    raise _invalid(f"expected an integer from 1 to {MAX_SAMPLES} or 'full', got {_show(value)}")
+    raise _invalid(f"expected an integer from 1 to {MAX_SAMPLES} or 'full', got {show_value(value)}")
 
 
 def _path_text(value):
     """A file path: non-empty and free of NUL bytes (which no file system accepts)."""
     if isinstance(value, str) and (not value or "\0" in value):
-        raise _invalid(f"expected a file path, got {_show(value)}")
+        raise _invalid(f"expected a file path, got {show_value(value)}")
     return value
 
 
@@ -125,7 +104,7 @@ class DataConfig(Section):
             return source
         close = difflib.get_close_matches(source.lower(), BUILTIN_DATASETS, n=1)
         if close:
-            raise _invalid(f"{_show(source)} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}) "
+            raise _invalid(f"{show_value(source)} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}) "
                            f"or a data file (did you mean '{close[0]}'?)")
         return source
 
@@ -257,7 +236,7 @@ class Config(Section):
     def _usable_as_directory(cls, name):
         if name is not None and (name in ("", ".", "..") or re.search(r"[/\\\x00-\x1f]", name)):
             raise _invalid(f"must be a plain name (no '/', '\\' or control characters, not '.' or '..'), "
-                           f"got {_show(name)}")
+                           f"got {show_value(name)}")
         return name
 
     @model_validator(mode="after")
@@ -270,119 +249,13 @@ class Config(Section):
         return self
 
 
-class _Refused(Exception):
-    """Valid YAML that is not an acceptable config (a tag, size or depth); `mark` locates it."""
-
-    def __init__(self, message, mark):
-        super().__init__(message)
-        self.mark = mark
-
-
-_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map", "merge")}
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$")
-
-
-class ConfigLoader(yaml.SafeLoader):
-    """SafeLoader that reads 1e-3 as a float, keeps dates as strings and limits nesting while composing."""
-
-    yaml_implicit_resolvers = {first: [(tag, regexp) for tag, regexp in resolvers
-                                       if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")]
-                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self.depth = self.composed = 0
-
-    def compose_node(self, parent, index):
-        """Compose one node, refusing deep or long documents early (PyYAML recurses and slows on long flow lists)."""
-        self.depth += 1
-        self.composed += 1
-        if self.depth > MAX_DEPTH:
-            raise _Refused(f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
-        if self.composed > MAX_VALUES:
-            raise _Refused(f"more than {MAX_VALUES} values", self.peek_event().start_mark)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-    def construct_object(self, node, deep=False):
-        """Report an explicitly tagged value that does not fit its tag (!!int abc) at its line, not as a crash."""
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, KeyError):
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise _Refused(f"{_show(node.value)} is not a valid {tag}", node.start_mark) from None
-
-
-class ConfigDumper(yaml.SafeDumper):
-    """SafeDumper that quotes every string ConfigLoader would read as a number (such as '1e5'); lists on one line."""
-
-    def represent_list(self, data):
-        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-
-
-ConfigDumper.add_representer(list, ConfigDumper.represent_list)
-for _cls in (ConfigLoader, ConfigDumper):
-    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
-
-
-def _check_graph(root):
-    """Refuse non-plain tags, long scalars, and graphs too deep or too large once aliases are expanded."""
-    stack, seen = [(root, 1)], 0
-    while stack:
-        node, depth = stack.pop()
-        seen += 1
-        if seen > MAX_VALUES:
-            raise _Refused(f"more than {MAX_VALUES} values once aliases are expanded", node.start_mark)
-        if depth > MAX_DEPTH:
-            raise _Refused(f"nested deeper than {MAX_DEPTH} levels once aliases are expanded", node.start_mark)
-        if node.tag not in _PLAIN_TAGS:
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise _Refused(f"tag {tag} is not allowed; a config holds plain values only", node.start_mark)
-        if isinstance(node, yaml.ScalarNode):
-            if len(node.value) > MAX_SCALAR_CHARS:
-                raise _Refused(f"a value longer than {MAX_SCALAR_CHARS} characters", node.start_mark)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-        else:
-            stack.extend((child, depth + 1) for pair in node.value for child in pair)
-
-
-def _at(mark):
-    return f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-def parse_yaml(text: str, where: str) -> Any:
-    """The plain Python value of one YAML document (None if empty); any problem is a ConfigError naming `where`."""
-    try:
-        loader = ConfigLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None
-            _check_graph(node)
-            return loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except _Refused as e:
-        raise ConfigError(f"{where}: {e} ({_at(e.mark)})") from None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        at = f" at {_at(mark)}" if mark else ""
-        context = f" ({e.context})" if e.context else ""
-        raise ConfigError(f"{where}: invalid YAML{at}: {e.problem}{context}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{where}: invalid YAML: {e}") from None
-
-
 def parse_override(text: str) -> tuple[str, Any]:
     """Split `KEY=VALUE` into (dotted key, value); the value is read as YAML, so [64, 32] is a list and 1e-3 a float."""
     key, sep, value = str(text).partition("=")
     parts = [part.strip() for part in key.split(".")]
     if not sep or not all(parts):
-        raise ConfigError(f"override {_show(text)}: expected KEY=VALUE with a dotted key, e.g. optimizer.lr=0.1")
-    return ".".join(parts), parse_yaml(value, f"override {_show(text)}")
+        raise ConfigError(f"override {show_value(text)}: expected KEY=VALUE with a dotted key, e.g. optimizer.lr=0.1")
+    return ".".join(parts), parse_yaml(value, f"override {show_value(text)}")
 
 
 def _apply_overrides(raw, overrides):
@@ -403,7 +276,7 @@ def _apply_overrides(raw, overrides):
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
             if child is not None and not isinstance(child, dict):
-                problems.append(f"{'.'.join(parts[:i + 1])}: cannot set {key} inside {_show(child)}, not a mapping")
+                problems.append(f"{'.'.join(parts[:i + 1])}: cannot set {key} inside {show_value(child)}, not a mapping")
                 break
             node[part] = node = dict(child or {})
         else:
@@ -457,7 +330,7 @@ _TYPES = {"int_type": "an integer", "float_type": "a number", "bool_type": "true
 def _problem(err):
     """One `dotted.path: message` line for a pydantic error."""
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
-    path, got = _model_at(err["loc"])[0], _show(value)
+    path, got = _model_at(err["loc"])[0], show_value(value)
     if kind == "extra_forbidden":
         _, owner, schedule = _model_at(err["loc"][:-1])
         message = _unknown_key(err["loc"][-1], owner, schedule)
@@ -471,7 +344,7 @@ def _problem(err):
         message = f"{got} is not one of " + ", ".join(re.findall(r"'([^']*)'", ctx["expected"]))
     elif kind == "union_tag_invalid":
         path.append("name")
-        message = f"{_show(value['name'])} is not one of {', '.join(SCHEDULES)}"
+        message = f"{show_value(value['name'])} is not one of {', '.join(SCHEDULES)}"
     elif kind == "union_tag_not_found":
         path.append("name")
         message = f"required key is missing (one of {', '.join(SCHEDULES)})"
@@ -510,22 +383,7 @@ def config_from_dict(raw: dict, source: str | None = None, overrides: Sequence[s
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a YAML config file; name defaults to the file's stem, output.dir to runs/<name>."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read it ({e.strerror})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1_000_000} MB; a config is a few hundred bytes")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
-    raw = parse_yaml(text, str(path))
+    raw = read_yaml_file(path, "a config is a few hundred bytes")
     if raw is None:
         raise ConfigError(f"{path}: is empty; a config needs at least data.source")
     if not isinstance(raw, dict):

@@ -3,6 +3,20 @@
 import importlib
 
 
+def show_value(value):
+    """A short, readable rendering of a user's value for an error message."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        try:
+            return f"a {len(str(abs(value)))}-digit number"
+        except ValueError:
+            return "a number with thousands of digits"
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a value with a number too long to show"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class NncliError(Exception):
     """Base class for errors a user can act on; the message says what is wrong and what is allowed."""
 

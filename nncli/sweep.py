@@ -37,9 +37,10 @@ import numpy as np
 import yaml
 
 from .atomic import atomic_write_json, atomic_write_text
-from .config import ConfigDumper, changed_keys, config_from_dict, config_to_dict, dump_config_yaml
+from .config import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from .errors import ConfigError, NncliError, RunError, require
 from .executors import DaskExecutor, LocalExecutor, WorkerLost
+from .safe_yaml import ConfigDumper, read_yaml_file
 from .sweep_space import sweep_changes
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
@@ -213,7 +214,7 @@ def _open_study(sweep, out, force):
     study = optuna.create_study(study_name=sweep.stem, storage=_storage(out / "study.db"), load_if_exists=True,
                                 direction="maximize" if sweep.maximize else "minimize")
     if recorded.exists() and not force:
-        old = yaml.safe_load(recorded.read_text(encoding="utf-8")) or {}
+        old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {}
         changed = sweep_changes(old, resolved)
         changed += [f"base: {k}" for k in changed_keys(study.user_attrs.get("base_config", base), base)]
         if changed:

@@ -22,8 +22,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import _show, config_from_dict, load_config, parse_yaml
-from .errors import ConfigError
+from .config import config_from_dict, load_config
+from .errors import ConfigError, show_value
+from .safe_yaml import read_yaml_file
+from .seeds import SeedsError, parse_seeds
 
 METHODS = ("grid", "random", "tpe")
 METRICS = {"val_accuracy": True, "val_loss": False, "train_accuracy": True, "train_loss": False}  # maximize?
@@ -120,35 +122,35 @@ def _parse_param(key, spec, problems):
         spec = {"choice": spec}
     if not isinstance(spec, dict) or len(spec) != 1:
         problems.append(f"{where}: expected one of {{{': ..., '.join(DISTRIBUTIONS)}: ...}} "
-                        f"or a list of values, got {_show(spec)}")
+                        f"or a list of values, got {show_value(spec)}")
         return None
     (kind, args), = spec.items()
     if kind not in DISTRIBUTIONS:
-        problems.append(f"{where}: {_show(kind)} is not a distribution ({', '.join(DISTRIBUTIONS)})")
+        problems.append(f"{where}: {show_value(kind)} is not a distribution ({', '.join(DISTRIBUTIONS)})")
         return None
     if kind == "choice":
         if not isinstance(args, list) or not args:
-            problems.append(f"{where}: choice needs a non-empty list of values, got {_show(args)}")
+            problems.append(f"{where}: choice needs a non-empty list of values, got {show_value(args)}")
             return None
         if len({json.dumps(v, sort_keys=True) for v in args}) != len(args):
-            problems.append(f"{where}: choice lists a value twice: {_show(args)}")
+            problems.append(f"{where}: choice lists a value twice: {show_value(args)}")
             return None
         return Param(key, kind, list(args))
     if not (isinstance(args, list) and len(args) == 2 and all(map(_number, args))):
-        problems.append(f"{where}: {kind} needs [low, high] (two numbers), got {_show(args)}")
+        problems.append(f"{where}: {kind} needs [low, high] (two numbers), got {show_value(args)}")
         return None
     low, high = args
     if kind in ("int", "log_int"):
         if not all(float(v).is_integer() for v in args):
-            problems.append(f"{where}: {kind} needs whole numbers, got {_show(args)}")
+            problems.append(f"{where}: {kind} needs whole numbers, got {show_value(args)}")
             return None
         low, high = int(low), int(high)
     else:
         low, high = float(low), float(high)
     if not low < high:
-        problems.append(f"{where}: {kind} needs low < high, got {_show(args)}")
+        problems.append(f"{where}: {kind} needs low < high, got {show_value(args)}")
     elif kind.startswith("log") and low <= 0:
-        problems.append(f"{where}: {kind} needs low > 0 (a log scale), got {_show(args)}")
+        problems.append(f"{where}: {kind} needs low > 0 (a log scale), got {show_value(args)}")
     else:
         return Param(key, kind, [low, high])
     return None
@@ -160,7 +162,7 @@ def _resolve_base(base, sweep_path, problems):
     if isinstance(base, dict):
         return dict(base), "base"
     if not isinstance(base, str) or not base:
-        problems.append(f"base: expected a config file path or a mapping, got {_show(base)}")
+        problems.append(f"base: expected a config file path or a mapping, got {show_value(base)}")
         return None, None
     path = Path(base)
     if not path.exists() and not path.is_absolute() and (sweep_path.parent / path).exists():
@@ -173,20 +175,15 @@ def _resolve_base(base, sweep_path, problems):
     except ConfigError as e:
         problems.extend(f"base: {p}" for p in e.problems)
         return None, None
-    return parse_yaml(path.read_text(encoding="utf-8-sig"), str(path)), path.stem
+    return read_yaml_file(path, "a config is a few hundred bytes"), path.stem
 
 
 def _seeds(value, problems):
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if isinstance(value, str) and value.count("-") == 1 and all(p.strip().isdigit() for p in value.split("-")):
-        first, last = (int(p) for p in value.split("-"))
-        value = list(range(first, last + 1))
-    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
-            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in value)):
-        problems.append(f"seeds: expected distinct non-negative integers such as [0, 1, 2] or '0-2', got {_show(value)}")
+    try:
+        return parse_seeds(value if isinstance(value, list) else str(value), "seeds")
+    except SeedsError as e:
+        problems.append(str(e))
         return [0]
-    return value
 
 
 def _prune(value, problems):
@@ -197,14 +194,14 @@ def _prune(value, problems):
         options = value["median"] or {}
         unknown = [k for k in options if k not in PRUNE_DEFAULTS] if isinstance(options, dict) else ["?"]
         if unknown:
-            problems.append(f"prune.median: expected a mapping with {', '.join(PRUNE_DEFAULTS)}, got {_show(options)}")
+            problems.append(f"prune.median: expected a mapping with {', '.join(PRUNE_DEFAULTS)}, got {show_value(options)}")
             return None
         bad = [k for k, v in options.items() if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0)]
         if bad:
-            problems.append(f"prune.median.{bad[0]}: expected a whole number >= 0, got {_show(options[bad[0]])}")
+            problems.append(f"prune.median.{bad[0]}: expected a whole number >= 0, got {show_value(options[bad[0]])}")
             return None
     elif value != "median":
-        problems.append(f"prune: {_show(value)} is not one of none, median (or {{median: {{startup_trials: N, "
+        problems.append(f"prune: {show_value(value)} is not one of none, median (or {{median: {{startup_trials: N, "
                         f"warmup_epochs: N}}}})")
         return None
     return dict(PRUNE_DEFAULTS, **options)
@@ -221,19 +218,19 @@ def parse_sweep(raw, path, output=None):
     base_raw, base_name = _resolve_base(raw.get("base"), path, problems) if "base" in raw else (None, None)
     method = raw.get("method", "random")
     if method not in METHODS:
-        problems.append(f"method: {_show(method)} is not one of {', '.join(METHODS)}")
+        problems.append(f"method: {show_value(method)} is not one of {', '.join(METHODS)}")
     metric = raw.get("metric", "val_accuracy")
     if metric not in METRICS:
-        problems.append(f"metric: {_show(metric)} is not one of {', '.join(METRICS)}")
+        problems.append(f"metric: {show_value(metric)} is not one of {', '.join(METRICS)}")
     seeds = _seeds(raw.get("seeds", [0]), problems)
     prune = _prune(raw.get("prune", "none"), problems)
     sampler_seed = raw.get("sampler_seed", 0)
     if not (isinstance(sampler_seed, int) and not isinstance(sampler_seed, bool) and 0 <= sampler_seed < 2**32):
-        problems.append(f"sampler_seed: expected an integer from 0 to 2**32 - 1, got {_show(sampler_seed)}")
+        problems.append(f"sampler_seed: expected an integer from 0 to 2**32 - 1, got {show_value(sampler_seed)}")
     space_raw = raw.get("space")
     space = []
     if not isinstance(space_raw, dict) or not space_raw:
-        problems.append(f"space: expected a mapping of dotted config keys to distributions, got {_show(space_raw)}")
+        problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
     else:
         space = [p for key, spec in space_raw.items() if (p := _parse_param(str(key), spec, problems))]
     if base_raw is not None:
@@ -263,12 +260,12 @@ def parse_sweep(raw, path, output=None):
     trials = raw.get("trials")
     trials = (combos or DEFAULT_TRIALS) if trials is None else trials
     if not (isinstance(trials, int) and not isinstance(trials, bool) and 1 <= trials <= MAX_TRIALS):
-        problems.append(f"trials: expected an integer from 1 to {MAX_TRIALS}, got {_show(trials)}")
+        problems.append(f"trials: expected an integer from 1 to {MAX_TRIALS}, got {show_value(trials)}")
     elif combos is not None and trials > combos:
         problems.append(f"trials: {trials} is more than the grid's {combos} combinations")
     out = output if output is not None else raw.get("output", f"runs/sweeps/{path.stem}")
     if not isinstance(out, (str, Path)) or not str(out):
-        problems.append(f"output: expected a directory path, got {_show(out)}")
+        problems.append(f"output: expected a directory path, got {show_value(out)}")
     if problems:
         raise ConfigError(problems, str(path))
     return Sweep(path=path, stem=path.stem, base=raw["base"], base_raw=base_raw, base_name=base_name, method=method,
@@ -279,13 +276,7 @@ def parse_sweep(raw, path, output=None):
 def load_sweep(path, output=None):
     """Read and validate a sweep file (YAML, read like a config: safe loader, 1e-3 is a number)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e})") from None
-    raw = parse_yaml(text, str(path))
+    raw = read_yaml_file(path, "a sweep file is a few hundred bytes")
     if raw is None:
         raise ConfigError(f"{path}: is empty; a sweep needs base and space")
     return parse_sweep(raw, path, output)

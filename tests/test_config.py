@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncli.config import (Config, ConfigDumper, config_from_dict, config_to_dict, dump_config_yaml, load_config,
-                          parse_override)
+from nncli.config import Config, config_from_dict, config_to_dict, dump_config_yaml, load_config, parse_override
 from nncli.errors import ConfigError
+from nncli.safe_yaml import ConfigDumper
 
 MINIMAL = "data: {source: spiral}\n"
 
