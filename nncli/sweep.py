@@ -252,16 +252,19 @@ def _recover(study, sweep, out):
         if done and done.get("number") == frozen.number and done.get("state") in ("complete", "pruned", "failed"):
             _tell(study, trial, done)
             continue
-        trial.set_user_attr("requeued", True)
-        trial.set_user_attr("result", {"error": "interrupted; its params were re-queued as a new trial"})
+        trial.set_user_attr("interrupted", True)  # does not count towards `trials`
+        proposed = all(p.key in frozen.params for p in sweep.space)  # a kill can land while Optuna asks
+        trial.set_user_attr("result", {"error": "interrupted; its params were re-queued as a new trial" if proposed
+                                       else "interrupted while its params were being proposed; nothing to re-queue"})
         study.tell(trial, state=TrialState.FAIL)
         shutil.rmtree(trial_dir(out, frozen.number), ignore_errors=True)
-        study.enqueue_trial(frozen.params, skip_if_exists=False)
+        if proposed:
+            study.enqueue_trial(frozen.params, skip_if_exists=False)
 
 
 def counted(study):
     """Trials that count towards `trials`: finished, and not failed by an interruption (those are re-queued)."""
-    return sum(t.state.is_finished() and not t.user_attrs.get("requeued") for t in study.get_trials(deepcopy=False))
+    return sum(t.state.is_finished() and not t.user_attrs.get("interrupted") for t in study.get_trials(deepcopy=False))
 
 
 def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None):
