@@ -26,7 +26,8 @@ def _print_table(rows, sweep, directory):
                         f"({'max' if sweep.maximize else 'min'}, mean ± std over seeds {sweep.seeds})",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("trial", sweep.metric, *_headers([p.key for p in sweep.space]), "epochs", "state"):
-        table.add_column(col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left", no_wrap=True)
+        table.add_column(col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left",
+                         overflow="fold")  # a narrow terminal wraps values rather than cutting them short
     for r in rows:
         metric = f"{r['mean']:.4f} ± {r['std']:.4f}" if r["mean"] is not None else "—"
         state = {"complete": "", "pruned": "[yellow]pruned[/]", "failed": "[red]failed[/]"}[r["state"]]
