@@ -107,6 +107,8 @@ def train(
             from .seeds import study_config_path
 
             config = study_config_path(resume, seed_list)
+        elif not config.exists() and (resume / "seeds.json").exists():
+            raise RunError(f"{resume} is a seed study: resume it with nncli train --resume {resume} --seeds SEEDS")
         elif not config.exists():
             raise RunError(f"{resume}: nothing to resume (no config.yaml); start it with nncli train CONFIG")
     elif config is None:

@@ -73,7 +73,8 @@ def sweep(
     try:
         rows = run_sweep(spec, workers=workers, scheduler=scheduler, force=force, on_trial=on_trial)
     except KeyboardInterrupt:
-        err.print(f"[bold red]interrupted:[/] finished trials are kept in {spec.output}; "
-                  f"run nncli sweep {sweep_file} again to resume")
+        again = f"nncli sweep {sweep_file}" + (f" --out {out_dir}" if out_dir is not None else "")
+        err.print(f"[bold red]interrupted:[/] finished trials are kept in {spec.output}; run {again} again to resume",
+                  soft_wrap=True)
         raise typer.Exit(130)
     _print_table(rows, spec, Path(spec.output))

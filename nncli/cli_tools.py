@@ -94,6 +94,8 @@ def inspect(
         print(json.dumps(info))
         return
     head = Table(title=str(checkpoint), show_header=False)
+    head.add_column()
+    head.add_column(overflow="fold")  # a hash cut short is no use for comparing
     for key in ("sha256", "format_version", "nncli_version", "epoch", "classes", "standardized", "parameters"):
         head.add_row(key, str(info[key]))
     out.print(head)
@@ -105,7 +107,8 @@ def inspect(
     out.print(layers)
     metrics = Table(title="recorded metrics", show_header=False)
     for key, value in info["metrics"].items():
-        metrics.add_row(key, fmt(value))
+        if key != "layers":  # per-layer diagnostics: see metrics.jsonl or --json
+            metrics.add_row(key, fmt(value))
     out.print(metrics)
     out.print("config:", json.dumps(info["config"], indent=2))
 
@@ -125,7 +128,8 @@ def runs(
     rows = list_runs(folder, sort)
     table = Table(title=f"{len(rows)} runs under {folder}")
     for col in ("path", *RUN_COLUMNS):
-        table.add_column(col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left")
+        table.add_column(col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left",
+                         overflow="fold")
     for row in rows:
         table.add_row(*(fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
     out.print(table)
@@ -154,7 +158,8 @@ def diff(
     for col in ("metric", str(run_a), str(run_b)):
         metrics.add_column(col, justify="left" if col == "metric" else "right")
     for key, (a, b) in result["metrics"].items():
-        metrics.add_row(key, fmt(a), fmt(b))
+        if not key.endswith("layers"):  # per-layer diagnostics stay in metrics.jsonl
+            metrics.add_row(key, fmt(a), fmt(b))
     out.print(metrics)
 
 
@@ -166,8 +171,8 @@ def plot(
     text: bool = typer.Option(False, "--text", help="Terminal summary only (no matplotlib needed)."),
 ):
     """Plot a run: loss/accuracy/learning-rate curves, the best checkpoint's confusion matrix and, for 2-D data,
-    its decision regions. Plot a sweep: the metric against each swept key (complete trials filled, pruned
-    hollow, ± std over seeds). Needs the `plot` extra (matplotlib); without it, shows a terminal summary.
+    its decision regions. Plot a sweep: the metric against each swept key (complete trials, ± std over
+    seeds; pruned and failed trials counted in the title). Needs the `plot` extra (matplotlib); without it, shows a terminal summary.
 
     Example: `nncli plot runs/spiral-2layer --out spiral.png`
 

@@ -176,5 +176,6 @@ def overfitting(rows):
             and median["val_loss"] >= OVERFIT_LOSS_RISE * best["val_loss"] and median["train_loss"] < best["train_loss"]):
         return (f"validation loss rose from {best['val_loss']:.3g} (epoch {best['epoch']}) to {median['val_loss']:.3g} "
                 f"while training loss fell to {median['train_loss']:.3g}; training accuracy {median['train_accuracy']:.0%}"
-                f" vs validation {median['val_accuracy']:.0%} (medians of the last {OVERFIT_EPOCHS} epochs)")
+                f" vs validation {median['val_accuracy']:.0%} (medians of epochs {rows[-OVERFIT_EPOCHS]['epoch']}–"
+                f"{rows[-1]['epoch']})")
     return None

@@ -14,11 +14,13 @@ from .rundir import read_metrics
 BARS = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values):
-    """One character per value, scaled between the series' min and max."""
+def sparkline(values, width=40):
+    """One character per value (per bucket mean once there are more than `width`), scaled between min and max."""
     values = [v for v in values if v is not None]
     if not values:
         return ""
+    if len(values) > width:  # the whole curve in `width` characters, not its first `width` epochs
+        values = [float(np.mean(bucket)) for bucket in np.array_split(values, width)]
     lo, hi = min(values), max(values)
     span = (hi - lo) or 1.0
     return "".join(BARS[min(int((v - lo) / span * (len(BARS) - 1) + 0.5), len(BARS) - 1)] for v in values)
@@ -211,7 +213,8 @@ def sweep_figure(sweep_dir):
     """The sweep picture as a matplotlib Figure: the metric against each swept key, one panel per key.
 
     Ranges on a linear x-axis (log for log_uniform/log_int), choices as categories; complete trials filled,
-    pruned hollow, failed left out (counted in the title); ± std error bars when each trial ran several seeds.
+    pruned ones hollow when trials.csv gives them a value (nncli sweep leaves theirs empty: a trial stopped early
+    has none comparable), failed left out (counted in the title); ± std error bars when each trial ran several seeds.
     """
     plt = _pyplot()
     sweep, trials = read_sweep(sweep_dir)

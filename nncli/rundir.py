@@ -28,6 +28,9 @@ def prepare_run_dir(path, force=False):
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"output.dir: {path} exists and is not a directory")
+    for marker, what in (("seeds.json", "a seed study (nncli train --seeds)"), ("sweep.yaml", "a sweep (nncli sweep)")):
+        if (path / marker).exists():  # never mix a single run into them, even with --force
+            raise ConfigError(f"output.dir: {path} holds {what}; use --out DIR to write this run somewhere else")
     if holds_run(path):
         if not force:
             raise ConfigError(f"output.dir: {path} already holds a run; pass --force to replace it "

@@ -94,6 +94,20 @@ def test_an_existing_study_is_never_overwritten_without_force(study):
     assert (out / "seed-0" / "checkpoint.npz").stat().st_mtime_ns == before and not (out / "seed-7").exists()
 
 
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_a_plain_run_is_never_written_into_a_study(study, force):
+    out, _ = study
+    result = run("train", SPIRAL, *TINY, "--out", out, "-q", *force)
+    assert result.exit_code == 2 and "holds a seed study" in result.output and "--out" in result.output
+    assert not (out / "checkpoint.npz").exists() and not (out / "summary.json").exists()
+
+
+def test_resuming_a_study_without_seeds_says_how(study):
+    out, _ = study
+    result = run("train", "--resume", out, "train.epochs=3")
+    assert result.exit_code == 2 and "seed study" in result.output and "--seeds" in result.output
+
+
 def test_a_single_run_directory_is_refused_even_with_force(tmp_path):
     assert run("train", SPIRAL, *TINY, "--out", tmp_path / "r", "-q").exit_code == 0
     result = run("train", SPIRAL, *TINY, "--seeds", "0-1", "--out", tmp_path / "r", "--force")

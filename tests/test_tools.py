@@ -150,3 +150,21 @@ def test_shipped_configs_carry_the_schema_modeline_and_the_schema_is_current(sch
     assert json.loads((ROOT / "configs" / "schema.json").read_text()) == schema
     for config in sorted((ROOT / "configs").glob("*.yaml")):
         assert config.read_text().startswith("# yaml-language-server: $schema=schema.json\n"), config.name
+
+
+def test_a_long_curve_is_drawn_whole_in_a_fixed_width():
+    from nncli.plot import sparkline
+
+    line = sparkline(list(range(300)), width=40)
+    assert len(line) == 40 and line[0] == "▁" and line[-1] == "█"  # the end of the curve is there
+    assert sparkline([3.0, 1.0, 2.0]) == "█▁▅"
+
+
+def test_inspect_and_diff_on_an_80_column_terminal(two_runs):
+    inspect = runner.invoke(app, ["inspect", str(two_runs / "a" / "best.npz")], terminal_width=80)
+    assert inspect.exit_code == 0
+    digest = sha256_of(two_runs / "a" / "best.npz")
+    assert digest in "".join(part.strip(" │") for part in inspect.output.split())  # folded, never cut short
+    diff = runner.invoke(app, ["diff", str(two_runs / "a"), str(two_runs / "b")], terminal_width=80)
+    assert diff.exit_code == 0 and "final.val_accuracy" in diff.output
+    assert "layers" not in diff.output and "weight_norm" not in diff.output
