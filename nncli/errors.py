@@ -22,12 +22,12 @@ class NncliError(Exception):
 
 
 class ConfigError(NncliError):
-    """A config file or override is invalid. `problems` lists one line per bad key."""
+    """A config file, sweep file or override is invalid. `problems` lists one line per bad key."""
 
-    def __init__(self, problems, source=None):
+    def __init__(self, problems, source=None, what="config"):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.source = source
-        head = f"invalid config {source}" if source else "invalid config"
+        head = f"invalid {what} {source}" if source else f"invalid {what}"
         super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
 
 

@@ -38,7 +38,7 @@ import yaml
 
 from .atomic import atomic_write_json, atomic_write_text
 from .config import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
-from .errors import ConfigError, NncliError, RunError, require
+from .errors import ConfigError, NncliError, RunError, require, show_value
 from .executors import DaskExecutor, LocalExecutor, WorkerLost
 from .safe_yaml import ConfigDumper, read_yaml_file
 from .sweep_space import sweep_changes
@@ -204,6 +204,13 @@ def _storage(path):
     return storage
 
 
+def _at(resolved, key):
+    """A resolved sweep file's value at `key`: a top-level key, or space.<dotted config key>."""
+    top, _, rest = key.partition(".")
+    value = resolved.get(top)
+    return (value or {}).get(rest) if rest else value
+
+
 def _open_study(sweep, out, force):
     """Create or reopen the study; refuse a sweep directory made by a different sweep file unless `force`."""
     optuna = require("optuna", "sweep", "nncli sweep")
@@ -215,12 +222,13 @@ def _open_study(sweep, out, force):
                                 direction="maximize" if sweep.maximize else "minimize")
     if recorded.exists() and not force:
         old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {}
-        changed = sweep_changes(old, resolved)
-        changed += [f"base: {k}" for k in changed_keys(study.user_attrs.get("base_config", base), base)]
+        changed = [f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}"
+                   for k in sweep_changes(old, resolved)]
+        changed += [f"base: {k}: differs from the sweep in {out}"
+                    for k in changed_keys(study.user_attrs.get("base_config", base), base)]
         if changed:
-            raise ConfigError([f"{k}: differs from the sweep in {out}" for k in changed]
-                              + ["pass --force to continue it with the new settings, or --out DIR to start afresh"],
-                              str(sweep.path))
+            raise ConfigError(changed + ["pass --force to continue it with the new settings, or --out DIR to start "
+                                         "afresh"], str(sweep.path), "sweep file")
     atomic_write_text(recorded, yaml.dump(resolved, Dumper=ConfigDumper, sort_keys=False, allow_unicode=True))
     study.set_user_attr("base_config", base)
     return study

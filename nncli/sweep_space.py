@@ -17,6 +17,7 @@ base config with its extreme and listed values, so a key that is not a config ke
 is named exactly as `nncli train` would name it.
 """
 
+import difflib
 import itertools
 import json
 from dataclasses import dataclass
@@ -126,7 +127,9 @@ def _parse_param(key, spec, problems):
         return None
     (kind, args), = spec.items()
     if kind not in DISTRIBUTIONS:
-        problems.append(f"{where}: {show_value(kind)} is not a distribution ({', '.join(DISTRIBUTIONS)})")
+        close = difflib.get_close_matches(str(kind), DISTRIBUTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"{where}: {show_value(kind)} is not a distribution ({', '.join(DISTRIBUTIONS)}){hint}")
         return None
     if kind == "choice":
         if not isinstance(args, list) or not args:
@@ -211,7 +214,7 @@ def parse_sweep(raw, path, output=None):
     """Validate a sweep file's plain dict into a Sweep; every problem at once in one ConfigError."""
     path = Path(path)
     if not isinstance(raw, dict):
-        raise ConfigError("top level must be a mapping of sweep keys", str(path))
+        raise ConfigError("top level must be a mapping of sweep keys", str(path), "sweep file")
     problems = [f"{key}: unknown key (allowed: {', '.join(KEYS)})" for key in raw if key not in KEYS]
     if "base" not in raw:
         problems.append("base: required key is missing (a config file path or an inline config)")
@@ -229,7 +232,10 @@ def parse_sweep(raw, path, output=None):
         problems.append(f"sampler_seed: expected an integer from 0 to 2**32 - 1, got {show_value(sampler_seed)}")
     space_raw = raw.get("space")
     space = []
-    if not isinstance(space_raw, dict) or not space_raw:
+    if space_raw == {}:
+        problems.append("space: is empty; name at least one config key to search, e.g. "
+                        "optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}")
+    elif not isinstance(space_raw, dict):
         problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
     else:
         space = [p for key, spec in space_raw.items() if (p := _parse_param(str(key), spec, problems))]
@@ -267,7 +273,7 @@ def parse_sweep(raw, path, output=None):
     if not isinstance(out, (str, Path)) or not str(out):
         problems.append(f"output: expected a directory path, got {show_value(out)}")
     if problems:
-        raise ConfigError(problems, str(path))
+        raise ConfigError(problems, str(path), "sweep file")
     return Sweep(path=path, stem=path.stem, base=raw["base"], base_raw=base_raw, base_name=base_name, method=method,
                  trials=trials, metric=metric, seeds=seeds, space=space, prune=prune, sampler_seed=sampler_seed,
                  output=str(out))
