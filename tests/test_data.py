@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nncli import data as data_module
+from nncli import data_files
 from nncli import datasets
 from nncli.data import class_ids, encode_labels, load_dataset, load_features, standardize, stratified_split
 from nncli.errors import DataError
@@ -282,7 +282,7 @@ def test_npz_nan_is_named_by_sample_and_feature(tmp_path):
 
 
 def test_npy_trains_from_a_memmap_without_copying(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_module, "CHUNK_BYTES", 1000)  # many chunks: the streamed statistics must still agree
+    monkeypatch.setattr(data_files, "CHUNK_BYTES", 1000)  # many chunks: the streamed statistics must still agree
     rng = np.random.default_rng(0)
     X = rng.normal(3.0, 2.0, size=(500, 4)).astype(np.float32)
     y = rng.integers(0, 3, 500)

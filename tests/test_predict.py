@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nncli import data as data_module
+from nncli import data_files
 from nncli.cli import app
 from nncli.config import load_config
 from nncli.trainer import train
@@ -169,7 +169,7 @@ def _peak_training_bytes(tmp_path, rows, monkeypatch):
         f"data.source={features}", f"data.labels={labels}", "data.classes=null", "data.samples_per_class=null",
         "data.noise=null", "data.val_fraction=0.1", "model.hidden=[16]", "optimizer.name=adam", "optimizer.lr=0.001",
         "train.epochs=1", "train.batch_size=256"])
-    monkeypatch.setattr(data_module, "CHUNK_BYTES", 2**20)  # the scans for NaN and for the mean/std read 1 MB at a time
+    monkeypatch.setattr(data_files, "CHUNK_BYTES", 2**20)  # the scans for NaN and for the mean/std read 1 MB at a time
     tracemalloc.start()
     try:
         summary = train(cfg, tmp_path / "run")
