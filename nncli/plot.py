@@ -133,11 +133,11 @@ def read_sweep(sweep_dir):
     (numbers for ranges, the matching choice for choices, so [256, 128] comes back as a list)."""
     import csv
 
-    import yaml
+    from .safe_yaml import read_yaml_file
 
     sweep_dir = Path(sweep_dir)
-    sweep = yaml.safe_load((sweep_dir / "sweep.yaml").read_text(encoding="utf-8")) or {}
-    space = sweep.get("space") or {}
+    sweep = read_yaml_file(sweep_dir / "sweep.yaml", "sweep.yaml is written by nncli sweep") or {}
+    space = sweep.get("space") if isinstance(sweep, dict) else None
     if not isinstance(space, dict) or not space:
         raise RunError(f"{sweep_dir / 'sweep.yaml'}: no space mapping of swept keys to plot against")
     with open(sweep_dir / "trials.csv", encoding="utf-8", newline="") as f:
