@@ -9,7 +9,7 @@ from pathlib import Path
 from .checkpoint import load_checkpoint, sha256_of
 from .config import changed_keys, flatten
 from .errors import RunError
-from .rundir import read_metrics
+from .rundir import read_metrics, runs_inside
 
 RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
 
@@ -31,6 +31,8 @@ def read_summary(run_dir):
     path = Path(run_dir) / "summary.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(runs_inside(run_dir) or f"{run_dir}: not a finished nncli run (no summary.json)") from None
     except (OSError, ValueError) as e:
         raise RunError(f"{run_dir}: not a finished nncli run ({path.name}: {e})") from None
 

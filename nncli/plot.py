@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RunError, require
-from .rundir import read_metrics
+from .rundir import read_metrics, runs_inside
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -123,6 +123,8 @@ def plot_target(path):
         return "sweep"
     if (path / "metrics.jsonl").is_file():
         return "run"
+    if (path / "seeds.json").exists():
+        raise RunError(runs_inside(path) + "; plot one of those")
     raise RunError(f"{path}: neither a run directory (metrics.jsonl, written by nncli train) nor a sweep directory "
                    f"(sweep.yaml and trials.csv, written by nncli sweep); nothing to plot")
 

@@ -23,14 +23,23 @@ def holds_run(path):
     return path.is_dir() and any((path / name).exists() for name in RUN_FILES)
 
 
+def runs_inside(path):
+    """Where the runs are when `path` is a seed study or a sweep rather than one run (for messages), else None."""
+    path = Path(path)
+    if (path / "seeds.json").exists():
+        return f"{path} is a seed study: its runs are {path}/seed-<k>/"
+    if (path / "sweep.yaml").exists():
+        return f"{path} is a sweep: its runs are {path}/trial-NNNN/seed-<k>/"
+    return None
+
+
 def prepare_run_dir(path, force=False):
     """Create the run directory; refuse one that holds a run unless `force` (then its run files are replaced)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"output.dir: {path} exists and is not a directory")
-    for marker, what in (("seeds.json", "a seed study (nncli train --seeds)"), ("sweep.yaml", "a sweep (nncli sweep)")):
-        if (path / marker).exists():  # never mix a single run into them, even with --force
-            raise ConfigError(f"output.dir: {path} holds {what}; use --out DIR to write this run somewhere else")
+    if runs_inside(path):  # never mix a single run into a study or a sweep, even with --force
+        raise ConfigError(f"output.dir: {runs_inside(path)}; use --out DIR to write this run somewhere else")
     if holds_run(path):
         if not force:
             raise ConfigError(f"output.dir: {path} already holds a run; pass --force to replace it "

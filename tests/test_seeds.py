@@ -98,7 +98,7 @@ def test_an_existing_study_is_never_overwritten_without_force(study):
 def test_a_plain_run_is_never_written_into_a_study(study, force):
     out, _ = study
     result = run("train", SPIRAL, *TINY, "--out", out, "-q", *force)
-    assert result.exit_code == 2 and "holds a seed study" in result.output and "--out" in result.output
+    assert result.exit_code == 2 and "is a seed study" in result.output and "--out" in result.output
     assert not (out / "checkpoint.npz").exists() and not (out / "summary.json").exists()
 
 
@@ -167,3 +167,11 @@ def test_a_diverged_seed_is_reported_and_left_out_of_the_mean(tmp_path, monkeypa
 def test_seed_override_conflicts_with_seeds(tmp_path):
     result = run("train", SPIRAL, *TINY, "seed=3", "--seeds", "0-1", "--out", tmp_path / "s")
     assert result.exit_code == 2 and "--seeds" in result.output and "seed=" in result.output
+
+
+def test_diff_and_plot_of_a_study_point_at_its_seed_runs(study):
+    out, _ = study
+    for command in (["diff", out, out / "seed-0"], ["plot", out, "--text"]):
+        result = run(*command)
+        assert result.exit_code == 2 and "is a seed study: its runs are" in result.output and "seed-<k>/" in result.output
+        assert "Errno" not in result.output
