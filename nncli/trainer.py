@@ -237,8 +237,12 @@ class Trainer:
                 self._save("checkpoint.npz", row)  # the commit point: resume continues from here
                 log.write(row)
                 rows.append(row)
+                stopping = self.stop_signal is not None  # arrived during the epoch's last step: it completed first
                 if self.on_epoch and (stop := self.on_epoch(row)):
                     status = stop
+                    break
+                if stopping and epoch + 1 < cfg.epochs:
+                    status = "interrupted"
                     break
         if status not in ("diverged", "interrupted"):
             p["wall_seconds"] += time.perf_counter() - started
@@ -285,7 +289,7 @@ class Trainer:
             if clip_norm is not None:
                 clip_by_global_norm(net.grad, clip_norm)
             opt.step(net.theta, net.grad, lr)
-            if self.stop_signal is not None:
+            if self.stop_signal is not None and start + batch < n:  # after the last step, the epoch completes first
                 raise Interrupted(step + 1, [total_loss, correct])
         return total_loss / n, correct / n
 

@@ -210,3 +210,26 @@ def test_on_epoch_can_end_a_run_with_its_own_status(tmp_path):
     summary = trainer.run()
     assert summary["status"] == "pruned" and summary["epochs_run"] == 2 and summary["wall_seconds"] > 0
     assert [row["epoch"] for row in read_metrics(tmp_path / "run")] == [1, 2]
+
+
+def test_a_stop_during_an_epochs_last_step_lets_that_epoch_complete(tmp_path):
+    """The epoch's row keeps its diagnostics (measured on the last step) and resume matches an unbroken run."""
+    cfg = config()
+    full = Trainer(cfg, tmp_path / "full")
+    assert full.run()["status"] == "completed"
+    trainer = Trainer(cfg, tmp_path / "run")
+    step, calls = trainer.optimizer.step, []
+    steps = -(-len(trainer.data.train.y) // cfg.train.batch_size)
+
+    def step_then_signal(*args):
+        step(*args)
+        calls.append(1)
+        if len(calls) == 2 * steps:  # the last step of epoch 2
+            trainer.stop_signal = signal.SIGINT
+    trainer.optimizer.step = step_then_signal
+    summary = trainer.run()
+    assert summary["status"] == "interrupted" and summary["epochs_run"] == 2
+    assert "update_ratio" in read_metrics(tmp_path / "run")[-1]["layers"]["W1"]
+    assert Trainer(cfg, tmp_path / "run", resume=True).run()["status"] == "completed"
+    assert metrics(tmp_path / "run") == metrics(tmp_path / "full")
+    assert weights(tmp_path / "run") == weights(tmp_path / "full")
