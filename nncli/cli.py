@@ -56,6 +56,19 @@ def user_errors(command):
     return wrapper
 
 
+def mean_std(entry):
+    """'mean ± std' of an entry with those keys (std None: the mean alone); — for a missing entry or mean."""
+    if entry is None or entry.get("mean") is None:
+        return "—"
+    return fmt(entry["mean"]) + (f" ± {fmt(entry['std'])}" if entry.get("std") is not None else "")
+
+
+def stopped_at_once():
+    """A second Ctrl-C ended training mid-step: say what is kept, exit 130."""
+    err.print("[bold red]stopped at once[/] (second Ctrl-C); checkpoint.npz holds the last finished epoch")
+    raise typer.Exit(130)
+
+
 def fmt(value):
     """A metric value for a table or progress line: 4 decimals, or scientific when tiny; — for missing."""
     if value is None:
@@ -128,8 +141,7 @@ def train(
         summary = run_training(cfg, out_dir, force=force, resume=resume is not None, on_start=on_start,
                                on_epoch=progress.update, on_warning=progress.warn)
     except KeyboardInterrupt:
-        err.print("[bold red]stopped at once[/] (second Ctrl-C); checkpoint.npz holds the last finished epoch")
-        raise typer.Exit(130)
+        stopped_at_once()
     finally:
         progress.close()
     _print_summary(summary, out_dir or cfg.output.dir)

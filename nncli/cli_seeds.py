@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import Progress, err, fmt, out, print_setup
+from .cli import Progress, err, fmt, mean_std, out, print_setup, stopped_at_once
 
 
 def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
@@ -39,8 +39,7 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
                           on_epoch=lambda row: state["progress"].update(row),
                           on_warning=lambda message: state["progress"].warn(message))
     except KeyboardInterrupt:
-        err.print("[bold red]stopped at once[/] (second Ctrl-C); checkpoint.npz holds the last finished epoch")
-        raise typer.Exit(130)
+        stopped_at_once()
     finally:
         if state["progress"] is not None:
             state["progress"].close()
@@ -56,12 +55,6 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
         raise typer.Exit(runs[-1]["exit_code"])
     if any(run["status"] == "diverged" for run in runs):
         raise typer.Exit(1)
-
-
-def _mean_std(entry):
-    if entry is None:
-        return "—"
-    return fmt(entry["mean"]) + (f" ± {fmt(entry['std'])}" if entry["std"] is not None else "")
 
 
 def _print_study(name, study, study_dir):
@@ -91,7 +84,7 @@ def _print_study(name, study, study_dir):
     overview.add_column("final", justify="right")
     for key in METRICS + TEST_METRICS:
         if key in aggregate["best"] or key in aggregate["final"]:
-            overview.add_row(key, _mean_std(aggregate["best"].get(key)), _mean_std(aggregate["final"].get(key)))
+            overview.add_row(key, mean_std(aggregate["best"].get(key)), mean_std(aggregate["final"].get(key)))
     if overview.row_count:
         out.print(overview)
     left_out = ", ".join(f"seed {s} ({status})" for s, status in study["excluded"].items())

@@ -8,7 +8,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import app, err, out, user_errors
+from .cli import app, err, mean_std, out, user_errors
 
 
 def _value(value):
@@ -29,7 +29,7 @@ def _print_table(rows, sweep, directory):
         table.add_column(col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left",
                          overflow="fold")  # a narrow terminal wraps values rather than cutting them short
     for r in rows:
-        metric = f"{r['mean']:.4f} ± {r['std']:.4f}" if r["mean"] is not None else "—"
+        metric = mean_std(r)
         state = {"complete": "", "pruned": "[yellow]pruned[/]", "failed": "[red]failed[/]"}[r["state"]]
         table.add_row(str(r["number"]), metric, *(escape(_value(r["params"].get(p.key, "—"))) for p in sweep.space),
                       str(r["epochs"] or 0), state)
@@ -65,7 +65,7 @@ def sweep(
     spec = load_sweep(sweep_file, None if out_dir is None else str(out_dir))
 
     def on_trial(row):
-        value = f"{row['mean']:.4f} ± {row['std']:.4f}" if row["mean"] is not None else row["state"]
+        value = mean_std(row) if row["mean"] is not None else row["state"]
         note = f" ({escape(row['error'])})" if row["error"] else ""
         err.print(f"trial {row['number']}: {spec.metric} {value} after {row['epochs'] or 0} epochs"
                   f"{note}", soft_wrap=True, highlight=False)

@@ -380,15 +380,21 @@ def config_from_dict(raw: dict, source: str | None = None, overrides: Sequence[s
     return config
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a YAML config file; name defaults to the file's stem, output.dir to runs/<name>."""
+def read_config_file(path: str | Path) -> dict:
+    """A config file's plain, not yet validated mapping (a sweep composes its params onto it)."""
     path = Path(path)
     raw = read_yaml_file(path, "a config is a few hundred bytes")
     if raw is None:
         raise ConfigError(f"{path}: is empty; a config needs at least data.source")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of keys, got {_kind(raw)}")
-    return config_from_dict(raw, str(path), overrides, default_name=path.stem)
+    return raw
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a YAML config file; name defaults to the file's stem, output.dir to runs/<name>."""
+    path = Path(path)
+    return config_from_dict(read_config_file(path), str(path), overrides, default_name=path.stem)
 
 
 def config_to_dict(config: Config) -> dict:

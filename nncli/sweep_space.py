@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import config_from_dict, load_config
+from .config import config_from_dict, read_config_file
 from .errors import ConfigError, show_value
 from .safe_yaml import read_yaml_file
 from .seeds import SeedsError, parse_seeds
@@ -160,8 +160,8 @@ def _parse_param(key, spec, problems):
 
 
 def _resolve_base(base, sweep_path, problems):
-    """(raw dict, default name, error-free?) of the base: a path (from the current directory, else next to the
-    sweep file) or an inline mapping."""
+    """(raw dict, default name) of the base, (None, None) after adding its problems: a path (from the current
+    directory, else next to the sweep file) or an inline mapping."""
     if isinstance(base, dict):
         return dict(base), "base"
     if not isinstance(base, str) or not base:
@@ -174,11 +174,12 @@ def _resolve_base(base, sweep_path, problems):
         problems.append(f"base: {base}: file not found (looked in the current directory and next to the sweep file)")
         return None, None
     try:
-        load_config(path)
+        raw = read_config_file(path)
+        config_from_dict(raw, str(path), default_name=path.stem)  # the base alone must be a valid config
     except ConfigError as e:
         problems.extend(f"base: {p}" for p in e.problems)
         return None, None
-    return read_yaml_file(path, "a config is a few hundred bytes"), path.stem
+    return raw, path.stem
 
 
 def _seeds(value, problems):
