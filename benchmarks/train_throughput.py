@@ -270,6 +270,12 @@ def time_interleaved(contenders, repeats):
     return {name: statistics.median(t) for name, t in times.items()}, times
 
 
+def paired_ratios(numerators, denominators):
+    """Ratios of epochs timed back to back in the same round: slow drift in machine load cancels in each pair."""
+    ratios = sorted(a / b for a, b in zip(numerators, denominators))
+    return f"median {statistics.median(ratios):.2f}, range {ratios[0]:.2f}–{ratios[-1]:.2f}"
+
+
 class MatmulTimer:
     """Context manager that times every `np.matmul` call (2-D products as GEMM, vector products as GEMV)."""
 
@@ -348,7 +354,7 @@ def main():
     names = args.contenders.split(",")
     print(f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS level-1 updates: "
           f"{'scipy' if nncli.optim._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
-          f"median of {args.repeats} interleaved epochs after 1 warm-up", flush=True)
+          f"median of {args.repeats} interleaved epochs after 1 warm-up; load {os.getloadavg()[0]:.2f}", flush=True)
     X, y = make_data(args.samples)
     dataset_mib = (X.nbytes + y.nbytes) / 2**20
     header = "| net | batch | contender | samples/s | × PyTorch | × replay time | epoch GFLOP/s |"
@@ -378,6 +384,11 @@ def main():
                     print(f"# {label} batch {batch}: straightforward float64 takes {med['numpy-f64'] / med['replay-f64']:.2f}× "
                           f"the float64 GEMM replay; 2× faster than it means {med['numpy-f64'] / med['replay-f64'] / 2:.2f}× "
                           f"the replay", flush=True)
+                for a, b, what in (("pytorch", "nncli", "nncli speed / PyTorch speed"),
+                                   ("nncli", "replay", "nncli epoch / replay epoch")):
+                    if a in all_times and b in all_times:
+                        print(f"# {label} batch {batch}: {what}, round by round: {paired_ratios(all_times[a], all_times[b])}",
+                              flush=True)
                 if "pytorch" in med and "replay" in med:
                     print(f"# {label} batch {batch}: PyTorch takes {med['pytorch'] / med['replay']:.2f}× the replay; "
                           f"1.5× PyTorch means {med['pytorch'] / med['replay'] / 1.5:.2f}× the replay", flush=True)
@@ -394,7 +405,8 @@ def main():
         print("\n## nncli peak RSS growth over the process after imports, MiB\n")
         print("| net | batch | dataset | peak while loading | peak while training |\n|---|---|---|---|---|")
         print("\n".join(memory))
-    print(f"\n# process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"\n# load at the end {os.getloadavg()[0]:.2f} (this machine's own threads included)")
+    print(f"# process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
