@@ -130,18 +130,24 @@ def plot_target(path):
 
 
 def read_sweep(sweep_dir):
-    """(sweep, trials) of a sweep directory: the parsed sweep.yaml and one dict per trials.csv row, each with
+    """(sweep, trials) of a sweep directory: the parsed sweep.yaml (its space as {key: sweep_space.Param}, read by
+    the sweep file's own parser) and one dict per trials.csv row, each with
     number, state, mean, std, epochs, params {dotted key: value} and error. Values are decoded with the space
     (numbers for ranges, the matching choice for choices, so [256, 128] comes back as a list)."""
     import csv
 
     from .safe_yaml import read_yaml_file
+    from .sweep_space import parse_param
 
     sweep_dir = Path(sweep_dir)
     sweep = read_yaml_file(sweep_dir / "sweep.yaml", "sweep.yaml is written by nncli sweep") or {}
     space = sweep.get("space") if isinstance(sweep, dict) else None
     if not isinstance(space, dict) or not space:
         raise RunError(f"{sweep_dir / 'sweep.yaml'}: no space mapping of swept keys to plot against")
+    problems = []
+    space = {str(key): parse_param(str(key), spec, problems) for key, spec in space.items()}
+    if problems:
+        raise RunError(f"{sweep_dir / 'sweep.yaml'}: " + "; ".join(problems))
     with open(sweep_dir / "trials.csv", encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in ("number", "state", "mean", "std", "epochs", *space) if c not in (reader.fieldnames or ())]
@@ -151,16 +157,9 @@ def read_sweep(sweep_dir):
         sweep["space"] = space
         trials = [{"number": int(row["number"]), "state": row["state"], "mean": _number(row["mean"]),
                    "std": _number(row["std"]), "epochs": int(row["epochs"] or 0), "error": row.get("error") or "",
-                   "params": {key: _decode(row[key], _kind(spec)) for key, spec in space.items()}}
+                   "params": {key: _decode(row[key], param) for key, param in space.items()}}
                   for row in reader]
     return sweep, trials
-
-
-def _kind(spec):
-    """(kind, args) of one space entry: {log_uniform: [lo, hi]} etc., or a bare list of choices."""
-    if isinstance(spec, dict) and len(spec) == 1:
-        return next(iter(spec.items()))
-    return "choice", list(spec) if isinstance(spec, list) else [spec]
 
 
 def _number(text):
@@ -171,16 +170,15 @@ def _number(text):
     return value if np.isfinite(value) else None
 
 
-def _decode(text, kind_args):
+def _decode(text, param):
     """The swept value a trials.csv cell holds; None when empty (a trial that failed before sampling it)."""
     import json
 
-    kind, args = kind_args
     if text in (None, ""):
         return None
-    if kind != "choice":
+    if param.kind != "choice":
         return _number(text)
-    for choice in args:
+    for choice in param.args:
         if text in (str(choice), json.dumps(choice)):
             return choice
     try:
@@ -233,8 +231,8 @@ def sweep_figure(sweep_dir):
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
     for ax in axes.flat[len(space):]:
         fig.delaxes(ax)
-    for ax, (key, spec) in zip(axes.flat, space.items()):
-        kind, args = _kind(spec)
+    for ax, (key, param) in zip(axes.flat, space.items()):
+        kind, args = param.kind, param.args
         if kind == "choice":
             labels = [_label(c) for c in args]
             where = [labels.index(_label(t["params"][key])) if _label(t["params"][key]) in labels else None
@@ -301,15 +299,14 @@ def sweep_summary(sweep_dir, buckets=4):
     maximize = _maximize(metric)
     shown = [t for t in trials if t["state"] in ("complete", "pruned")]
     keys = {}
-    for key, spec in sweep["space"].items():
-        kind, args = _kind(spec)
-        groups = _groups(kind, args, [t["params"][key] for t in shown], buckets)
+    for key, param in sweep["space"].items():
+        groups = _groups(param.kind, param.args, [t["params"][key] for t in shown], buckets)
         table = []
         for label, members in groups:
             picked = [t for t, inside in zip(shown, members) if inside]
             top = _best(picked, maximize)
             table.append((label, len(picked), top["mean"] if top else None, top["number"] if top else None))
-        keys[key] = {"kind": kind, "rows": table}
+        keys[key] = {"kind": param.kind, "rows": table}
     return {"metric": metric, "maximize": maximize, "counts": _counts(trials), "best": _best(trials, maximize),
             "seeds": list(sweep.get("seeds") or []), "keys": keys}
 

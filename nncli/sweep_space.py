@@ -116,7 +116,7 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _parse_param(key, spec, problems):
+def parse_param(key, spec, problems):
     """A Param from `{kind: args}` or a bare list (choices); None (with problems noted) when malformed."""
     where = f"space.{key}"
     if isinstance(spec, list):
@@ -239,7 +239,7 @@ def parse_sweep(raw, path, output=None):
     elif not isinstance(space_raw, dict):
         problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
     else:
-        space = [p for key, spec in space_raw.items() if (p := _parse_param(str(key), spec, problems))]
+        space = [p for key, spec in space_raw.items() if (p := parse_param(str(key), spec, problems))]
     if base_raw is not None:
         seen = set()
         for param in space:

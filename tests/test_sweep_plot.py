@@ -117,3 +117,13 @@ def test_a_directory_that_is_neither_a_run_nor_a_sweep(tmp_path):
         assert result.exit_code == 2
         assert "neither a run directory" in result.output and "trials.csv" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_damaged_space_in_sweep_yaml_is_named(tmp_path):
+    path = write_sweep(tmp_path / "damaged")
+    raw = yaml.safe_load((path / "sweep.yaml").read_text())
+    raw["space"]["optimizer.lr"] = {"log_uniform": [0.0, 0.1]}  # the sweep's own parser refuses a log range from 0
+    (path / "sweep.yaml").write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["plot", str(path), "--text"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "sweep.yaml" in result.output and "space.optimizer.lr: log_uniform needs low > 0" in result.output
