@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import OutputError
+
 
 def _new_file_mode():
     """Permissions a plain `open(path, 'w')` would give (0o666 minus the umask); mkstemp alone gives 0o600."""
@@ -31,10 +33,35 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def atomic_write(path, write):
-    """Call `write(f)` on a binary temp file next to `path`, then move it onto `path` in one step."""
+def check_output(path, force=True, option="--out"):
+    """Raise OutputError unless `path` can be written: its directory exists, it is not itself a directory and,
+    without `force`, it does not exist yet (nothing a user cares about is replaced unasked). `option` names the
+    command-line option that gave the path, for the message.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    if not path.parent.is_dir():
+        what = "is not a directory" if path.parent.exists() else "does not exist"
+        raise OutputError(f"cannot write {path}: directory {path.parent} {what}")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory; give a file name")
+    if path.exists() and not force:
+        hint = f"pass --force to overwrite it, or choose another {option}" if option else "choose another path"
+        raise OutputError(f"{path} already exists; {hint} (nothing was overwritten)")
+
+
+def atomic_write(path, write):
+    """Call `write(f)` on a binary temp file next to `path`, then move it onto `path` in one step.
+
+    Raises OutputError (naming `path`) when its directory is missing or `path` is a directory.
+    """
+    path = Path(path)
+    if path.is_dir():
+        check_output(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    except (FileNotFoundError, NotADirectoryError):
+        check_output(path)  # names the missing directory instead of the temporary file
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

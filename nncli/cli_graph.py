@@ -1,5 +1,6 @@
 """`nncli graph` and `nncli backprop`: the network as a graph of gates, and gradients flowing back through it."""
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -73,52 +74,66 @@ def graph(
     source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help="A YAML config or a checkpoint (.npz)."),
     fmt: str = typer.Option("text", "--format", help="text (a tree) | dot (Graphviz DOT)."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write to FILE; .svg/.png/.pdf renders the graph with Graphviz's `dot`."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ):
     """Show the network's forward graph as gates: x → mul W1 → add b1 → activation → … → scores → loss → L.
 
     Example: `nncli graph configs/spiral-2layer.yaml --format dot --out spiral.svg`
     """
+    from .atomic import atomic_write_text, check_output
     from .graph import to_dot
 
     if fmt not in ("text", "dot"):
         raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
+    if out_file is not None:
+        check_output(out_file, force)  # before any work: never replace a file unasked
     g = _load_graph(source)
     if out_file is not None and out_file.suffix.lower() in RENDERED:
-        _render(to_dot(g), out_file)
-        return
-    if fmt == "dot":
-        if out_file is None:
-            print(to_dot(g), end="")
-        else:
-            out_file.write_text(to_dot(g), encoding="utf-8")
-            out.print(f"wrote {escape(str(out_file))}")
+        _render(to_dot(g), out_file, force)
         return
     if out_file is None:
-        out.print(_tree(g))
-        out.print(g.chain(), soft_wrap=True)
+        if fmt == "dot":
+            print(to_dot(g), end="")
+        else:
+            out.print(_tree(g))
+            out.print(g.chain(), soft_wrap=True)
+        return
+    if fmt == "dot":
+        text = to_dot(g)
     else:
-        with out_file.open("w", encoding="utf-8") as f:
-            console = Console(file=f, width=100, no_color=True, highlight=False)
-            console.print(_tree(g))
-            console.print(g.chain(), soft_wrap=True)
-        out.print(f"wrote {escape(str(out_file))}")
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=100, no_color=True, highlight=False)
+        console.print(_tree(g))
+        console.print(g.chain(), soft_wrap=True)
+        text = buffer.getvalue()
+    atomic_write_text(out_file, text)
+    out.print(f"wrote {escape(str(out_file))}")
 
 
-def _render(dot_text, path):
+def _render(dot_text, path, force):
     """Render DOT to an image with Graphviz's `dot`; without it, write the .dot source, say how to install, exit 2."""
+    from .atomic import atomic_write_bytes, atomic_write_text, check_output
+    from .errors import OutputError
+
     dot = shutil.which("dot")
     if dot is None:
         source = path.with_suffix(".dot")
-        source.write_text(dot_text, encoding="utf-8")
+        try:
+            check_output(source, force)
+        except OutputError as e:
+            kept = f"The DOT source was not written: {escape(str(e))}."
+        else:
+            atomic_write_text(source, dot_text)
+            kept = (f"The DOT source is in {escape(str(source))}: render it with "
+                    f"`dot -T{path.suffix[1:].lower()} {escape(str(source))} -o {escape(str(path))}`.")
         err.print(f"[bold red]error:[/] Graphviz's `dot` program is not on PATH, so {escape(str(path))} was not "
-                  f"rendered; {INSTALL_DOT}. The DOT source is in {escape(str(source))}: render it with "
-                  f"`dot -T{path.suffix[1:].lower()} {escape(str(source))} -o {escape(str(path))}`.", soft_wrap=True)
+                  f"rendered; {INSTALL_DOT}. {kept}", soft_wrap=True)
         raise typer.Exit(2)
-    done = subprocess.run([dot, f"-T{path.suffix[1:].lower()}", "-o", str(path)], input=dot_text.encode(),
-                          capture_output=True)
+    done = subprocess.run([dot, f"-T{path.suffix[1:].lower()}"], input=dot_text.encode(), capture_output=True)
     if done.returncode != 0:
         err.print(f"[bold red]error:[/] dot failed: {escape(done.stderr.decode(errors='replace').strip())}")
         raise typer.Exit(1)
+    atomic_write_bytes(path, done.stdout)
     out.print(f"wrote {escape(str(path))}")
 
 
@@ -160,13 +175,22 @@ def _print_trace(t, samples):
         table.add_row(f"d{name}", _show(t.data_grads[name]), "—" if reg is None else _show(reg), _show(t.grads[name]))
     table.add_row("dx", _show(t.dx), "—", _show(t.dx))
     out.print(table)
-    checks = Table(title="numerical gradient check (centered differences, h = 1e-5)")
-    for col in ("gradient", "max rel. error", "checked", "kinks", "result"):
-        checks.add_column(col, justify="left" if col == "gradient" else "right")
-    for r in t.checks:
-        checks.add_row(r.name, f"{r.max_rel_error:.2e}", str(r.checked), str(r.kinks),
-                       "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
-    out.print(checks)
+    out.print(check_table(t.checks, "numerical gradient check (centered differences, h = 1e-5)"))
+
+
+STATUS = {"pass": "[green]pass[/]", "FAIL": "[bold red]FAIL[/]", "not checked": "[yellow]not checked[/]"}
+
+
+def check_table(results, title):
+    """Gradient checks as a table whose error column is exactly the number compared to the tolerance."""
+    table = Table(title=title, caption="rel. error = |a − n| / max(|a|, |n|, s), s = rounding noise / tolerance; "
+                  "pass: below the tolerance; not checked: every coordinate sat at a kink", caption_justify="left")
+    for col in ("gradient", "shape", "max rel. error", "tolerance", "checked", "kinks", "result"):
+        table.add_column(col, justify="left" if col in ("gradient", "shape") else "right", no_wrap=True)
+    for r in results:
+        table.add_row(escape(r.name), "×".join(map(str, r.shape)), f"{r.max_rel_error:.2e}", f"{r.tolerance:.0e}",
+                      str(r.checked), str(r.kinks), STATUS[r.status])
+    return table
 
 
 def _two(v):
@@ -194,7 +218,7 @@ def _print_circuit(c):
 def backprop(
     config: Optional[Path] = typer.Argument(None, help="YAML config whose network is traced on a few samples of its data."),
     samples: int = typer.Option(2, "--samples", min=1, help="Samples K of the config's training data."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the weights and the sample choice (default: the config's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the weights and the sample choice (default: the config's)."),
     circuit: Optional[str] = typer.Option(None, "--circuit", help="A worked circuit of the notes instead: add-mul | sigmoid-neuron | max."),
 ):
     """One forward and backward pass, gate by gate: outputs, upstream gradients, local rules, gradients sent on.

@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import app, err, fmt, out, user_errors
-from .errors import ConfigError, MissingExtra
+from .datasets import BUILTINS
+from .errors import ConfigError, MissingExtra, RunError
 
 
 @app.command()
@@ -50,6 +51,11 @@ def validate(
     for key, value in flatten(config_to_dict(cfg)).items():
         table.add_row(key, json.dumps(value), origin[key], style=style[origin[key]])
     out.print(table)
+    for key in ("source", "labels", "val_source", "val_labels", "test_source", "test_labels"):
+        path = getattr(cfg.data, key)
+        if path is not None and path not in BUILTINS and not Path(path).is_file():
+            err.print(f"[yellow]warning:[/] data.{key}: {escape(path)} does not exist (relative paths start from "
+                      f"the current directory); the config is valid, but training needs the file", soft_wrap=True)
 
 
 @app.command()
@@ -62,14 +68,13 @@ def init(
 
     Example: `nncli init my-digits.yaml --template digits`
     """
-    from .atomic import atomic_write_text
+    from .atomic import atomic_write_text, check_output
     from .config import json_schema
     from .templates import DATA, starter_config
 
     if template not in DATA:
         raise ConfigError(f"--template: {template!r} is not one of {', '.join(DATA)}")
-    if path.exists():
-        raise ConfigError(f"{path}: already exists; choose another path (nothing was overwritten)")
+    check_output(path, force=False, option=None)
     atomic_write_text(path, starter_config(template, path.stem))
     schema_path = path.parent / "schema.json"
     if not schema_path.exists():
@@ -125,8 +130,11 @@ def runs(
     """
     from .inspection import RUN_COLUMNS, list_runs
 
+    if not folder.is_dir():
+        raise RunError(f"{folder}: {'is not a folder' if folder.exists() else 'no such folder'}; "
+                       "give the folder that holds the run directories")
     rows = list_runs(folder, sort)
-    table = Table(title=f"{len(rows)} runs under {folder}")
+    table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'} under {folder}")
     for col in ("path", *RUN_COLUMNS):
         table.add_column(col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left",
                          overflow="fold")
@@ -182,6 +190,10 @@ def plot(
 
     sweep = plot_target(run_dir) == "sweep"
     if not text:
+        if out_file is not None:
+            from .atomic import check_output
+
+            check_output(out_file)  # a missing directory is named before any plotting
         try:
             out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}")
             return

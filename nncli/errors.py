@@ -43,6 +43,11 @@ class RunError(NncliError):
     """A run directory cannot be used: in use by another run, or nothing to resume there."""
 
 
+class OutputError(NncliError):
+    """An output file cannot be written where asked: its directory is missing, it is a directory, or it exists
+    and replacing it was not asked for."""
+
+
 class MissingExtra(NncliError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 

@@ -91,8 +91,9 @@ def record(gates):
         forward, backward = gate.forward, gate.backward
 
         def recorded_forward(x, *args, **kwargs):
+            value = _copy(x)  # before an in-place activation overwrites it with its output
             out = forward(x, *args, **kwargs)
-            tape.calls.append(Call(gate, "forward", _copy(x), _copy(out)))
+            tape.calls.append(Call(gate, "forward", value, _copy(out)))
             return out
 
         def recorded_backward(dout, *args, **kwargs):

@@ -13,16 +13,15 @@ import numpy as np
 from .layers import ACTIVATIONS, Affine, Dropout
 from .network import build_network
 
-KINDS = ("input", "param", "gate", "value")
-
 
 @dataclass
 class Node:
     """One node: a gate, or a value that enters (x, y, W1, b1, …) or leaves (scores, L) the gates.
 
-    `shape` is the node's output shape with N for the batch, e.g. "(N,100)"; `inputs` are node ids; `layer` is
-    the engine gate behind a node (the same Affine behind `mul Wi` and `add bi`); `group` names where the
-    node sits ("layer 1", "loss", "regularization") for a tree view.
+    `kind` is "input", "param", "gate" or "value" (the keys of DOT_STYLE); `shape` is the node's output shape
+    with N for the batch, e.g. "(N,100)"; `inputs` are node ids; `layer` is the engine gate behind a node (the
+    same Affine behind `mul Wi` and `add bi`); `group` names where the node sits ("layer 1", "loss",
+    "regularization") for a tree view.
     """
 
     id: str

@@ -139,8 +139,8 @@ class Network:
         return out
 
     def predict_proba(self, X, chunk=4096):
-        """Softmax class probabilities (N, C)."""
-        return softmax(self.predict_scores(X, chunk))
+        """Softmax class probabilities (N, C), float64 whatever the network's dtype (each row sums to 1)."""
+        return softmax(self.predict_scores(X, chunk).astype(np.float64))
 
     def predict(self, X, chunk=4096):
         """Predicted class ids (N,)."""

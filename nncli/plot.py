@@ -91,10 +91,7 @@ def plot_run(run_dir, out_path=None):
         _decision_regions(axes[3], net, X, data.y)
     fig.suptitle(f"{config.name}: {run_dir}")
     fig.tight_layout()
-    out_path = Path(out_path or run_dir / "plot.png")
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-    return out_path
+    return _save(plt, fig, Path(out_path or run_dir / "plot.png"))
 
 
 def _decision_regions(ax, net, X, y, steps=300):
@@ -280,9 +277,17 @@ def plot_sweep(sweep_dir, out_path=None):
     """Draw `sweep_figure` into a PNG (default SWEEP_DIR/plot.png); return its path."""
     plt = _pyplot()
     fig = sweep_figure(sweep_dir)
-    out_path = Path(out_path or Path(sweep_dir) / "plot.png")
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
+    return _save(plt, fig, Path(out_path or Path(sweep_dir) / "plot.png"))
+
+
+def _save(plt, fig, out_path):
+    """Write the figure as a PNG atomically (a crash never leaves half a picture) and free it; return the path."""
+    from .atomic import atomic_write
+
+    try:
+        atomic_write(out_path, lambda f: fig.savefig(f, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     return out_path
 
 

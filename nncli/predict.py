@@ -8,15 +8,13 @@ input is allowed and ignored. Labels are written in the original vocabulary (`ck
 
 import csv
 import io
-from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_output
 from .data import load_features, standardize
 from .errors import DataError
 from .evaluate import load_model
-from .losses import softmax
 
 
 def prediction_header(classes, loss):
@@ -36,7 +34,9 @@ def _features(path, ckpt, config, labels):
         everything = config.data.model_copy(update={"target": "\0"})
         X, _, _ = load_features(path, everything, require_labels=False, labels=labels)
     if X.shape[1] != D:
-        raise DataError(f"{path}: has {X.shape[1]} features, the checkpoint expects {D}")
+        label = " besides a label column (a CSV's last column, or data.target)" if y is not None else ""
+        raise DataError(f"{path}: has {X.shape[1]} feature{'s' if X.shape[1] != 1 else ''}{label}, "
+                        f"the checkpoint expects {D}")
     return X
 
 
@@ -56,8 +56,7 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096):
             xb = X[start:start + chunk]
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
-            scores = net.forward(np.ascontiguousarray(xb, dtype=net.dtype)).astype(np.float64)
-            values = softmax(scores) if config.loss == "softmax" else scores
+            values = net.predict_proba(xb) if config.loss == "softmax" else net.predict_scores(xb).astype(np.float64)
             for label, v in zip(classes[values.argmax(axis=1)], values.tolist()):
                 yield [label, *(f"{x:.6g}" for x in v)]
 
@@ -79,13 +78,7 @@ def predict_to_file(checkpoint, input_path, out_path, labels=None, force=False):
 
     Returns the number of samples written.
     """
-    out_path = Path(out_path)
-    if out_path.is_dir():
-        raise DataError(f"--out {out_path} is a directory; give a file name")
-    if out_path.exists() and not force:
-        raise DataError(f"{out_path} already exists; pass --force to overwrite it, or choose another --out")
-    if not out_path.parent.is_dir():
-        raise DataError(f"--out {out_path}: directory {out_path.parent} does not exist")
+    check_output(out_path, force)
     header, rows = predict_file(checkpoint, input_path, labels)  # input errors surface before anything is written
     written = []
 

@@ -83,6 +83,45 @@ def test_a_wrong_backward_fails_the_check():
     assert not result[0].passed and result[0].max_rel_error > 1e-2
 
 
+def test_a_tiny_gradient_reports_the_error_it_is_judged_by():
+    # df/dx = 1e-9 on f ≈ 1: the difference quotient's rounding noise (~1e-11) is a large part of the gradient, so the
+    # bare |a − n| / max(|a|, |n|) is far above the tolerance; the floor s = noise / tolerance judges it by |a − n|.
+    x = np.array([0.3])
+    r = gradient_check.check_gradient("tiny", lambda: 1.0 + 1e-9 * x[0], x, np.array([1e-9]), tolerance=1e-6)
+    numeric = ((1.0 + 1e-9 * (0.3 + 1e-5)) - (1.0 + 1e-9 * (0.3 - 1e-5))) / 2e-5
+    assert gradient_check.rel_error(1e-9, numeric) > 1e-6  # without the floor it would "fail" on rounding alone
+    assert r.passed and 0 < r.max_rel_error < r.tolerance  # the column shows a real number, not a rounded-off 0
+    wrong = gradient_check.check_gradient("wrong", lambda: 1.0 + 1e-9 * x[0], x, np.array([5e-9]), tolerance=1e-6)
+    assert not wrong.passed and wrong.max_rel_error >= wrong.tolerance  # 4e-9 off is far above the noise
+
+
+@pytest.mark.parametrize("off", [3.0, 1.0])
+def test_reported_error_is_what_decides_pass_or_fail(off):
+    # f = 0.5·x², df/dx = x, with the analytic gradient off by a relative 3e-6 (off 3) or 1e-6 (off 1).
+    x = np.array([2.0])
+    r = gradient_check.check_gradient("x", lambda: 0.5 * x[0] ** 2, x, np.array([2.0 * (1 + off * 1e-6)]),
+                                      tolerance=2e-6)
+    assert r.max_rel_error == pytest.approx(off * 1e-6, rel=1e-3)
+    assert r.passed == (r.max_rel_error < r.tolerance) == (off < 2)
+
+
+def test_a_gradient_whose_every_coordinate_is_a_kink_is_not_checked_and_not_passed():
+    x = np.array([[1e-6, -1e-6, 2e-6]])  # every ReLU input within ±h of 0
+    r = check_layer("relu", ReLU(), x, np.random.default_rng(0))[0]
+    assert r.checked == 0 and r.kinks == 3
+    assert r.status == "not checked" and not r.passed and r.as_dict()["status"] == "not checked"
+
+
+def test_record_keeps_an_in_place_activations_input():
+    relu = ReLU(inplace=True)
+    x = np.array([[-2.0, 1.0], [3.0, -0.5]])
+    with gates.record([relu]) as tape:
+        relu.forward(x)
+    (call,) = tape.of(relu, "forward")
+    assert call.value.tolist() == [[-2.0, 1.0], [3.0, -0.5]]  # what went in, negatives and all
+    assert call.result.tolist() == [[0.0, 1.0], [3.0, 0.0]]
+
+
 def test_rel_error_definition():
     assert gradient_check.rel_error(0.0, 0.0) == 0
     assert gradient_check.rel_error(1.0, 0.5) == pytest.approx(0.5)

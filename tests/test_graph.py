@@ -147,7 +147,7 @@ def test_cli_backprop_prints_the_engines_gradients_for_a_config():
     dx = "], [".join(", ".join(f"{v:.4g}" for v in row) for row in engine.dx)
     assert f"db2 = 3 [{db2}]" in text
     assert f"dx = 2×2 [[{dx}]]" in text
-    assert "numerical gradient check" in text and re.search(r"│ W1 +│ +\S+ │ +200 │", result.output)
+    assert "numerical gradient check" in text and re.search(r"│ W1 +│ 2×100 │ +\S+ │ +1e-06 │ +200 │", result.output)
 
 
 def test_graph_dot_parses_with_one_node_per_gate():
@@ -204,21 +204,74 @@ def test_graph_writes_dot_and_explains_how_to_render_without_graphviz(tmp_path, 
     result = run("graph", SPIRAL, "--out", tmp_path / "g.svg")
     assert result.exit_code == 2
     assert "apt-get install graphviz" in result.output and "brew install graphviz" in result.output
+    assert "g.dot already exists" in result.output  # the fallback .dot, too, replaces a file only with --force
+    (tmp_path / "g.dot").write_text("mine\n")
+    result = run("graph", SPIRAL, "--out", tmp_path / "g.svg")
+    assert result.exit_code == 2 and (tmp_path / "g.dot").read_text() == "mine\n"
+    result = run("graph", SPIRAL, "--out", tmp_path / "g.svg", "--force")
+    assert result.exit_code == 2 and "apt-get install graphviz" in result.output and "dot -Tsvg" in result.output
     assert not (tmp_path / "g.svg").exists() and pydot.graph_from_dot_file(str(tmp_path / "g.dot"))
 
 
 def test_graph_renders_with_dot_when_it_is_installed(tmp_path, monkeypatch):
-    fake = tmp_path / "bin/dot"  # stands in for Graphviz: records its arguments and writes the -o file
+    fake = tmp_path / "bin/dot"  # stands in for Graphviz: keeps the DOT it reads, prints its arguments as the image
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\ncat > "$3.src"\necho "$1" > "$3"\n')
+    fake.write_text('#!/bin/sh\ncat > "$(dirname "$0")/src"\necho "$@"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
-    result = run("graph", SPIRAL, "--out", tmp_path / "g.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run("graph", SPIRAL, "--out", out / "g.png")
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "g.png").read_text().strip() == "-Tpng"
-    assert pydot.graph_from_dot_data((tmp_path / "g.png.src").read_text())
+    assert (out / "g.png").read_text().strip() == "-Tpng"
+    assert pydot.graph_from_dot_data((fake.parent / "src").read_text())
+    (out / "g.png").write_text("mine\n")
+    result = run("graph", SPIRAL, "--out", out / "g.png")
+    assert result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
+    assert (out / "g.png").read_text() == "mine\n"
+    assert run("graph", SPIRAL, "--out", out / "g.png", "--force").exit_code == 0
+    assert [p.name for p in out.iterdir()] == ["g.png"]  # written atomically: no temporary file left behind
 
 
 def test_graph_rejects_an_unknown_format():
     result = run("graph", SPIRAL, "--format", "svg")
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["dot", "text"])
+def test_graph_never_replaces_an_existing_out_file_without_force(tmp_path, fmt):
+    config = tmp_path / "c1.yaml"
+    config.write_text(SPIRAL.read_text())
+    before = config.read_text()
+    result = run("graph", config, "--format", fmt, "--out", config)  # a slip: --out names the config itself
+    assert result.exit_code == 2 and "already exists" in result.output and "--force" in result.output
+    assert config.read_text() == before
+    target = tmp_path / "g.out"
+    target.write_text("mine\n")
+    assert run("graph", config, "--format", fmt, "--out", target).exit_code == 2
+    assert target.read_text() == "mine\n"
+    result = run("graph", config, "--format", fmt, "--out", target, "--force")
+    assert result.exit_code == 0, result.output
+    assert ("digraph" if fmt == "dot" else "mul W1 (2,100)") in target.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.yaml", "g.out"]  # no temporary file left behind
+
+
+def test_backprop_refuses_a_negative_seed():
+    result = run("backprop", SPIRAL, "--seed", "-1")
+    assert result.exit_code == 2 and "--seed" in result.output and "Traceback" not in result.output
+
+
+def test_check_table_shows_a_gradient_with_every_coordinate_at_a_kink_as_not_checked():
+    from rich.console import Console
+
+    from nncli.cli_graph import check_table
+    from nncli.gradient_check import GradCheck
+
+    console = Console(width=200, record=True)
+    console.print(check_table([GradCheck("b1", (3,), 0.0, 0, 3, 1e-6), GradCheck("W1", (2, 3), 2e-7, 6, 0, 1e-6)],
+                              "checks"))
+    text = console.export_text()
+    rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") > 4}
+    assert "not checked" in rows["b1"] and "pass" not in rows["b1"]
+    assert "pass" in rows["W1"] and "2.00e-07" in rows["W1"]
+    assert "|a − n| / max(|a|, |n|, s)" in text

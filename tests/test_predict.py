@@ -109,6 +109,19 @@ def test_string_labels_come_back_as_strings_and_probabilities_sum_to_1(iris_run,
     assert (p.argmax(axis=1) == [header.index(f"p_{r[0]}") - 1 for r in rows]).all()
 
 
+def test_predicted_probabilities_are_the_networks_predict_proba_in_float64(iris_run):
+    from nncli.data import standardize
+    from nncli.evaluate import load_model
+
+    net, ckpt, _ = load_model(iris_run)
+    assert net.dtype == np.float32  # the iris config trains in float32; probabilities still come out in float64
+    X = np.loadtxt(IRIS, delimiter=",", skiprows=1, usecols=range(4))
+    proba = net.predict_proba(standardize(X, ckpt.norm_mean, ckpt.norm_std), chunk=64)
+    assert proba.dtype == np.float64 and np.allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    _, rows = rows_of(run("predict", iris_run, IRIS).output)
+    assert [r[1:] for r in rows] == [[f"{v:.6g}" for v in row] for row in proba.tolist()]
+
+
 def test_svm_checkpoint_gives_score_columns(tmp_path):
     out = tmp_path / "svm"
     result = run("train", ROOT / "configs/iris.yaml", f"data.source={IRIS}", "loss=svm", "train.epochs=5",

@@ -168,3 +168,13 @@ def test_inspect_and_diff_on_an_80_column_terminal(two_runs):
     diff = runner.invoke(app, ["diff", str(two_runs / "a"), str(two_runs / "b")], terminal_width=80)
     assert diff.exit_code == 0 and "final.val_accuracy" in diff.output
     assert "layers" not in diff.output and "weight_norm" not in diff.output
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_runs_of_a_folder_that_does_not_exist_or_is_a_file_exits_2_naming_it(tmp_path, kind):
+    folder = tmp_path / "nonexist"
+    if kind == "file":
+        folder.write_text("")
+    result = run("runs", folder)
+    assert result.exit_code == 2 and str(folder) in result.output.replace("\n", "")
+    assert ("no such folder" if kind == "missing" else "is not a folder") in result.output
