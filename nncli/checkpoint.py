@@ -64,6 +64,16 @@ class Checkpoint:
         """Number of epochs trained when this checkpoint was written."""
         return self.meta["epoch"]
 
+    @property
+    def position(self):
+        """Where in training the weights are, for people: 'epoch 2', or 'epoch 2 + 5 steps of epoch 3' for the
+        checkpoint.npz a stop inside an epoch writes (resume finishes that epoch)."""
+        state = self.meta.get("state")
+        steps = state.get("step", 0) if isinstance(state, dict) else 0
+        if not steps:
+            return f"epoch {self.epoch}"
+        return f"epoch {self.epoch} + {steps} step{'s' if steps != 1 else ''} of epoch {self.epoch + 1}"
+
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
@@ -121,11 +131,14 @@ def _parse_meta(array):
     return meta
 
 
-def _check_float(name, array, shape, why):
+def _check_float(name, array, shape, why, finite=True):
     if array.dtype.type not in FLOAT_TYPES:
         raise CheckpointError(f"array {name!r} must be float32 or float64, got {array.dtype}")
     if array.shape != shape:
         raise CheckpointError(f"array {name!r} has shape {array.shape}, {why} requires {shape}")
+    if finite and not np.isfinite(array).all():  # the trainer never saves such weights: damaged or hand-made
+        raise CheckpointError(f"array {name!r} holds {np.count_nonzero(~np.isfinite(array))} NaN or infinite "
+                              f"value(s); its predictions would be meaningless")
 
 
 def _parse(arrays):
@@ -165,7 +178,8 @@ def _parse(arrays):
     optimizer_state = {}
     for name in arrays:
         if name.startswith("opt_"):
-            _check_float(name, arrays[name], (num_params,), f"one value per parameter ({num_params})")
+            # optimizer state may legitimately overflow (RMSProp's cache of dw²) while the weights stay finite
+            _check_float(name, arrays[name], (num_params,), f"one value per parameter ({num_params})", finite=False)
             optimizer_state[name[4:]] = arrays[name]
     return Checkpoint(params, meta, arrays.get("norm_mean"), arrays.get("norm_std"), optimizer_state)
 

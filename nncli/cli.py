@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the job ran and failed (a gradient check failed, traini
 import functools
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import List, Optional
 
@@ -17,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
+from .atomic import jsonable
 from .errors import ConfigError, NncliError, RunError
 
 app = typer.Typer(
@@ -48,9 +50,9 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except NncliError as e:
+        except (NncliError, OSError) as e:  # OSError: a path the user gave that cannot be read or written
             if _debug["on"]:
-                raise
+                traceback.print_exc()  # --debug adds the traceback; the exit code stays that of bad input
             err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(2)
     return wrapper
@@ -87,14 +89,14 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its checkpoint.npz."),
     force: bool = typer.Option(False, "--force", help="Replace a run already in the run directory; with --resume, accept config changes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Train once per seed (0-4, 0,2,5 or 3) into DIR/seed-<k>/ and report mean ± std."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Train once per seed (0-4, 0,2,5 or 3) into DIR/seed-K/ and report mean ± std."),
 ):
     """Train the network a config describes; write metrics and checkpoints to its run directory.
 
     Ctrl-C or SIGTERM stops at the end of the current step with a checkpoint (exit 130 / 143); `--resume`
     continues bit-identically. Raise train.epochs on resume to extend a finished run.
 
-    With `--seeds` the run directory holds one run per seed, `seed-<k>/`, and `seeds.json` (mean ± std);
+    With `--seeds` the run directory holds one run per seed, `seed-K/`, and `seeds.json` (mean ± std);
     `--force` replaces those seed runs, `--resume DIR --seeds ...` continues each of them.
 
     Example: `nncli train configs/spiral-2layer.yaml optimizer.lr=0.5 train.epochs=50`
@@ -113,6 +115,12 @@ def train(
         seed_list = parse_seeds(seeds)
     overrides = list(overrides or ())
     if resume is not None:
+        if out_dir is not None and Path(out_dir).resolve() != resume.resolve():
+            raise ConfigError(f"--out {out_dir} with --resume {resume}: a run resumes in its own directory; "
+                              f"copy {resume} to {out_dir} first to continue it there")
+        if config is not None and "=" not in config:
+            raise ConfigError(f"--resume {resume} takes no CONFIG (the run's own config.yaml is used), got {config!r}; "
+                              f"changes go as KEY=VALUE overrides")
         if config is not None:
             overrides.insert(0, config)  # with --resume every positional argument is an override
         config, out_dir = resume / "config.yaml", resume
@@ -150,7 +158,7 @@ def train(
         raise typer.Exit(1)
     if summary["status"] == "interrupted":
         err.print(f"interrupted by {summary['signal']}: checkpoint written; continue with "
-                  f"nncli train --resume {out_dir or cfg.output.dir}")
+                  f"nncli train --resume {out_dir or cfg.output.dir}", soft_wrap=True)
         raise typer.Exit(summary["exit_code"])
 
 
@@ -241,9 +249,9 @@ def eval_(
 
     result = evaluate_checkpoint(checkpoint, data, split, labels)
     if as_json:
-        print(json.dumps(result))
+        print(json.dumps(jsonable(result)))  # strict JSON: a non-finite loss becomes null
         return
-    head = Table(title=f"{checkpoint} (epoch {result['epoch']}) on {result['split']}", show_header=False)
+    head = Table(title=f"{checkpoint} ({result['position']}) on {result['split']}", show_header=False)
     head.add_row("samples", str(result["samples"]))
     head.add_row("data loss", fmt(result["loss"]))
     head.add_row("accuracy", f"{result['accuracy']:.2%}")
@@ -313,17 +321,17 @@ def gradcheck(
         results = gradient_check.check_config(cfg, data.train.batch(rows), data.train.y[rows], data.num_classes)
     passed = all(r.passed for r in results)
     if as_json:
-        print(json.dumps({"passed": passed, "checks": [r.as_dict() for r in results]}))
+        print(json.dumps(jsonable({"passed": passed, "checks": [r.as_dict() for r in results]})))
     else:
-        table = Table(title="gradient check (float64, h = 1e-5, relative error |a − n| / max(|a|, |n|))")
-        for col in ("gradient", "shape", "max rel. error", "checked", "kinks", "tolerance", "result"):
-            table.add_column(col, justify="left" if col in ("gradient", "shape") else "right", no_wrap=True)
-        for r in results:
-            table.add_row(r.name, "×".join(map(str, r.shape)), f"{r.max_rel_error:.2e}", str(r.checked), str(r.kinks),
-                          f"{r.tolerance:.0e}", "[green]pass[/]" if r.passed else "[bold red]FAIL[/]")
-        out.print(table)
-        failed = sum(not r.passed for r in results)
-        out.print(f"{failed} of {len(results)} checks failed" if failed else f"all {len(results)} checks passed")
+        from .cli_graph import check_table
+
+        out.print(check_table(results, "gradient check (float64, centered differences, h = 1e-5)"))
+        failed = sum(r.status == "FAIL" for r in results)
+        unchecked = sum(r.status == "not checked" for r in results)
+        problems = [f"{failed} of {len(results)} checks failed"] if failed else []
+        if unchecked:
+            problems.append(f"{unchecked} gradient{'s' if unchecked > 1 else ''} not checked (every coordinate at a kink)")
+        out.print("; ".join(problems) if problems else f"all {len(results)} checks passed")
     if not passed:
         raise typer.Exit(1)
 

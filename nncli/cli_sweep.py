@@ -48,7 +48,7 @@ def sweep(
     sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="Sweep file: base config, search space, method, trials, metric, seeds."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Trials trained at once (default: the core count; with --scheduler, the cluster's threads)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the trials on this Dask cluster, e.g. tcp://10.0.0.5:8786 (pip install 'nncli[dask]')."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default: output of the sweep file, else runs/sweeps/<name>)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default: output of the sweep file, else runs/sweeps/NAME)."),
     force: bool = typer.Option(False, "--force", help="Continue a sweep directory although the sweep file changed."),
 ):
     """Search hyperparameters: Optuna proposes configs (grid, random, TPE), each trained over the sweep's seeds.

@@ -16,10 +16,10 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from .datasets import BUILTINS as BUILTIN_DATASETS
 from .errors import ConfigError, show_value
 from .safe_yaml import ConfigDumper, parse_yaml, read_yaml_file
 
-BUILTIN_DATASETS = ("spiral", "xor", "circles", "moons", "blobs", "digits")
 MAX_EPOCHS = 1_000_000
 MAX_SAMPLES = 10_000_000
 MAX_WIDTH = 100_000
@@ -71,7 +71,7 @@ class Section(BaseModel):
 class DataConfig(Section):
     """Where the samples come from: a built-in generator or a file, and how they are split."""
 
-    source: PathText = Field(description="Built-in dataset (spiral, xor, circles, moons, blobs, digits) "
+    source: PathText = Field(description=f"Built-in dataset ({', '.join(BUILTIN_DATASETS)}) "
                                          "or a .csv/.npz/.npy/.idx/.gz file.")
     val_fraction: Fraction = Field(0.2, description="Fraction of the samples held out for validation.")
     test_fraction: Fraction = Field(0.0, description="Fraction of the samples held out for testing.")
@@ -165,7 +165,7 @@ class CosineSchedule(Section):
     """Anneal the rate along half a cosine."""
 
     name: Literal["cosine"] = Field(description="Half a cosine from lr down to min_lr over the run.")
-    min_lr: Number = Field(0.0, ge=0, description="Learning rate at the last epoch.")
+    min_lr: Number = Field(0.0, ge=0, description="The rate the anneal reaches at the end of the run (the last epoch runs just above it).")
 
 
 SCHEDULES = {"constant": ConstantSchedule, "step": StepSchedule, "exponential": ExponentialSchedule,
@@ -383,6 +383,9 @@ def config_from_dict(raw: dict, source: str | None = None, overrides: Sequence[s
 def read_config_file(path: str | Path) -> dict:
     """A config file's plain, not yet validated mapping (a sweep composes its params onto it)."""
     path = Path(path)
+    if path.suffix.lower() in (".npz", ".npy"):
+        raise ConfigError(f"{path}: a NumPy file (a checkpoint?), not a YAML config; the commands that take a "
+                          f"checkpoint are eval, predict and inspect")
     raw = read_yaml_file(path, "a config is a few hundred bytes")
     if raw is None:
         raise ConfigError(f"{path}: is empty; a config needs at least data.source")

@@ -4,8 +4,8 @@ what it reads and naming the file, row and column of a problem in a DataError.
   .csv   header row; label column `data.target` (default the last), features `data.features` (default the rest)
   .npz   arrays `data.x_key` (features) and `data.y_key` (labels), read without unpickling
   .npy   features, memory-mapped (never copied whole); labels from the file `data.labels` (.npy or IDX)
-  IDX    MNIST format (.idx, *-ubyte, optionally .gz); images flattened to rows, uint8 pixels scaled to [0, 1];
-         labels from `data.labels`
+  IDX    MNIST format (.idx, *-ubyte, optionally .gz); images flattened to rows, values as stored (pixels 0–255;
+         data.standardize, on by default, puts them on a common scale); labels from `data.labels`
 """
 
 import csv
@@ -48,7 +48,8 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
         return (*datasets.GENERATORS[source](**kwargs, rng=rng), None)
     kind = _format(source)
     if not Path(source).is_file():
-        raise DataError(f"data file not found: {source}")
+        where = "" if Path(source).is_absolute() else f" (relative paths start from the current directory, {Path.cwd()})"
+        raise DataError(f"data file not found: {source}{where}")
     if kind == "csv":
         return _read_csv(source, cfg.target, cfg.features or feature_names, require_labels)
     if kind == "npz":
@@ -59,8 +60,8 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
         if labels:
             y = read_label_file(os.fspath(labels))
         elif require_labels:
-            raise DataError(f"{source}: {kind} features need a labels file: set data.labels to a .npy or IDX file "
-                            f"holding one label per sample")
+            raise DataError(f"{source}: {kind} features need a labels file, a .npy or IDX file holding one label per "
+                            f"sample (data.labels in a config, --labels for nncli eval)")
     if y is not None and len(y) != len(X):
         raise DataError(f"{source}: {len(X)} samples but {len(y)} labels"
                         + (f" in {labels}" if kind in ("npy", "idx") else ""))
@@ -129,6 +130,9 @@ def _read_csv(path, target, features, require_labels):
         raise DataError(f"{path}: not UTF-8 text; a CSV data file must be UTF-8") from None
     except csv.Error as err:
         raise DataError(f"{path}: line {line + 1}: {err}") from None
+    if header is not None and all(_is_number(name) for name in header):
+        raise DataError(f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
+                        f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost")
     if header is None or not rows:
         raise DataError(f"{path}: no data rows (a CSV needs a header row and at least one sample)")
     if len(set(header)) != len(header):
@@ -194,12 +198,26 @@ def _label_column(text, path, name, lines):
         return text
 
 
+def _load_problem(path, err):
+    """Why np.load refused `path`, in words that fit: NumPy blames pickles for any file it does not recognise."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        head = b""
+    if head and not head.startswith((b"\x93NUMPY", b"PK")):
+        return "not a NumPy file (it does not start with the .npy or .npz signature)"
+    if any(word in str(err) for word in ("pickle", "Object arrays", "Python objects")):
+        return "it holds Python objects (dtype=object), which nncli never unpickles; save plain numbers"
+    return str(err)
+
+
 def _read_npz(path, x_key, y_key, require_labels):
     """Arrays x_key and y_key (None if absent and not required) from an .npz archive, never unpickling."""
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"cannot read {path} as an .npz archive: {err}") from None
+        raise DataError(f"cannot read {path} as an .npz archive: {_load_problem(path, err)}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: holds a single array, not an .npz archive of named arrays")
     with archive:
@@ -211,7 +229,7 @@ def _read_npz(path, x_key, y_key, require_labels):
             X = archive[x_key]
             y = archive[y_key] if y_key in keys else None
         except (ValueError, OSError, zipfile.BadZipFile) as err:
-            raise DataError(f"{path}: cannot read its arrays: {err}") from None
+            raise DataError(f"{path}: cannot read its arrays: {_load_problem(path, err)}") from None
     return _features_2d(X, path), y
 
 
@@ -220,7 +238,7 @@ def _read_npy_features(path):
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"cannot read {path} as a .npy array: {err}") from None
+        raise DataError(f"cannot read {path} as a .npy array: {_load_problem(path, err)}") from None
     if not isinstance(X, np.ndarray):
         raise DataError(f"{path}: is an .npz archive, not a single .npy array; name it .npz")
     return _features_2d(X, path)
@@ -248,12 +266,10 @@ def _read_idx(path):
 
 
 def _read_idx_images(path):
-    """IDX images (N, rows, cols) as (N, rows*cols) float64; uint8 pixels are scaled to [0, 1]."""
+    """IDX images (N, rows, cols) as (N, rows*cols) float64, values as stored (pixels 0–255, like the same pixels
+    in a .npy or CSV file, so a checkpoint predicts the same whatever format its input comes in)."""
     images = _read_idx(path)
-    X = images.reshape(len(images), -1).astype(np.float64)
-    if images.dtype == np.uint8:
-        X /= 255.0
-    return _features_2d(X, path)
+    return _features_2d(images.reshape(len(images), -1).astype(np.float64), path)
 
 
 def read_label_file(path):
@@ -267,7 +283,7 @@ def read_label_file(path):
     try:
         y = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"cannot read labels file {path}: {err}") from None
+        raise DataError(f"cannot read labels file {path}: {_load_problem(path, err)}") from None
     if not isinstance(y, np.ndarray):
         raise DataError(f"labels file {path}: is an .npz archive, not a single .npy array")
     return y

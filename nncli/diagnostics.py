@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from .layers import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .optim import global_norm
 
 # ‖ΔW‖/‖W‖: healthy is about 1e-3; warn two orders of magnitude either side, judged on the median over the last
 # RATIO_WINDOW epochs from epoch RATIO_FROM_EPOCH on, because a fresh net's first updates are large (the course's
@@ -88,7 +89,7 @@ class Diagnostics:
     def before_last_update(self):
         """Remember the weights before the epoch's last update, to measure ‖ΔW‖/‖W‖."""
         self._theta_before = self.net.theta.copy()
-        self._grads = {name: float(np.linalg.norm(g)) for name, g in self.net.grads.items() if name.startswith("W")}
+        self._grads = {name: global_norm(g.ravel()) for name, g in self.net.grads.items() if name.startswith("W")}
 
     def end_epoch(self, row):
         """Per-layer numbers for this epoch (a dict for metrics.jsonl) and the new warnings it raises."""
@@ -97,12 +98,12 @@ class Diagnostics:
         offsets = 0
         for i, affine in enumerate(self.net.affines, start=1):
             W = self.net.params[f"W{i}"]
-            entry = {"weight_norm": float(np.linalg.norm(W))}
+            entry = {"weight_norm": global_norm(W.ravel())}
             if before is not None:
                 old = before[offsets:offsets + W.size]
-                delta = float(np.linalg.norm(W.ravel() - old))
+                delta = global_norm(W.ravel() - old)
                 entry["grad_norm"] = self._grads[f"W{i}"]
-                entry["update_ratio"] = delta / max(float(np.linalg.norm(old)), 1e-12)
+                entry["update_ratio"] = delta / max(global_norm(old), 1e-12)
             offsets += W.size
             layers[f"W{i}"] = entry
         for n in range(1, len(self.hidden) + 1):

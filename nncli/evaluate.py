@@ -45,7 +45,14 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
         if ckpt.norm_mean is not None:
             X = standardize(X, ckpt.norm_mean, ckpt.norm_std)
         return Split(np.ascontiguousarray(X, dtype=config.train.dtype), y), split or "file"
-    data = load_dataset(config.data, config.seed, np.dtype(config.train.dtype))
+    if labels is not None:
+        raise DataError(f"--labels {labels} goes with --data FILE (.npy or IDX features); without --data the "
+                        f"checkpoint's own data split is evaluated")
+    try:
+        data = load_dataset(config.data, config.seed, np.dtype(config.train.dtype))
+    except DataError as err:
+        raise DataError(f"{err}; this is the data the checkpoint's config records (data.source): run from where it "
+                        f"was trained, or pass --data FILE") from None
     if split is None:
         split = "test" if data.test is not None else "val" if data.val is not None else "train"
     chosen = getattr(data, split)
@@ -66,7 +73,7 @@ def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     confusion, precision, recall, support = classification_report(data.y, pred, net.sizes[-1])
     return {
         "checkpoint": str(path), "split": split, "samples": int(len(data.y)), "loss": loss, "accuracy": accuracy,
-        "epoch": ckpt.epoch, "classes": list(ckpt.classes),
+        "epoch": ckpt.epoch, "position": ckpt.position, "classes": list(ckpt.classes),
         "per_class": [{"class": c, "precision": float(p), "recall": float(r), "support": int(s)}
                       for c, p, r, s in zip(ckpt.classes, precision, recall, support)],
         "confusion": confusion.tolist(),

@@ -19,7 +19,8 @@ def describe_checkpoint(path):
     ckpt = load_checkpoint(path)
     return {
         "path": str(path), "sha256": sha256_of(path), "format_version": ckpt.meta["format_version"],
-        "nncli_version": ckpt.meta["nncli_version"], "epoch": ckpt.epoch, "classes": ckpt.classes,
+        "nncli_version": ckpt.meta["nncli_version"], "epoch": ckpt.epoch, "position": ckpt.position,
+        "classes": ckpt.classes,
         "layers": [{"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
                    for name, p in ckpt.params.items()],
         "parameters": int(sum(p.size for p in ckpt.params.values())),
@@ -29,6 +30,8 @@ def describe_checkpoint(path):
 
 def read_summary(run_dir):
     path = Path(run_dir) / "summary.json"
+    if not Path(run_dir).is_dir():
+        raise RunError(f"{run_dir}: no such run directory")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -41,16 +44,9 @@ def list_runs(folder, sort="name"):
     """One row per run directory under `folder` (any depth), sorted by a RUN_COLUMNS key."""
     if sort not in RUN_COLUMNS:
         raise RunError(f"--sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
-    rows = []
-    for summary_path in sorted(Path(folder).glob("**/summary.json")):
-        try:
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        best = summary.get("best") or {}
-        rows.append({"path": str(summary_path.parent), "name": summary.get("name"), "status": summary.get("status"),
-                     "epochs": summary.get("epochs_run"), "best_val_accuracy": best.get("val_accuracy"),
-                     "wall_seconds": summary.get("wall_seconds")})
+    folder = Path(folder)
+    run_dirs = sorted({p.parent for name in ("summary.json", "metrics.jsonl") for p in folder.glob(f"**/{name}")})
+    rows = [_run_row(run_dir) for run_dir in run_dirs]
     descending = sort in ("best_val_accuracy", "epochs")
 
     def key(row):  # missing values last; numbers best-first where larger is better
@@ -60,6 +56,27 @@ def list_runs(folder, sort="name"):
         return (False, -value if descending else value)
     rows.sort(key=key)
     return rows
+
+
+def _run_row(run_dir):
+    """A run's row from summary.json; a run without a readable one (still running, or killed) from its metrics."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        best = summary.get("best") or {}
+        return {"path": str(run_dir), "name": summary.get("name"), "status": summary.get("status"),
+                "epochs": summary.get("epochs_run"), "best_val_accuracy": best.get("val_accuracy"),
+                "wall_seconds": summary.get("wall_seconds")}
+    except FileNotFoundError:
+        status = "no summary (running or killed)"
+    except (OSError, ValueError, AttributeError):
+        status = "summary.json unreadable"
+    try:
+        rows = read_metrics(run_dir)
+    except RunError:
+        rows = []
+    accuracies = [r["val_accuracy"] for r in rows if isinstance(r.get("val_accuracy"), (int, float))]
+    return {"path": str(run_dir), "name": run_dir.name, "status": status, "epochs": len(rows),
+            "best_val_accuracy": max(accuracies, default=None), "wall_seconds": None}
 
 
 def diff_runs(run_a, run_b):

@@ -9,6 +9,7 @@ memory instead of two or three NumPy passes); otherwise they are plain NumPy. Ei
 deterministic: the same seed gives bit-identical weights.
 """
 
+import math
 import os
 
 import numpy as np
@@ -184,9 +185,22 @@ def make_optimizer(name, size, dtype=np.float64, **hyper):
     return OPTIMIZERS[name](size, dtype, **hyper)
 
 
-def clip_by_global_norm(dw, max_norm):
-    """Scale dw in place so its L2 norm is at most max_norm; return the norm before clipping."""
+def global_norm(dw):
+    """‖dw‖₂ as a Python float. Σdw² overflows float32 long before the norm does (entries near 1e19 suffice), so
+    an infinite float32 result is summed again in float64."""
     norm = float(np.sqrt(np.dot(dw, dw)))
-    if max_norm is not None and norm > max_norm:
+    if math.isinf(norm) and dw.dtype != np.float64:
+        wide = dw.astype(np.float64)
+        norm = float(np.sqrt(np.dot(wide, wide)))
+    return norm
+
+
+def clip_by_global_norm(dw, max_norm):
+    """Scale dw in place so its L2 norm is at most max_norm; return the norm before clipping.
+
+    A non-finite norm (an inf or NaN gradient) leaves dw as it is: scaling would turn it into zeros or NaN and
+    hide the divergence that the next loss then reports."""
+    norm = global_norm(dw)
+    if max_norm is not None and math.isfinite(norm) and norm > max_norm:
         dw *= max_norm / norm
     return norm

@@ -33,11 +33,21 @@ def runs_inside(path):
     return None
 
 
-def prepare_run_dir(path, force=False):
-    """Create the run directory; refuse one that holds a run unless `force` (then its run files are replaced)."""
+def make_run_dir(path):
+    """Create `path` and its parents as a directory, or say in output.dir's terms why it cannot be one."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"output.dir: {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"output.dir: cannot create {path}: {e.strerror or e}") from None
+    return path
+
+
+def prepare_run_dir(path, force=False):
+    """Create the run directory; refuse one that holds a run unless `force` (then its run files are replaced)."""
+    path = Path(path)
     if runs_inside(path):  # never mix a single run into a study or a sweep, even with --force
         raise ConfigError(f"output.dir: {runs_inside(path)}; use --out DIR to write this run somewhere else")
     if holds_run(path):
@@ -46,8 +56,7 @@ def prepare_run_dir(path, force=False):
                               f"or --out DIR to write somewhere else")
         for name in RUN_FILES:
             (path / name).unlink(missing_ok=True)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_run_dir(path)
 
 
 class MetricsLog:
@@ -83,12 +92,25 @@ class MetricsLog:
 
 
 def read_metrics(run_dir):
-    """The rows of a run's metrics.jsonl, in order."""
+    """The rows of a run's metrics.jsonl, in order.
+
+    A last line cut short (a crash or a full disk in the middle of an append) is left out: that epoch's checkpoint
+    row is the record resume goes by. A damaged line before the last is an error naming the file and line.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if number == len(lines):
+                break
+            raise RunError(f"{path}: line {number} is not a JSON metrics row: {line[:60].strip()!r}") from None
+    return rows
 
 
 def rewrite_metrics(run_dir, rows, columns=METRIC_COLUMNS):
@@ -113,8 +135,7 @@ class RunLock:
     def __init__(self, run_dir):
         import fcntl
 
-        self.path = Path(run_dir) / ".lock"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = make_run_dir(run_dir) / ".lock"
         self._file = open(self.path, "a+", encoding="utf-8")
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -2,7 +2,8 @@
 
 A SafeLoader that also refuses what a config never needs: tags beyond plain values, files over 1 MB, values over
 2048 characters, nesting over 50 levels and more than 10,000 values after expanding aliases (the billion-laughs
-bomb), all checked on the composed node graph before any Python object is built. Unquoted 1e-3 is a number
+bomb), all checked on the composed node graph before any Python object is built; a key written twice in one
+mapping is refused rather than silently overridden. Unquoted 1e-3 is a number
 (PyYAML's YAML 1.1 rules would read it as a string) and dates stay strings. Every problem is a ConfigError that
 names the file (or override) and the line.
 """
@@ -64,6 +65,21 @@ class ConfigLoader(yaml.SafeLoader):
         except (ValueError, KeyError):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise _Refused(f"{show_value(node.value)} is not a valid {tag}", node.start_mark) from None
+
+
+    def construct_mapping(self, node, deep=False):
+        """Refuse a key written twice in one mapping (YAML would silently keep the last); merges (<<) may override."""
+        if isinstance(node, yaml.MappingNode):
+            lines = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                if key in lines:
+                    raise _Refused(f"key {show_value(key)} appears twice in one mapping (first on line {lines[key]})",
+                                   key_node.start_mark)
+                lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 class ConfigDumper(yaml.SafeDumper):

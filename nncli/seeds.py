@@ -166,16 +166,20 @@ def summarize(seeds, runs):
     }
 
 
+def mean_and_std(values):
+    """Mean and sample standard deviation (n − 1) of a non-empty list; the std is None for a single value."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+
+
 def _mean_std(rows, keys):
     out = {}
     for key in keys:
         values = [row[key] for row in rows if row.get(key) is not None and math.isfinite(row[key])]
-        if not values:
-            continue
-        n = len(values)
-        mean = sum(values) / n
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
-        out[key] = {"mean": mean, "std": std, "n": n}
+        if values:
+            mean, std = mean_and_std(values)
+            out[key] = {"mean": mean, "std": std, "n": len(values)}
     return out
 
 

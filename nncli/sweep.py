@@ -41,6 +41,7 @@ from .config import changed_keys, config_from_dict, config_to_dict, dump_config_
 from .errors import ConfigError, NncliError, RunError, require, show_value
 from .executors import DaskExecutor, LocalExecutor, WorkerLost
 from .safe_yaml import ConfigDumper, read_yaml_file
+from .seeds import mean_and_std
 from .sweep_space import sweep_changes
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
@@ -142,9 +143,10 @@ def run_trial(task):
             result["state"] = "pruned"
             break
     values = result["values"]
-    result["mean"] = float(np.mean(values)) if values and result["state"] == "complete" else None
-    result["std"] = float(np.std(values, ddof=1)) if len(values) > 1 and result["mean"] is not None else (
-        0.0 if result["mean"] is not None else None)
+    result["mean"] = result["std"] = None
+    if values and result["state"] == "complete":
+        mean, std = mean_and_std([float(v) for v in values])
+        result["mean"], result["std"] = mean, 0.0 if std is None else std  # one seed: no spread
     epochs = sorted({e for c in result["curves"] for e in c})
     result["intermediate"] = {e: float(np.mean([c[e] for c in result["curves"] if e in c])) for e in epochs}
     atomic_write_json(out / "result.json", result)

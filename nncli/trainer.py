@@ -28,7 +28,8 @@ from .rundir import MetricsLog, RunLock, prepare_run_dir, read_metrics, rewrite_
 from .schedules import learning_rate
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-BYTES_PER_PARAMETER_COPY = 5  # theta, grad, update scratch and up to two optimizer state vectors
+PARAMETER_COPIES = 5  # theta, grad, update scratch and up to two optimizer state vectors
+FREE_ON_RESUME = ("train.epochs", "output.dir")  # config keys a resume may change without --force
 
 
 class Diverged(Exception):
@@ -61,7 +62,7 @@ def check_model_fits(config, input_dim, num_classes):
     """Refuse, before allocating anything, a model whose parameters and training state cannot fit in memory."""
     sizes = [input_dim, *config.model.hidden, num_classes]
     params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    need = params * np.dtype(config.train.dtype).itemsize * BYTES_PER_PARAMETER_COPY
+    need = params * np.dtype(config.train.dtype).itemsize * PARAMETER_COPIES
     try:
         have = os_memory_bytes()
     except (ValueError, OSError, AttributeError):
@@ -137,16 +138,22 @@ class Trainer:
         if not path.exists():
             raise RunError(f"{self.run_dir}: nothing to resume (no checkpoint.npz); start it with nncli train CONFIG")
         ckpt = load_checkpoint(path)
-        changed = [k for k in changed_keys(ckpt.config, config_to_dict(self.config)) if k != "train.epochs"]
+        # where the run lives (a moved or copied directory) and how long it runs may change freely
+        changed = [k for k in changed_keys(ckpt.config, config_to_dict(self.config)) if k not in FREE_ON_RESUME]
         if changed and not force:
             raise ConfigError([f"{key}: differs from the run being resumed" for key in changed]
                               + ["only train.epochs may change on resume; pass --force to accept the others"])
+        if self.config.train.epochs < ckpt.epoch:
+            raise ConfigError(f"train.epochs: {self.config.train.epochs} is fewer than the {ckpt.epoch} epochs this "
+                              f"run has already trained; resume with train.epochs ≥ {ckpt.epoch}")
         if list(ckpt.layer_sizes) != self.net.sizes or "state" not in ckpt.meta:
             raise RunError(f"{path}: does not match this config's model or holds no training state")
         state = ckpt.meta["state"]
         for name, value in ckpt.params.items():
             self.net.params[name][...] = value
-        self.optimizer.load_state(ckpt.optimizer_state, state["optimizer"])
+        fresh_optimizer = "optimizer.name" in changed  # forced: the old rule's state means nothing to the new one
+        if not fresh_optimizer:
+            self.optimizer.load_state(ckpt.optimizer_state, state["optimizer"])
         self.net.rng.bit_generator.state = state["net_rng"]
         self.shuffle_rng.bit_generator.state = state["epoch_rng"]
         rows = [row for row in read_metrics(self.run_dir) if row["epoch"] <= ckpt.epoch]
@@ -157,7 +164,20 @@ class Trainer:
         if self.diagnostics is not None and "diagnostics" in state:
             self.diagnostics.load_state(state["diagnostics"], rows)
         self.warnings = list(state.get("warnings", []))
+        if fresh_optimizer:
+            self._warn([f"optimizer.name changed from {ckpt.config['optimizer']['name']} to "
+                        f"{self.config.optimizer.name}: the new optimizer starts with fresh state"])
+        self._warn([self._schedule_shift(ckpt.config["train"]["epochs"], ckpt.epoch)])
         return dict(state, epochs_done=ckpt.epoch)
+
+    def _schedule_shift(self, old_epochs, done):
+        """A warning when a changed train.epochs moves the cosine schedule (which spans the whole run), else None."""
+        opt, epochs = self.config.optimizer, self.config.train.epochs
+        if opt.schedule.name != "cosine" or old_epochs == epochs or done >= epochs:
+            return None
+        old, new = (learning_rate(opt.lr, done, n, **opt.schedule.model_dump()) for n in (old_epochs, epochs))
+        return (f"train.epochs changed from {old_epochs} to {epochs}: the cosine schedule spans the whole run, so "
+                f"epoch {done + 1} runs at lr {new:.3g} (the {old_epochs}-epoch curve gives {old:.3g} there)")
 
     def run(self):
         """Train for the configured epochs (or until early stopping or a stop signal); return the summary dict."""
@@ -219,13 +239,17 @@ class Trainer:
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc}
                 if self.data.val is not None:
                     row["val_loss"], row["val_accuracy"] = self.net.evaluate(self.data.val.chunks())
+                    if not math.isfinite(row["val_loss"]):  # finite weights whose scores overflow on new data
+                        status, self.error = "diverged", (
+                            f"the validation loss became {row['val_loss']} after epoch {epoch + 1} (the scores "
+                            f"overflow); the learning rate ({lr:g}) is probably too high")
+                        break
                 if self.diagnostics is not None:
                     row["layers"], found = self.diagnostics.end_epoch(row)
                     self._warn(found)
                 row["lr"], row["seconds"] = lr, time.perf_counter() - t0
                 value = row[self.monitor]
-                best = p["best_value"]
-                gain = None if best is None else (value - best if self.maximize else best - value)
+                gain = self._gain(value, p["best_value"])
                 p["stale"] = 0 if gain is None or gain > (es.min_delta if es else 0.0) else p["stale"] + 1
                 if gain is None or gain > 0:
                     p["best_value"], p["best_row"] = value, row
@@ -291,7 +315,19 @@ class Trainer:
             opt.step(net.theta, net.grad, lr)
             if self.stop_signal is not None and start + batch < n:  # after the last step, the epoch completes first
                 raise Interrupted(step + 1, [total_loss, correct])
+        if not np.isfinite(net.theta).all():  # the last update overflowed: no later loss would show it this epoch
+            raise Diverged(f"the weights became non-finite in the last update of epoch {epoch + 1}; "
+                           f"the learning rate ({lr:g}) is probably too high")
         return total_loss / n, correct / n
+
+    def _gain(self, value, best):
+        """How much `value` improves on the best so far (None for the first finite value); a NaN or infinite
+        metric (validation data the net overflows on) is never an improvement, so it never becomes best.npz."""
+        if value is None or not math.isfinite(value):
+            return -math.inf
+        if best is None:
+            return None
+        return value - best if self.maximize else best - value
 
     def _warn(self, messages):
         for message in messages:

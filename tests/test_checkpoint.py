@@ -367,6 +367,8 @@ def test_missing_layer(tmp_path):
     ("opt_v", np.zeros(P - 1), f"one value per parameter ({P}) requires ({P},)"),
     ("opt_m", np.zeros((P, 1)), f"has shape ({P}, 1)"),
     ("opt_t", np.zeros(P, dtype=np.int32), "float32 or float64"),
+    ("W1", np.full((4, 5), np.nan), "holds 20 NaN or infinite value(s)"),
+    ("norm_std", np.array([1.0, np.inf, 1.0, 1.0]), "holds 1 NaN or infinite value(s)"),
 ])
 def test_array_does_not_match(tmp_path, name, value, fragment):
     assert_refused(write_raw(tmp_path / "c.npz", **{name: value}), f"'{name}'", fragment)

@@ -195,9 +195,10 @@ def test_bad_override_is_reported_like_the_file(tmp_path):
     assert result.exit_code == 2 and "optimizer.lr" in result.output
 
 
-def test_debug_shows_the_traceback(tmp_path):
+def test_debug_shows_the_traceback_and_keeps_exit_code_2(tmp_path):
     result = runner.invoke(app, ["--debug", "train", str(write(tmp_path, "- a\n"))])
-    assert result.exit_code != 0 and result.exception is not None
+    assert result.exit_code == 2 and "Traceback (most recent call last)" in result.output
+    assert "ConfigError" in result.output and "error:" in result.output
 
 
 def test_diverging_run_exits_1(tmp_path):
@@ -265,6 +266,27 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["samples"] == 120 and report["classes"] == [3, 7] and report["accuracy"] > 0.9
+    result = run("eval", tmp_path / "r" / "best.npz", "--labels", tmp_path / "y.npy")  # without --data: no effect
+    assert result.exit_code == 2 and "--labels" in result.output and "goes with --data" in result.output
+    np.save(tmp_path / "new.npy", X)  # not the training file, whose labels the config names
+    result = run("eval", tmp_path / "r" / "best.npz", "--data", tmp_path / "new.npy")
+    assert result.exit_code == 2 and "--labels for nncli eval" in result.output.replace("\n", "")
+
+
+def test_eval_from_another_directory_says_where_the_recorded_data_was_looked_for(tmp_path, monkeypatch):
+    config = write(tmp_path, "data: {source: points.csv}\nmodel: {hidden: [4]}\ntrain: {epochs: 1}\n")
+    rng = np.random.default_rng(0)
+    (tmp_path / "points.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{int(a > b)}\n" for a, b in rng.normal(size=(40, 2))))
+    monkeypatch.chdir(tmp_path)
+    assert run("train", config, "--out", tmp_path / "r", "-q").exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run("eval", tmp_path / "r" / "best.npz")
+    assert result.exit_code == 2
+    assert f"data file not found: points.csv (relative paths start from the current directory, {elsewhere})" in \
+        result.output.replace("\n", "")
+    assert "pass --data FILE" in result.output
 
 
 def test_progress_lines_show_the_epoch_metrics_but_not_the_per_layer_diagnostics(tmp_path):
@@ -273,3 +295,36 @@ def test_progress_lines_show_the_epoch_metrics_but_not_the_per_layer_diagnostics
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("epoch 2:"))
     assert "train_loss=" in line and "val_accuracy=" in line and "layers" not in line and "W1" not in line
+
+
+def test_runs_lists_killed_and_damaged_runs_too(tmp_path):
+    config = write(tmp_path, "data: {source: spiral, samples_per_class: 20}\nmodel: {hidden: [4]}\ntrain: {epochs: 2}\n")
+    for name in ("ok", "killed", "damaged"):
+        assert run("train", config, "--out", tmp_path / "runs" / name, "-q").exit_code == 0
+    (tmp_path / "runs" / "killed" / "summary.json").unlink()  # as kill -9 before the end leaves it
+    (tmp_path / "runs" / "damaged" / "summary.json").write_text("{not json")
+    from nncli.inspection import list_runs
+
+    rows = {Path(r["path"]).name: r for r in list_runs(tmp_path / "runs")}
+    assert rows["ok"]["status"] == "completed"
+    assert rows["killed"]["status"] == "no summary (running or killed)" and rows["killed"]["epochs"] == 2
+    assert rows["damaged"]["status"] == "summary.json unreadable" and rows["damaged"]["best_val_accuracy"] is not None
+    result = run("diff", tmp_path / "runs" / "ok", tmp_path / "nosuch")
+    assert result.exit_code == 2 and "no such run directory" in result.output
+
+
+def test_a_config_where_none_belongs_or_a_checkpoint_where_a_config_belongs(tmp_path, spiral_run):
+    out, _ = spiral_run
+    result = run("train", ROOT / "configs/spiral-2layer.yaml", "--resume", out)
+    assert result.exit_code == 2 and "takes no CONFIG" in result.output.replace("\n", "")
+    for command in ("train", "gradcheck", "validate"):
+        result = run(command, out / "best.npz")
+        assert result.exit_code == 2 and "a NumPy file (a checkpoint?), not a YAML config" in result.output.replace("\n", "")
+
+
+def test_validate_warns_about_a_data_file_that_does_not_exist(tmp_path):
+    result = run("validate", ROOT / "configs/spiral-2layer.yaml", f"data.source={tmp_path / 'nosuch.csv'}",
+                 "data.classes=null", "data.samples_per_class=null", "data.noise=null")
+    assert result.exit_code == 0, result.output
+    assert "warning: data.source" in result.output and "does not exist" in result.output.replace("\n", "")
+    assert "warning" not in run("validate", ROOT / "configs/spiral-2layer.yaml").output

@@ -95,7 +95,9 @@ def test_exponent_without_dot_is_a_float(write):
      "optimizer.schedule.name: 'linear' is not one of constant, step, exponential, cosine"),
     ("data: {source: spiral, val_fraction: 0.5, test_fraction: 0.5}", "data: val_fraction + test_fraction must be < 1"),
     ("data: {source: moon}", "data.source: 'moon' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
-                             "digits) or a data file (did you mean 'moons'?)"),
+                             "digits, iris) or a data file (did you mean 'moons'?)"),
+    ("data: {source: irsi}", "data.source: 'irsi' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
+                             "digits, iris) or a data file (did you mean 'iris'?)"),
     ("model: 5", "model: expected a mapping of keys, got 5"),
     ("zzz: 1", "zzz: unknown key (allowed: name, seed, data, model"),
 ])
@@ -310,3 +312,12 @@ def test_any_document_loads_or_raises_config_error(doc, extra):
 
 def test_dumper_quotes_strings_that_would_load_as_numbers():
     assert yaml.dump("1e5", Dumper=ConfigDumper).startswith("'1e5'")
+
+
+def test_a_key_written_twice_is_refused_but_a_merge_may_override(write):
+    problem = only_problem(write(MINIMAL + "train: {epochs: 2}\ntrain: {epochs: 3}\n"))
+    assert "key 'train' appears twice in one mapping" in problem and "line" in problem
+    problem = only_problem(write("data:\n  source: spiral\n  source: xor\n"))
+    assert "key 'source' appears twice" in problem and "(first on line 2)" in problem
+    merged = load_config(write(MINIMAL + "optimizer: {<<: {lr: 0.1, momentum: 0.5}, lr: 0.2}\n"))
+    assert (merged.optimizer.lr, merged.optimizer.momentum) == (0.2, 0.5)

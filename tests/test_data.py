@@ -247,6 +247,7 @@ def test_csv_without_the_label_column_is_all_features_for_predict(tmp_path):
     ("a,b,y\n1,2,0\n", {"features": ["a", "c"]}, r"bad.csv: no feature column 'c'; the columns are a, b, y"),
     ("a,b,a\n1,2,0\n", {}, r"column name\(s\) 'a' appear more than once"),
     ("a,b,y\n", {}, r"bad.csv: no data rows"),
+    ("0.5,1.5,0\n2.5,3.5,1\n", {}, r"bad.csv: line 1 \(0.5,1.5,0\) is numbers, not a header"),  # no header row
 ])
 def test_bad_csv_names_file_line_and_column(tmp_path, body, options, message):
     path = tmp_path / "bad.csv"
@@ -310,7 +311,7 @@ def test_npy_problems(tmp_path):
     X = np.ones((6, 2))
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y5.npy", np.arange(5))
-    with pytest.raises(DataError, match="X.npy: npy features need a labels file: set data.labels"):
+    with pytest.raises(DataError, match=r"X.npy: npy features need a labels file, a .npy or IDX file holding one label per sample \(data.labels in a config, --labels for nncli eval\)"):
         load_dataset(cfg(tmp_path / "X.npy"), seed=0)
     with pytest.raises(DataError, match="X.npy: 6 samples but 5 labels in .*y5.npy"):
         load_dataset(cfg(tmp_path / "X.npy", labels=str(tmp_path / "y5.npy")), seed=0)
@@ -329,8 +330,8 @@ def test_idx_images_and_labels(tmp_path, suffix):
     x_path = write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", images)
     y_path = write_idx(tmp_path / f"train-labels.idx1-ubyte{suffix}", labels)
     X, y, _ = load_features(x_path, cfg(x_path, labels=str(y_path)), require_labels=True)
-    assert X.shape == (40, 20) and 0.0 <= X.min() and X.max() <= 1.0
-    assert np.allclose(X, images.reshape(40, 20) / 255.0) and np.array_equal(y, labels)
+    assert X.shape == (40, 20)
+    assert np.array_equal(X, images.reshape(40, 20)) and np.array_equal(y, labels)  # pixels as stored, as .npy
     ds = load_dataset(cfg(x_path, labels=str(y_path)), seed=0)
     assert ds.num_features == 20 and ds.classes == [0, 1, 2, 3]
 
@@ -391,3 +392,15 @@ def test_an_npy_test_file_with_its_own_labels_stays_memory_mapped(tmp_path):
     assert isinstance(ds.test.X, np.memmap) and len(ds.test) == 20 and ds.test.y.tolist() == list(np.arange(20) % 3)
     expected = (np.load(tmp_path / "test-X.npy")[:5] - ds.mean) / ds.std
     assert np.allclose(ds.test.batch(np.arange(5)), expected, atol=1e-6)
+
+
+def test_a_file_that_is_not_numpy_or_holds_objects_is_named_for_what_it_is(tmp_path):
+    text = tmp_path / "x.npy"
+    text.write_text("hello")
+    objects = tmp_path / "o.npy"
+    np.save(objects, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="not a NumPy file") as raised:
+        load_dataset(cfg(text, labels=str(text)), seed=0)
+    assert "allow_pickle" not in str(raised.value)  # NumPy's own advice would be to unpickle it
+    with pytest.raises(DataError, match=r"holds Python objects \(dtype=object\), which nncli never unpickles"):
+        load_dataset(cfg(objects, labels=str(objects)), seed=0)

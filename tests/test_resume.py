@@ -91,8 +91,8 @@ def test_raising_epochs_extends_a_finished_run_other_changes_need_force(tmp_path
     assert result.exit_code == 0, result.output
     assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3, 4, 5]
     straight = tmp_path / "s"
-    runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=5",
-                        "data.samples_per_class=30", "--out", str(straight), "-q"])
+    assert runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=5",
+                               "data.samples_per_class=30", "--out", str(straight), "-q"]).exit_code == 0
     # constant schedule: 3 + 2 epochs equal 5 straight
     assert weights(straight) == weights(run_dir)
 
@@ -233,3 +233,112 @@ def test_a_stop_during_an_epochs_last_step_lets_that_epoch_complete(tmp_path):
     assert Trainer(cfg, tmp_path / "run", resume=True).run()["status"] == "completed"
     assert metrics(tmp_path / "run") == metrics(tmp_path / "full")
     assert weights(tmp_path / "run") == weights(tmp_path / "full")
+
+
+SPIRAL = [str(ROOT / "configs/spiral-2layer.yaml"), "data.samples_per_class=30", "-q"]
+
+
+def test_a_moved_or_copied_run_resumes_from_its_new_path(tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "r"
+    assert runner.invoke(app, ["train", *SPIRAL, "train.epochs=2", "--out", str(run_dir)]).exit_code == 0
+    shutil.copytree(run_dir, tmp_path / "copy")
+    for path in (tmp_path / "copy", Path(os.path.relpath(run_dir))):  # another directory; another spelling
+        result = runner.invoke(app, ["train", "--resume", str(path), "train.epochs=3", "-q"])
+        assert result.exit_code == 0, result.output
+        assert [r["epoch"] for r in read_metrics(path)] == [1, 2, 3]
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "--out", str(tmp_path / "elsewhere")])
+    assert result.exit_code == 2 and "resumes in its own directory" in result.output
+
+
+def test_a_forced_change_of_optimizer_starts_its_state_fresh(tmp_path):
+    run_dir = tmp_path / "r"
+    assert runner.invoke(app, ["train", *SPIRAL, "train.epochs=2", "optimizer.name=sgd",
+                               "--out", str(run_dir)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optimizer.name=adam", "optimizer.lr=0.01",
+                                 "train.epochs=3", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "optimizer.name changed from sgd to adam" in result.output and "fresh state" in result.output
+    assert load_checkpoint(run_dir / "checkpoint.npz").meta["state"]["optimizer"]["t"] > 0
+
+
+def test_extending_a_cosine_run_says_where_the_longer_curve_resumes(tmp_path):
+    run_dir = tmp_path / "r"
+    cosine = ["optimizer.lr=0.5", "optimizer.schedule={name: cosine}"]
+    assert runner.invoke(app, ["train", *SPIRAL, *cosine, "train.epochs=4", "--out", str(run_dir)]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "train.epochs=8", "-q"])
+    assert result.exit_code == 0, result.output
+    # epoch 5 of an 8-epoch cosine from 0.5: 0.25; the 4-epoch curve gives 0.5 at its end (epoch index 4 of 4)
+    assert "train.epochs changed from 4 to 8" in result.output and "epoch 5 runs at lr 0.25" in result.output
+    assert [r["lr"] for r in read_metrics(run_dir)][4] == pytest.approx(0.25)
+
+
+def test_a_row_cut_short_at_the_end_of_metrics_is_dropped_and_resume_continues(tmp_path):
+    run_dir = tmp_path / "r"
+    assert runner.invoke(app, ["train", *SPIRAL, "train.epochs=2", "--out", str(run_dir)]).exit_code == 0
+    with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"epoch": 3, "train_lo')  # a crash in the middle of an append
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2]
+    assert runner.invoke(app, ["plot", str(run_dir), "--text"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "train.epochs=3", "-q"])
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3]
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    (run_dir / "metrics.jsonl").write_text("\n".join([lines[0], "{damaged", *lines[1:]]) + "\n")
+    result = runner.invoke(app, ["plot", str(run_dir), "--text"])
+    assert result.exit_code == 2 and "metrics.jsonl: line 2 is not a JSON metrics row" in result.output
+
+
+def test_out_that_is_a_file_or_inside_one_is_refused_without_traceback(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    for out, why in ((afile, "exists and is not a directory"), (afile / "x", "cannot create")):
+        result = runner.invoke(app, ["train", *SPIRAL, "--out", str(out)])
+        assert result.exit_code == 2 and why in result.output and "Traceback" not in result.output
+    assert afile.read_text() == "mine"
+
+
+def test_scores_that_overflow_on_validation_data_end_the_run_as_diverged(tmp_path):
+    # full batch, lr 1e38: epoch 1's one update leaves finite weights whose scores overflow to inf − inf
+    run_dir = tmp_path / "r"
+    result = runner.invoke(app, ["train", *SPIRAL, "optimizer.lr=1e38", "train.batch_size=full", "train.epochs=3",
+                                 "--out", str(run_dir)])
+    assert result.exit_code == 1 and "validation loss became nan after epoch 1" in result.output
+    assert not (run_dir / "best.npz").exists() and not (run_dir / "checkpoint.npz").exists()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_weights_made_non_finite_by_an_epochs_last_update_end_the_run_as_diverged(tmp_path):
+    trainer = Trainer(config(data={"val_fraction": 0.0}, train={"batch_size": "full", "epochs": 3}), tmp_path / "r")
+    step = trainer.optimizer.step
+
+    def overflowing_step(w, dw, lr):
+        step(w, dw, lr)
+        w[0] = np.inf  # as an update past float32's range would leave it
+    trainer.optimizer.step = overflowing_step
+    summary = trainer.run()
+    assert summary["status"] == "diverged" and "non-finite in the last update of epoch 1" in summary["error"]
+    assert not (tmp_path / "r" / "checkpoint.npz").exists() and not (tmp_path / "r" / "best.npz").exists()
+
+
+def test_a_non_finite_validation_metric_never_becomes_best(tmp_path):
+    trainer = Trainer(config(), tmp_path / "r")
+    try:
+        assert trainer._gain(float("nan"), None) == -float("inf")  # never saved as best, counts as no progress
+        assert trainer._gain(float("inf"), 0.5) == -float("inf")
+        assert trainer._gain(0.4, None) is None and trainer._gain(0.4, 0.5) == pytest.approx(0.1)  # val_loss: lower
+    finally:
+        trainer.lock.release()
+
+
+def test_eval_of_a_checkpoint_written_inside_an_epoch_says_so(tmp_path):
+    cfg = config(train={"epochs": 3})
+    trainer = Trainer(cfg, tmp_path / "r")
+    trainer.on_epoch = lambda row: setattr(trainer, "stop_signal", signal.SIGINT) if row["epoch"] == 2 else None
+    assert trainer.run()["status"] == "interrupted"
+    result = runner.invoke(app, ["eval", str(tmp_path / "r" / "checkpoint.npz"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["position"] == "epoch 2 + 1 step of epoch 3"
+    assert load_checkpoint(tmp_path / "r" / "best.npz").position.startswith("epoch ")  # a whole epoch: no steps
+    assert "+" not in load_checkpoint(tmp_path / "r" / "best.npz").position
