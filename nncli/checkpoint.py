@@ -21,7 +21,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_save_npz, jsonable
-from .errors import CheckpointError
+from .errors import CheckpointError, show_value
 
 FORMAT_VERSION = 1
 META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int,
@@ -79,12 +79,6 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _short(value, limit=60):
-    """repr of `value` for a message, or just its type when the repr is long."""
-    text = repr(value)
-    return text if len(text) <= limit else f"a {type(value).__name__} ({len(text)} characters)"
-
-
 def _parse_meta(array):
     """The meta dict stored in the 0-d string array `array`, checked key by key."""
     if array.ndim != 0 or array.dtype.kind != "U":
@@ -111,14 +105,14 @@ def _parse_meta(array):
         raise CheckpointError(f"meta is missing {', '.join(map(repr, missing))}")
     for key, kind in META_TYPES.items():
         if not isinstance(meta[key], kind) or (kind is int and not _is_int(meta[key])):
-            raise CheckpointError(f"meta.{key} must be of type {kind.__name__}, got {_short(meta[key])}")
+            raise CheckpointError(f"meta.{key} must be of type {kind.__name__}, got {show_value(meta[key])}")
     if "state" in meta and not isinstance(meta["state"], dict):
-        raise CheckpointError(f"meta.state must be a dict when present, got {_short(meta['state'])}")
+        raise CheckpointError(f"meta.state must be a dict when present, got {show_value(meta['state'])}")
 
     sizes, classes = meta["layer_sizes"], meta["classes"]
     if len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
         raise CheckpointError(f"meta.layer_sizes must list at least two positive integers [D, …, C], "
-                              f"got {_short(sizes)}")
+                              f"got {show_value(sizes)}")
     if meta["epoch"] < 0:
         raise CheckpointError(f"meta.epoch must be >= 0, got {meta['epoch']}")
     bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (str, int, float))]
@@ -127,7 +121,7 @@ def _parse_meta(array):
     if len(classes) != sizes[-1]:
         raise CheckpointError(f"meta.classes has {len(classes)} labels but layer_sizes ends in {sizes[-1]} classes")
     if len(set(classes)) != len(classes):
-        raise CheckpointError(f"meta.classes has duplicate labels: {_short(classes)}")
+        raise CheckpointError(f"meta.classes has duplicate labels: {show_value(classes)}")
     return meta
 
 
