@@ -188,7 +188,8 @@ def make_optimizer(name, size, dtype=np.float64, **hyper):
 def global_norm(dw):
     """‖dw‖₂ as a Python float. Σdw² overflows float32 long before the norm does (entries near 1e19 suffice), so
     an infinite float32 result is summed again in float64."""
-    norm = float(np.sqrt(np.dot(dw, dw)))
+    with np.errstate(over="ignore"):  # an overflow is caught right below
+        norm = float(np.sqrt(np.dot(dw, dw)))
     if math.isinf(norm) and dw.dtype != np.float64:
         wide = dw.astype(np.float64)
         norm = float(np.sqrt(np.dot(wide, wide)))

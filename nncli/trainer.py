@@ -238,7 +238,8 @@ class Trainer:
                 p["step"], p["partial"] = 0, [0.0, 0]
                 row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc}
                 if self.data.val is not None:
-                    row["val_loss"], row["val_accuracy"] = self.net.evaluate(self.data.val.chunks())
+                    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
+                        row["val_loss"], row["val_accuracy"] = self.net.evaluate(self.data.val.chunks())
                     if not math.isfinite(row["val_loss"]):  # finite weights whose scores overflow on new data
                         status, self.error = "diverged", (
                             f"the validation loss became {row['val_loss']} after epoch {epoch + 1} (the scores "
