@@ -300,12 +300,13 @@ def predict(
 @user_errors
 def gradcheck(
     config: Optional[Path] = typer.Argument(None, help="Check this config's model on a few samples of its data (default: every built-in piece)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Dotted overrides KEY=VALUE, as for train, e.g. model.activation=tanh."),
     samples: int = typer.Option(8, "--samples", min=1, help="Samples of the config's data to check on."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ):
     """Prove every backward pass against numerical gradients (float64, centered differences, h = 1e-5).
 
-    Example: `nncli gradcheck` or `nncli gradcheck configs/spiral-3layer.yaml`. Exit 1 if any check fails.
+    Example: `nncli gradcheck` or `nncli gradcheck configs/spiral-3layer.yaml loss=svm`. Exit 1 if any check fails.
     """
     from . import gradient_check
 
@@ -315,7 +316,7 @@ def gradcheck(
         from .config import load_config
         from .data import load_dataset
 
-        cfg = load_config(config)
+        cfg = load_config(config, overrides or ())
         data = load_dataset(cfg.data, cfg.seed, np.float64)
         rows = np.arange(min(samples, len(data.train)))
         results = gradient_check.check_config(cfg, data.train.batch(rows), data.train.y[rows], data.num_classes)

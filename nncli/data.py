@@ -167,7 +167,8 @@ def encode_labels(y_raw, classes, source=None):
     if not hit.all():
         unseen = np.unique(labels[~hit]).tolist()
         shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
-        raise DataError(f"{source or 'labels'}: label {shown} not among the training classes "
+        raise DataError(f"{source or 'labels'}: label{'s' if len(unseen) > 1 else ''} {shown} "
+                        f"{'are' if len(unseen) > 1 else 'is'} not among the training classes "
                         f"({', '.join(map(repr, list(classes)))})")
     return order[pos].astype(np.int64)
 

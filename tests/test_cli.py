@@ -328,3 +328,12 @@ def test_validate_warns_about_a_data_file_that_does_not_exist(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: data.source" in result.output and "does not exist" in result.output.replace("\n", "")
     assert "warning" not in run("validate", ROOT / "configs/spiral-2layer.yaml").output
+
+
+def test_gradcheck_takes_overrides_like_train(tmp_path):
+    result = run("gradcheck", ROOT / "configs/spiral-2layer.yaml", "model.hidden=[5,4]", "loss=svm", "--json")
+    assert result.exit_code == 0, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["W3"]["shape"] == [4, 3] and all(c["status"] == "pass" for c in checks.values())
+    result = run("gradcheck", ROOT / "configs/spiral-2layer.yaml", "model.hiden=[5]")
+    assert result.exit_code == 2 and "did you mean" in result.output

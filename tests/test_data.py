@@ -130,10 +130,12 @@ def test_label_mapping_sorts_labels_and_round_trips():
     assert classes == [3, 7] and all(type(c) is int for c in classes)
     assert class_ids([1, "a", 2], "t")[0] == ["1", "2", "a"]  # mixed ints and strings are compared as strings
     assert encode_labels(np.array([2, 1]), ["1", "2", "a"]).tolist() == [1, 0]
-    with pytest.raises(DataError, match="label 'x' not among the training classes"):
+    with pytest.raises(DataError, match="label 'x' is not among the training classes"):
         encode_labels(["x"], [0, 1])
-    with pytest.raises(DataError, match=r"new.csv: label 'z' not among the training classes \('a', 'b', 'c'\)"):
+    with pytest.raises(DataError, match=r"new.csv: label 'z' is not among the training classes \('a', 'b', 'c'\)"):
         encode_labels(["a", "z"], ["a", "b", "c"], source="new.csv")
+    with pytest.raises(DataError, match=r"labels 'y', 'z' are not among the training classes"):
+        encode_labels(["z", "y"], ["a", "b"])
     with pytest.raises(DataError, match="labels must be integers or strings, found 0.5"):
         class_ids([0.5, 1.0], "t")
     with pytest.raises(DataError, match="at least two classes"):
@@ -371,7 +373,7 @@ def test_explicit_val_and_test_files_use_the_training_mapping(tmp_path):
     assert np.allclose(ds.val.X, standardize([[100, 1], [200, 2]], ds.mean, ds.std))
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y,label\n1,2,c\n")
-    with pytest.raises(DataError, match=r"bad.csv: label 'c' not among the training classes \('a', 'b'\)"):
+    with pytest.raises(DataError, match=r"bad.csv: label 'c' is not among the training classes \('a', 'b'\)"):
         load_dataset(cfg(train, target="label", val_source=str(bad)), seed=0)
 
 
