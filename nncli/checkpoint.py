@@ -1,12 +1,16 @@
 """Checkpoints: a trained network's parameters, config, class labels and training state in one .npz.
 
-Format 1 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
+Format 2 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
   W1, b1, …, WL, bL    (fan_in, fan_out) and (fan_out,), float32 or float64
   meta                 0-d unicode array holding one JSON object: format_version, nncli_version, config,
                        classes (class id i is classes[i]), layer_sizes [D, h1, …, C], epoch, metrics,
                        and optionally state (free-form trainer state for exact resume)
   norm_mean, norm_std  optional, (D,) each, both or neither: the standardization of the inputs
   opt_<name>           optional optimizer state, (P,) with P the total number of parameters
+
+Format 1 is the same but for networks trained on IDX images, whose pixels nncli then read as value/255 (format 2
+reads every file's values as stored): loading one rescales norm_mean and norm_std by 255, or W1 by 1/255 without
+standardization, so it takes raw pixels and predicts exactly as before.
 """
 
 import hashlib
@@ -21,9 +25,10 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_save_npz, jsonable
+from .data_files import is_idx
 from .errors import CheckpointError, show_value
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int,
               "metrics": dict}
 FLOAT_TYPES = (np.float32, np.float64)
@@ -175,7 +180,14 @@ def _parse(arrays):
             # optimizer state may legitimately overflow (RMSProp's cache of dw²) while the weights stay finite
             _check_float(name, arrays[name], (num_params,), f"one value per parameter ({num_params})", finite=False)
             optimizer_state[name[4:]] = arrays[name]
-    return Checkpoint(params, meta, arrays.get("norm_mean"), arrays.get("norm_std"), optimizer_state)
+    norm_mean, norm_std = arrays.get("norm_mean"), arrays.get("norm_std")
+    if meta["format_version"] == 1 and is_idx((meta["config"].get("data") or {}).get("source", "")):
+        # format 1 read IDX pixels as value/255; format 2 reads them as stored: the same model, expressed for raw pixels
+        if norm_mean is not None:
+            norm_mean, norm_std = norm_mean * 255, norm_std * 255
+        else:
+            params["W1"] = params["W1"] / 255
+    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state)
 
 
 def _read_arrays(path):

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the job ran and failed (a gradient check failed, traini
 
 import functools
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -50,7 +51,12 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (NncliError, OSError) as e:  # OSError: a path the user gave that cannot be read or written
+        except BrokenPipeError:  # the reader of our output went away (| head): stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
+        except (NncliError, OSError) as e:
+            if isinstance(e, OSError) and e.filename is None:  # not a path the user gave: a real failure
+                raise
             if _debug["on"]:
                 traceback.print_exc()  # --debug adds the traceback; the exit code stays that of bad input
             err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import app, err, fmt, out, user_errors
+from .data_files import file_missing
 from .datasets import BUILTINS
 from .errors import ConfigError, MissingExtra, RunError
 
@@ -53,9 +54,9 @@ def validate(
     out.print(table)
     for key in ("source", "labels", "val_source", "val_labels", "test_source", "test_labels"):
         path = getattr(cfg.data, key)
-        if path is not None and path not in BUILTINS and not Path(path).is_file():
-            err.print(f"[yellow]warning:[/] data.{key}: {escape(path)} does not exist (relative paths start from "
-                      f"the current directory); the config is valid, but training needs the file", soft_wrap=True)
+        if path is not None and not (key == "source" and path in BUILTINS) and not Path(path).is_file():
+            err.print(f"[yellow]warning:[/] data.{key}: {escape(str(file_missing(path)))}; the config is valid, "
+                      f"but training needs the file", soft_wrap=True)
 
 
 @app.command()

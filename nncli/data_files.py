@@ -18,7 +18,7 @@ import numpy as np
 
 from . import datasets
 from .datasets import BUILTINS, data_file
-from .errors import DataError
+from .errors import DataError, DataFileMissing
 
 FORMATS = ".csv, .npz, .npy (labels from data.labels), IDX (.idx or *-ubyte, optionally .gz; labels from data.labels)"
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -48,8 +48,7 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
         return (*datasets.GENERATORS[source](**kwargs, rng=rng), None)
     kind = _format(source)
     if not Path(source).is_file():
-        where = "" if Path(source).is_absolute() else f" (relative paths start from the current directory, {Path.cwd()})"
-        raise DataError(f"data file not found: {source}{where}")
+        raise file_missing(source)
     if kind == "csv":
         return _read_csv(source, cfg.target, cfg.features or feature_names, require_labels)
     if kind == "npz":
@@ -66,6 +65,17 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
         raise DataError(f"{source}: {len(X)} samples but {len(y)} labels"
                         + (f" in {labels}" if kind in ("npy", "idx") else ""))
     return X, y, None
+
+
+def file_missing(path, what="data file"):
+    """The error for a data or labels file that does not exist; a relative path is placed in the current directory."""
+    where = "" if Path(path).is_absolute() else f" (relative paths start from the current directory, {Path.cwd()})"
+    return DataFileMissing(f"{what} not found: {path}{where}")
+
+
+def is_idx(path):
+    """True for a name the IDX reader takes (.idx or *-ubyte, optionally .gz)."""
+    return _kind(path) == "idx"
 
 
 def _kind(path):
@@ -130,7 +140,8 @@ def _read_csv(path, target, features, require_labels):
         raise DataError(f"{path}: not UTF-8 text; a CSV data file must be UTF-8") from None
     except csv.Error as err:
         raise DataError(f"{path}: line {line + 1}: {err}") from None
-    if header is not None and all(_is_number(name) for name in header):
+    named = {target, *(features or ())} & set(header or ())  # columns a config names are a header, numbers or not
+    if header is not None and not named and all(_is_number(name) for name in header):
         raise DataError(f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
                         f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost")
     if header is None or not rows:
@@ -275,7 +286,7 @@ def _read_idx_images(path):
 def read_label_file(path):
     """Labels (N,) from a .npy or IDX file named by data.labels."""
     if not Path(path).is_file():
-        raise DataError(f"labels file not found: {path}")
+        raise file_missing(path, "labels file")
     if _kind(path) == "idx":
         return _read_idx(path)
     if _kind(path) != "npy":

@@ -35,6 +35,10 @@ class DataError(NncliError):
     """A data file or dataset option is unusable (missing file, bad value, wrong shape)."""
 
 
+class DataFileMissing(DataError):
+    """A data or labels file named by a config or an option does not exist."""
+
+
 class CheckpointError(NncliError):
     """A checkpoint file is missing, corrupt, hostile, or from an incompatible version."""
 

@@ -5,7 +5,7 @@ import numpy as np
 from .checkpoint import load_checkpoint
 from .config import config_from_dict
 from .data import Split, encode_labels, load_dataset, load_features, standardize
-from .errors import DataError
+from .errors import DataError, DataFileMissing
 from .network import build_network
 
 SPLITS = ("train", "val", "test")
@@ -50,9 +50,9 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
                         f"checkpoint's own data split is evaluated")
     try:
         data = load_dataset(config.data, config.seed, np.dtype(config.train.dtype))
-    except DataError as err:
-        raise DataError(f"{err}; this is the data the checkpoint's config records (data.source): run from where it "
-                        f"was trained, or pass --data FILE") from None
+    except DataFileMissing as err:
+        raise DataFileMissing(f"{err}; the checkpoint's config names this file: run from where it was trained, or "
+                              f"pass --data FILE") from None
     if split is None:
         split = "test" if data.test is not None else "val" if data.val is not None else "train"
     chosen = getattr(data, split)

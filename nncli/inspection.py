@@ -4,6 +4,7 @@ Everything here reads JSON and npz arrays only; nothing is unpickled or executed
 """
 
 import json
+import os
 from pathlib import Path
 
 from .checkpoint import load_checkpoint, sha256_of
@@ -44,8 +45,7 @@ def list_runs(folder, sort="name"):
     """One row per run directory under `folder` (any depth), sorted by a RUN_COLUMNS key."""
     if sort not in RUN_COLUMNS:
         raise RunError(f"--sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
-    folder = Path(folder)
-    run_dirs = sorted({p.parent for name in ("summary.json", "metrics.jsonl") for p in folder.glob(f"**/{name}")})
+    run_dirs = sorted(Path(top) for top, _, files in os.walk(folder) if {"summary.json", "metrics.jsonl"} & set(files))
     rows = [_run_row(run_dir) for run_dir in run_dirs]
     descending = sort in ("best_val_accuracy", "epochs")
 
@@ -61,15 +61,14 @@ def list_runs(folder, sort="name"):
 def _run_row(run_dir):
     """A run's row from summary.json; a run without a readable one (still running, or killed) from its metrics."""
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = read_summary(run_dir)
         best = summary.get("best") or {}
         return {"path": str(run_dir), "name": summary.get("name"), "status": summary.get("status"),
                 "epochs": summary.get("epochs_run"), "best_val_accuracy": best.get("val_accuracy"),
                 "wall_seconds": summary.get("wall_seconds")}
-    except FileNotFoundError:
-        status = "no summary (running or killed)"
-    except (OSError, ValueError, AttributeError):
-        status = "summary.json unreadable"
+    except (RunError, AttributeError):  # AttributeError: JSON that is not an object
+        exists = (run_dir / "summary.json").exists()
+        status = "summary.json unreadable" if exists else "no summary (running or killed)"
     try:
         rows = read_metrics(run_dir)
     except RunError:

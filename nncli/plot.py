@@ -134,15 +134,14 @@ def read_sweep(sweep_dir):
     import csv
 
     from .safe_yaml import read_yaml_file
-    from .sweep_space import parse_param
+    from .sweep_space import parse_space
 
     sweep_dir = Path(sweep_dir)
     sweep = read_yaml_file(sweep_dir / "sweep.yaml", "sweep.yaml is written by nncli sweep") or {}
-    space = sweep.get("space") if isinstance(sweep, dict) else None
-    if not isinstance(space, dict) or not space:
-        raise RunError(f"{sweep_dir / 'sweep.yaml'}: no space mapping of swept keys to plot against")
+    if not isinstance(sweep, dict):
+        raise RunError(f"{sweep_dir / 'sweep.yaml'}: not a mapping (it is written by nncli sweep)")
     problems = []
-    space = {str(key): parse_param(str(key), spec, problems) for key, spec in space.items()}
+    space = {p.key: p for p in parse_space(sweep.get("space"), problems)}
     if problems:
         raise RunError(f"{sweep_dir / 'sweep.yaml'}: " + "; ".join(problems))
     with open(sweep_dir / "trials.csv", encoding="utf-8", newline="") as f:

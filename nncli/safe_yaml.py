@@ -67,21 +67,6 @@ class ConfigLoader(yaml.SafeLoader):
             raise _Refused(f"{show_value(node.value)} is not a valid {tag}", node.start_mark) from None
 
 
-    def construct_mapping(self, node, deep=False):
-        """Refuse a key written twice in one mapping (YAML would silently keep the last); merges (<<) may override."""
-        if isinstance(node, yaml.MappingNode):
-            lines = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-                    continue
-                key = self.construct_object(key_node)
-                if key in lines:
-                    raise _Refused(f"key {show_value(key)} appears twice in one mapping (first on line {lines[key]})",
-                                   key_node.start_mark)
-                lines[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-
 class ConfigDumper(yaml.SafeDumper):
     """SafeDumper that quotes every string ConfigLoader would read as a number (such as '1e5'); lists on one line."""
 
@@ -95,7 +80,8 @@ for _cls in (ConfigLoader, ConfigDumper):
 
 
 def _check_graph(root):
-    """Refuse non-plain tags, long scalars, and graphs too deep or too large once aliases are expanded."""
+    """Refuse non-plain tags, long scalars, keys written twice, and graphs too deep or too large once aliases are
+    expanded."""
     stack, seen = [(root, 1)], 0
     while stack:
         node, depth = stack.pop()
@@ -113,7 +99,19 @@ def _check_graph(root):
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((child, depth + 1) for child in node.value)
         else:
+            _refuse_duplicate_keys(node)
             stack.extend((child, depth + 1) for pair in node.value for child in pair)
+
+
+def _refuse_duplicate_keys(mapping):
+    """A key written twice in one mapping (YAML would silently keep the last); merge keys (<<) may override."""
+    lines = {}
+    for key, _ in mapping.value:
+        if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+            if (key.tag, key.value) in lines:
+                raise _Refused(f"key {show_value(key.value)} appears twice in one mapping "
+                               f"(first on line {lines[key.tag, key.value]})", key.start_mark)
+            lines[key.tag, key.value] = key.start_mark.line + 1
 
 
 def _at(mark):

@@ -159,6 +159,18 @@ def parse_param(key, spec, problems):
     return None
 
 
+def parse_space(space_raw, problems):
+    """The Params of a `space` mapping (dotted key → distribution), in its order; problems noted for the rest."""
+    if space_raw == {}:
+        problems.append("space: is empty; name at least one config key to search, e.g. "
+                        "optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}")
+        return []
+    if not isinstance(space_raw, dict):
+        problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
+        return []
+    return [p for key, spec in space_raw.items() if (p := parse_param(str(key), spec, problems))]
+
+
 def _resolve_base(base, sweep_path, problems):
     """(raw dict, default name) of the base, (None, None) after adding its problems: a path (from the current
     directory, else next to the sweep file) or an inline mapping."""
@@ -231,15 +243,7 @@ def parse_sweep(raw, path, output=None):
     sampler_seed = raw.get("sampler_seed", 0)
     if not (isinstance(sampler_seed, int) and not isinstance(sampler_seed, bool) and 0 <= sampler_seed < 2**32):
         problems.append(f"sampler_seed: expected an integer from 0 to 2**32 - 1, got {show_value(sampler_seed)}")
-    space_raw = raw.get("space")
-    space = []
-    if space_raw == {}:
-        problems.append("space: is empty; name at least one config key to search, e.g. "
-                        "optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}")
-    elif not isinstance(space_raw, dict):
-        problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
-    else:
-        space = [p for key, spec in space_raw.items() if (p := parse_param(str(key), spec, problems))]
+    space = parse_space(raw.get("space"), problems)
     if base_raw is not None:
         seen = set()
         for param in space:

@@ -322,10 +322,8 @@ class Trainer:
         return total_loss / n, correct / n
 
     def _gain(self, value, best):
-        """How much `value` improves on the best so far (None for the first finite value); a NaN or infinite
-        metric (validation data the net overflows on) is never an improvement, so it never becomes best.npz."""
-        if value is None or not math.isfinite(value):
-            return -math.inf
+        """How much `value` improves on the best so far; None for the first value. (A non-finite metric never gets
+        here: a non-finite loss ends the run as diverged first.)"""
         if best is None:
             return None
         return value - best if self.maximize else best - value

@@ -377,3 +377,24 @@ def test_array_does_not_match(tmp_path, name, value, fragment):
 @pytest.mark.parametrize("missing", ["norm_mean", "norm_std"])
 def test_norm_arrays_come_in_pairs(tmp_path, missing):
     assert_refused(write_raw(tmp_path / "c.npz", **{missing: None}), "both or neither")
+
+
+@pytest.mark.parametrize("source, standardized, expect", [
+    ("data/mnist/train-images-idx3-ubyte.gz", True, "norm × 255"),
+    ("images.idx", False, "W1 / 255"),
+    ("points.csv", True, "unchanged"),
+])
+def test_a_format_1_checkpoint_trained_on_idx_takes_raw_pixels(tmp_path, source, standardized, expect):
+    """Format 1 read IDX pixels as value/255; loaded today, the same model must take pixels as stored."""
+    meta = make_meta(format_version=1, config={"seed": 0, "data": {"source": source}})
+    mean, std = np.full(4, 0.5), np.full(4, 0.25)
+    path = write_raw(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), norm_mean=mean if standardized else None,
+                     norm_std=std if standardized else None)
+    ckpt, params = load_checkpoint(path), make_params()
+    x_raw = np.array([0.0, 51.0, 128.0, 255.0])
+    first = (lambda x: (x - ckpt.norm_mean) / ckpt.norm_std) if standardized else (lambda x: x)
+    if expect == "unchanged":
+        assert np.array_equal(ckpt.norm_mean, mean) and np.array_equal(ckpt.params["W1"], params["W1"])
+        return
+    old = ((x_raw / 255 - mean) / std if standardized else x_raw / 255) @ params["W1"]  # what format 1 computed
+    np.testing.assert_allclose(first(x_raw) @ ckpt.params["W1"], old, rtol=1e-12)

@@ -326,7 +326,7 @@ def test_validate_warns_about_a_data_file_that_does_not_exist(tmp_path):
     result = run("validate", ROOT / "configs/spiral-2layer.yaml", f"data.source={tmp_path / 'nosuch.csv'}",
                  "data.classes=null", "data.samples_per_class=null", "data.noise=null")
     assert result.exit_code == 0, result.output
-    assert "warning: data.source" in result.output and "does not exist" in result.output.replace("\n", "")
+    assert "warning: data.source" in result.output and "not found" in result.output.replace("\n", "")
     assert "warning" not in run("validate", ROOT / "configs/spiral-2layer.yaml").output
 
 

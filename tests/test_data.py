@@ -406,3 +406,10 @@ def test_a_file_that_is_not_numpy_or_holds_objects_is_named_for_what_it_is(tmp_p
     assert "allow_pickle" not in str(raised.value)  # NumPy's own advice would be to unpickle it
     with pytest.raises(DataError, match=r"holds Python objects \(dtype=object\), which nncli never unpickles"):
         load_dataset(cfg(objects, labels=str(objects)), seed=0)
+
+
+def test_a_header_of_numbers_is_a_header_when_the_config_names_its_columns(tmp_path):
+    path = tmp_path / "pandas.csv"  # pandas writes a frame with default column names as 0,1,2
+    path.write_text("0,1,2\n0.5,1.5,a\n2.5,3.5,b\n")
+    X, y, names = load_features(path, cfg(path, target="2"), require_labels=True)
+    assert X.tolist() == [[0.5, 1.5], [2.5, 3.5]] and list(y) == ["a", "b"] and names == ["0", "1"]

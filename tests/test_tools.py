@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nncli.checkpoint import sha256_of
+from nncli.checkpoint import FORMAT_VERSION, sha256_of
 from nncli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def test_inspect_shows_layers_metrics_and_hash(two_runs):
     result = run("inspect", path, "--json")
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
-    assert info["sha256"] == sha256_of(path) and info["format_version"] == 1
+    assert info["sha256"] == sha256_of(path) and info["format_version"] == FORMAT_VERSION
     assert [(l["name"], l["shape"]) for l in info["layers"]] == [("W1", [2, 100]), ("b1", [100]), ("W2", [100, 3]),
                                                                   ("b2", [3])]
     assert info["parameters"] == 603 and "val_accuracy" in info["metrics"]
