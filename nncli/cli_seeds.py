@@ -77,7 +77,8 @@ def _print_study(name, study, study_dir):
     out.print(table)
     if not study["included"]:
         out.print("no seed finished without diverging or being interrupted: no mean to report")
-    overview = Table(title=f"mean ± std over {len(study['included'])} seeds",
+    n = len(study["included"])
+    overview = Table(title=f"mean ± std over {n} seed{'s' if n != 1 else ''}",
                      caption="best: each seed's best epoch (test: its best.npz)")
     overview.add_column("metric")
     overview.add_column("best", justify="right")

@@ -176,8 +176,9 @@ def diff(
 @user_errors
 def plot(
     run_dir: Path = typer.Argument(..., help="A run directory written by nncli train, or a sweep directory written by nncli sweep."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="PNG to write (default: DIR/plot.png)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Picture to write, .png, .svg or .pdf (default: DIR/plot.png, redrawn each time)."),
     text: bool = typer.Option(False, "--text", help="Terminal summary only (no matplotlib needed)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ):
     """Plot a run: loss/accuracy/learning-rate curves, the best checkpoint's confusion matrix and, for 2-D data,
     its decision regions. Plot a sweep: the metric against each swept key (complete trials, ± std over
@@ -185,16 +186,20 @@ def plot(
 
     Example: `nncli plot runs/spiral-2layer --out spiral.png`
 
-    Example: `nncli plot sweeps/digits`
+    Example: `nncli plot runs/sweeps/digits`
     """
-    from .plot import plot_run, plot_sweep, plot_target, sparklines
+    from .plot import FORMATS, plot_run, plot_sweep, plot_target, sparklines
 
     sweep = plot_target(run_dir) == "sweep"
+    if out_file is not None and text:
+        raise ConfigError("--out writes a picture and --text prints to the terminal: choose one")
     if not text:
         if out_file is not None:
             from .atomic import check_output
 
-            check_output(out_file)  # a missing directory is named before any plotting
+            if out_file.suffix.lower() not in FORMATS:
+                raise ConfigError(f"--out {out_file}: the picture's name must end in {', '.join(FORMATS)}")
+            check_output(out_file, force)  # before any plotting: a missing directory, a file we would replace
         try:
             out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}")
             return

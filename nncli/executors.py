@@ -114,8 +114,9 @@ class DaskExecutor:
         distributed = require("distributed", "dask", "nncli sweep --scheduler")
         try:
             self.client = distributed.Client(address, timeout="10s")
-        except (OSError, TimeoutError) as e:
-            raise RunError(f"--scheduler {address}: cannot connect ({e})") from None
+        except (OSError, TimeoutError, ValueError) as e:  # ValueError: an address Dask cannot parse
+            raise RunError(f"--scheduler {address}: cannot connect ({e}); expected an address such as "
+                           f"tcp://10.0.0.5:8786") from None
         self.distributed = distributed
         self.workers = max(1, sum(self.client.nthreads().values()))
 

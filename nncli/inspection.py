@@ -32,7 +32,8 @@ def describe_checkpoint(path):
 def read_summary(run_dir):
     path = Path(run_dir) / "summary.json"
     if not Path(run_dir).is_dir():
-        raise RunError(f"{run_dir}: no such run directory")
+        kind = "a file, not a run directory" if Path(run_dir).exists() else "no such run directory"
+        raise RunError(f"{run_dir}: {kind}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -12,6 +12,7 @@ from .errors import RunError, require
 from .rundir import read_metrics, runs_inside
 
 BARS = "▁▂▃▄▅▆▇█"
+FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}  # what --out may ask for
 
 
 def sparkline(values, width=40):
@@ -116,6 +117,8 @@ def is_sweep_dir(path):
 def plot_target(path):
     """What `nncli plot PATH` draws: "sweep" or "run"; anything else is refused with what is expected."""
     path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path}: no such run or sweep directory")
     if is_sweep_dir(path):
         return "sweep"
     if (path / "metrics.jsonl").is_file():
@@ -172,6 +175,9 @@ def _decode(text, param):
 
     if text in (None, ""):
         return None
+    if param.kind in ("int", "log_int"):
+        value = _number(text)
+        return None if value is None else int(value)
     if param.kind != "choice":
         return _number(text)
     for choice in param.args:
@@ -280,11 +286,13 @@ def plot_sweep(sweep_dir, out_path=None):
 
 
 def _save(plt, fig, out_path):
-    """Write the figure as a PNG atomically (a crash never leaves half a picture) and free it; return the path."""
+    """Write the figure atomically (a crash never leaves half a picture) in the format its name says (PNG unless
+    .svg or .pdf) and free it; return the path."""
     from .atomic import atomic_write
 
+    kind = FORMATS.get(out_path.suffix.lower(), "png")
     try:
-        atomic_write(out_path, lambda f: fig.savefig(f, format="png", dpi=100))
+        atomic_write(out_path, lambda f: fig.savefig(f, format=kind, dpi=100))
     finally:
         plt.close(fig)
     return out_path

@@ -37,6 +37,8 @@ def parse_seeds(spec, option="--seeds"):
     """
     if isinstance(spec, list):
         spec = ",".join(map(str, spec))
+    if not str(spec).strip():
+        raise SeedsError(f"{option}: no seeds given; give {SPEC_HELP}")
     seeds = []
     for part in str(spec).split(","):
         part = part.strip()

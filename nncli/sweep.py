@@ -40,6 +40,7 @@ from .atomic import atomic_write_json, atomic_write_text
 from .config import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from .errors import ConfigError, NncliError, RunError, require, show_value
 from .executors import DaskExecutor, LocalExecutor, WorkerLost
+from .rundir import holds_run, make_run_dir
 from .safe_yaml import ConfigDumper, read_yaml_file
 from .seeds import mean_and_std
 from .sweep_space import sweep_changes
@@ -107,6 +108,7 @@ def run_trial(task):
     """
     _limit_blas()
     out, metric = Path(task["trial_dir"]), task["metric"]
+    out.mkdir(parents=True, exist_ok=True)  # before any seed: a trial that fails at once still records why
     (out / "result.json").unlink(missing_ok=True)
     result = {"number": task["number"], "params": task["params"], "state": "complete", "values": [], "curves": [],
               "epochs": 0, "error": None}
@@ -145,8 +147,7 @@ def run_trial(task):
     values = result["values"]
     result["mean"] = result["std"] = None
     if values and result["state"] == "complete":
-        mean, std = mean_and_std([float(v) for v in values])
-        result["mean"], result["std"] = mean, 0.0 if std is None else std  # one seed: no spread
+        result["mean"], result["std"] = mean_and_std([float(v) for v in values])  # std None: one seed, no spread
     epochs = sorted({e for c in result["curves"] for e in c})
     result["intermediate"] = {e: float(np.mean([c[e] for c in result["curves"] if e in c])) for e in epochs}
     atomic_write_json(out / "result.json", result)
@@ -213,6 +214,11 @@ def _at(resolved, key):
     return (value or {}).get(rest) if rest else value
 
 
+def _choices_changed(old, new):
+    """True when a space entry that was or is a choice list changed (both present: adding or dropping a key is fine)."""
+    return isinstance(old, dict) and isinstance(new, dict) and "choice" in (*old, *new) and old != new
+
+
 def _open_study(sweep, out, force):
     """Create or reopen the study; refuse a sweep directory made by a different sweep file unless `force`."""
     optuna = require("optuna", "sweep", "nncli sweep")
@@ -222,8 +228,14 @@ def _open_study(sweep, out, force):
     base = config_to_dict(sweep.config({}))
     study = optuna.create_study(study_name=sweep.stem, storage=_storage(out / "study.db"), load_if_exists=True,
                                 direction="maximize" if sweep.maximize else "minimize")
-    if recorded.exists() and not force:
-        old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {}
+    old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {} if recorded.exists() else None
+    fixed = [k for k in sweep_changes(old, resolved)
+             if k.startswith("space.") and _choices_changed(_at(old, k), _at(resolved, k))] if old else []
+    if fixed:  # Optuna keeps one value space per categorical parameter for the life of a study
+        raise ConfigError([f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}; the choices "
+                           f"of a swept key cannot change once its sweep has started" for k in fixed]
+                          + ["keep the old choices, or start a new sweep with --out DIR"], str(sweep.path), "sweep file")
+    if old is not None and not force:
         changed = [f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}"
                    for k in sweep_changes(old, resolved)]
         changed += [f"base: {k}: differs from the sweep in {out}"
@@ -284,7 +296,10 @@ def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None
     everything finished is already in study.db, trials.csv and the trial directories.
     """
     out = Path(sweep.output)
-    out.mkdir(parents=True, exist_ok=True)
+    if holds_run(out) or (out / "seeds.json").exists():
+        what = "a training run" if holds_run(out) else "a seed study"
+        raise RunError(f"{out} holds {what}; a sweep needs a directory of its own: choose another --out")
+    make_run_dir(out)
     lock = _Lock(out)
     try:
         study = _open_study(sweep, out, force)
@@ -382,7 +397,8 @@ def write_results(study, sweep, out):
         best = rows[0]
         name = f"{sweep.stem}-best"
         config = sweep.config(best["params"], name=name, output={"dir": f"runs/{name}"})
+        spread = f" ± {best['std']:.4f}" if best["std"] is not None else ""
         header = [f"best of sweep {sweep.path} (trial {best['number']}: {sweep.metric} "
-                  f"{best['mean']:.4f} ± {best['std']:.4f} over seeds {sweep.seeds})"]
+                  f"{best['mean']:.4f}{spread} over seeds {sweep.seeds})"]
         atomic_write_text(out / "best.yaml", dump_config_yaml(config, header))
     return rows

@@ -168,7 +168,23 @@ def parse_space(space_raw, problems):
     if not isinstance(space_raw, dict):
         problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
         return []
-    return [p for key, spec in space_raw.items() if (p := parse_param(str(key), spec, problems))]
+    params = []
+    for key, spec in space_raw.items():
+        why = _set_by_sweep(str(key))
+        if why:
+            problems.append(f"space.{key}: cannot be swept: {why}")
+        elif param := parse_param(str(key), spec, problems):
+            params.append(param)
+    return params
+
+
+def _set_by_sweep(key):
+    """Why a config key cannot be swept (the sweep sets it for every run itself), or None."""
+    if key == "seed":
+        return "each run's seed comes from the sweep's seeds list (seeds: [0, 1, …])"
+    if key == "name" or key.startswith("output."):
+        return "the sweep names each run and its directory after its trial and seed"
+    return None
 
 
 def _resolve_base(base, sweep_path, problems):
@@ -287,9 +303,12 @@ def parse_sweep(raw, path, output=None):
 def load_sweep(path, output=None):
     """Read and validate a sweep file (YAML, read like a config: safe loader, 1e-3 is a number)."""
     path = Path(path)
-    raw = read_yaml_file(path, "a sweep file is a few hundred bytes")
+    try:
+        raw = read_yaml_file(path, "a sweep file is a few hundred bytes")
+    except ConfigError as e:  # the reader speaks of configs; this is a sweep file
+        raise ConfigError(e.problems, what="sweep file") from None
     if raw is None:
-        raise ConfigError(f"{path}: is empty; a sweep needs base and space")
+        raise ConfigError(f"{path}: is empty; a sweep needs base and space", what="sweep file")
     return parse_sweep(raw, path, output)
 
 

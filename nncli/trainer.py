@@ -168,6 +168,11 @@ class Trainer:
             self._warn([f"optimizer.name changed from {ckpt.config['optimizer']['name']} to "
                         f"{self.config.optimizer.name}: the new optimizer starts with fresh state"])
         self._warn([self._schedule_shift(ckpt.config["train"]["epochs"], ckpt.epoch)])
+        es = self.config.train.early_stopping
+        if es is not None and state.get("stale", 0) >= es.patience and self.config.train.epochs > ckpt.epoch:
+            self._warn([f"this run was early-stopped at epoch {ckpt.epoch} ({self.monitor} did not improve for "
+                        f"{es.patience} epochs), so it stays stopped; raise train.early_stopping.patience "
+                        f"(with --force) to train on"])
         return dict(state, epochs_done=ckpt.epoch)
 
     def _schedule_shift(self, old_epochs, done):
@@ -211,6 +216,9 @@ class Trainer:
         xb = np.empty((batch, self.data.num_features), self.dtype)
         es = cfg.early_stopping
         status, started = "completed", time.perf_counter()
+        if es is not None and es.monitor != self.monitor and p["epochs_done"] == 0 and p["step"] == 0:
+            self._warn([f"train.early_stopping.monitor: {es.monitor} needs a validation split and this data has "
+                        f"none (data.val_fraction 0); early stopping and best.npz follow {self.monitor} instead"])
         if self.diagnostics is not None and p["epochs_done"] == 0 and p["step"] == 0:
             first = np.arange(min(len(train), 512))
             self.net.forward_loss(train.batch(first), train.y[first], train=False)  # no dropout: no RNG draws

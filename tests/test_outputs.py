@@ -73,3 +73,24 @@ def test_out_into_a_missing_directory_exits_2_naming_it(command, spiral_run, tmp
     assert f"cannot write {target}: directory {tmp_path / 'nodir'} does not exist" in result.output
     assert "Traceback" not in result.output and ".tmp" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["two.csv"])
+
+
+def test_plot_out_keeps_an_existing_file_unless_forced_and_writes_the_format_its_name_says(tmp_path):
+    pytest.importorskip("matplotlib")
+    runner = CliRunner()
+    root = Path(__file__).resolve().parent.parent
+    run_dir = tmp_path / "r"
+    assert runner.invoke(app, ["train", str(root / "configs/spiral-2layer.yaml"), "train.epochs=2",
+                               "data.samples_per_class=20", "--out", str(run_dir), "-q"]).exit_code == 0
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"my picture")
+    result = runner.invoke(app, ["plot", str(run_dir), "--out", str(mine)])
+    assert result.exit_code == 2 and "already exists" in result.output and mine.read_bytes() == b"my picture"
+    assert runner.invoke(app, ["plot", str(run_dir), "--out", str(mine), "--force"]).exit_code == 0
+    assert mine.read_bytes().startswith(b"\x89PNG")
+    assert runner.invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p.svg")]).exit_code == 0
+    assert b"<svg" in (tmp_path / "p.svg").read_bytes()[:500]
+    result = runner.invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "p.txt")])
+    assert result.exit_code == 2 and "must end in .png, .svg, .pdf" in result.output
+    result = runner.invoke(app, ["plot", str(run_dir), "--out", str(tmp_path / "q.png"), "--text"])
+    assert result.exit_code == 2 and "choose one" in result.output

@@ -79,6 +79,11 @@ def test_early_stopping_state_survives_resume(tmp_path):
     resumed = train_interrupted(cfg, tmp_path / "b", stop_after=straight["epochs_run"] - 1)
     assert resumed["status"] == "early_stopped" and resumed["epochs_run"] == straight["epochs_run"]
     assert weights(tmp_path / "a") == weights(tmp_path / "b")
+    longer = config(train={"epochs": 60, "early_stopping": {"patience": 2, "monitor": "val_accuracy"}},
+                    optimizer={"lr": 0.5})
+    extended = Trainer(longer, tmp_path / "a", resume=True).run()  # more epochs do not undo the early stop: say so
+    assert extended["status"] == "early_stopped" and extended["epochs_run"] == straight["epochs_run"]
+    assert any("early-stopped at epoch" in w and "stays stopped" in w for w in extended["warnings"])
 
 
 def test_raising_epochs_extends_a_finished_run_other_changes_need_force(tmp_path):
@@ -332,3 +337,11 @@ def test_eval_of_a_checkpoint_written_inside_an_epoch_says_so(tmp_path):
     assert json.loads(result.output)["position"] == "epoch 2 + 1 step of epoch 3"
     assert load_checkpoint(tmp_path / "r" / "best.npz").position.startswith("epoch ")  # a whole epoch: no steps
     assert "+" not in load_checkpoint(tmp_path / "r" / "best.npz").position
+
+
+def test_a_validation_monitor_without_validation_data_says_what_it_follows_instead(tmp_path):
+    cfg = config(data={"val_fraction": 0.0}, train={"epochs": 2, "early_stopping": {"monitor": "val_accuracy",
+                                                                                     "patience": 1}})
+    summary = Trainer(cfg, tmp_path / "r").run()
+    assert summary["monitor"] == "train_accuracy"
+    assert any("val_accuracy needs a validation split" in w and "follow train_accuracy" in w for w in summary["warnings"])

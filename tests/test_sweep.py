@@ -236,3 +236,52 @@ def test_a_missing_optional_library_names_its_extra(tmp_path, monkeypatch, modul
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     result = runner.invoke(app, ["sweep", str(path), *args])
     assert result.exit_code == 2 and f"pip install 'nncli[{extra}]'" in result.output
+
+
+def test_changed_choices_are_refused_even_with_force_before_anything_is_written(tmp_path):
+    path = write_sweep(tmp_path, trials=1)
+    spec, _ = sweep(path)
+    recorded = (Path(spec.output) / "sweep.yaml").read_text()
+    write_sweep(tmp_path, trials=1, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]},
+                                           "model.activation": ["relu", "tanh", "elu"]})
+    result = runner.invoke(app, ["sweep", str(path), "--force"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "space.model.activation:" in result.output and "cannot change once its sweep has started" in result.output
+    assert (Path(spec.output) / "sweep.yaml").read_text() == recorded
+
+
+def test_a_sweep_needs_its_own_directory_and_keys_the_sweep_sets_cannot_be_swept(tmp_path):
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=1",
+                               "--out", str(run_dir), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, trials=1)), "--out", str(run_dir)])
+    assert result.exit_code == 2 and "holds a training run; a sweep needs a directory of its own" in result.output
+    assert not (run_dir / "sweep.yaml").exists()
+    path = write_sweep(tmp_path, name="r", space={"seed": [1, 2], "output.dir": ["a", "b"], "name": ["x", "y"]})
+    output = runner.invoke(app, ["sweep", str(path)]).output.replace("\n", "")
+    assert "space.seed: cannot be swept: each run's seed comes from the sweep's seeds list" in output
+    assert "space.output.dir: cannot be swept" in output and "space.name: cannot be swept" in output
+
+
+def test_a_trial_whose_config_fails_at_once_records_the_real_cause(tmp_path):
+    path = write_sweep(tmp_path, trials=2, method="grid", space={"data.source": ["spiral", "nope.csv"]})
+    spec, rows = sweep(path, workers=1)
+    failed = next(r for r in rows if r["state"] == "failed")
+    assert "nope.csv" in failed["error"] and "result.json" not in failed["error"]
+
+
+def test_a_scheduler_address_dask_cannot_parse_is_a_clear_error(tmp_path):
+    pytest.importorskip("distributed")
+    result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, trials=1)), "--scheduler", "foo"])
+    assert result.exit_code == 2 and "--scheduler foo: cannot connect" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_one_seed_gives_a_mean_and_no_spread(tmp_path):
+    path = write_sweep(tmp_path, trials=1, space={"train.batch_size": {"int": [8, 32]}})
+    spec, rows = sweep(path, workers=1)
+    assert rows[0]["std"] is None and read_trials(spec.output)[0]["std"] == ""
+    assert " ± " not in (Path(spec.output) / "best.yaml").read_text().splitlines()[0]
+    from nncli.plot import read_sweep
+
+    assert isinstance(read_sweep(spec.output)[1][0]["params"]["train.batch_size"], int)  # not 24.0
