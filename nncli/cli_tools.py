@@ -157,15 +157,20 @@ def diff(
     from .inspection import diff_runs
 
     result = diff_runs(run_a, run_b)
-    config = Table(title="config differences")
-    for col in ("key", str(run_a), str(run_b)):
-        config.add_column(col)
-    for key, (a, b) in result["config"].items():
-        config.add_row(key, json.dumps(a), json.dumps(b))
-    out.print(config)
+    if result["config"]:
+        config = Table(title="config differences")
+        for col in ("key", str(run_a), str(run_b)):
+            config.add_column(col)
+        for key, (a, b) in result["config"].items():
+            config.add_row(key, json.dumps(a), json.dumps(b))
+        out.print(config)
+    else:
+        out.print("same config")
     metrics = Table(title="metrics")
     for col in ("metric", str(run_a), str(run_b)):
         metrics.add_column(col, justify="left" if col == "metric" else "right")
+    metrics.add_row("status", *map(str, result["status"]))
+    metrics.add_row("epochs run", *map(str, result["epochs"]))
     for key, (a, b) in result["metrics"].items():
         if not key.endswith("layers"):  # per-layer diagnostics stay in metrics.jsonl
             metrics.add_row(key, fmt(a), fmt(b))

@@ -95,4 +95,5 @@ def diff_runs(run_a, run_b):
             if key != "seconds":
                 metrics[f"{which}.{key}"] = (a.get(key), b.get(key))
     return {"config": {k: (flat[0].get(k), flat[1].get(k)) for k in keys}, "metrics": metrics,
-            "epochs": (len(read_metrics(run_a)), len(read_metrics(run_b)))}
+            "epochs": (len(read_metrics(run_a)), len(read_metrics(run_b))),
+            "status": tuple(s.get("status") for s in summaries)}

@@ -72,6 +72,7 @@ def plot_run(run_dir, out_path=None):
             if any(v is not None for v in values):
                 ax.plot(epochs, values, label=split)
         ax.set(title=metric, xlabel="epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole: no 1.25 ticks on a short run
         ax.legend()
     lr_ax = axes[0].twinx()
     lr_ax.plot(epochs, [r["lr"] for r in rows], color="gray", linestyle=":", label="lr")

@@ -121,8 +121,11 @@ def test_diff_names_the_changed_keys(two_runs):
     assert set(result["config"]) == {"optimizer.lr", "model.hidden", "output.dir"}
     assert result["config"]["output.dir"] == (str(two_runs / "a"), str(two_runs / "b"))
     assert result["config"]["optimizer.lr"] == (1.0, 0.5)
-    assert "best.val_accuracy" in result["metrics"]
-    assert run("diff", two_runs / "a", two_runs / "b").exit_code == 0
+    assert "best.val_accuracy" in result["metrics"] and result["status"] == ("completed", "completed")
+    shown = runner.invoke(app, ["diff", str(two_runs / "a"), str(two_runs / "b")], terminal_width=200)
+    assert shown.exit_code == 0 and "status" in shown.output and "epochs run" in shown.output
+    same = runner.invoke(app, ["diff", str(two_runs / "a"), str(two_runs / "a")], terminal_width=200)
+    assert same.exit_code == 0 and "same config" in same.output and "config differences" not in same.output
 
 
 def test_plot_writes_a_png_with_decision_regions(two_runs, tmp_path):
