@@ -1,5 +1,6 @@
 """The sweep command: search a config's hyperparameters with Optuna, on local processes or a Dask cluster."""
 
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -73,9 +74,9 @@ def sweep(
     try:
         rows = run_sweep(spec, workers=workers, scheduler=scheduler, force=force, on_trial=on_trial)
     except KeyboardInterrupt:
-        again = " ".join(["nncli sweep", str(sweep_file), *(["--out", str(out_dir)] if out_dir is not None else []),
-                          *(["--workers", str(workers)] if workers is not None else []),
-                          *(["--scheduler", scheduler] if scheduler else [])])  # same --workers: same trials
+        again = shlex.join(["nncli", "sweep", str(sweep_file), *(["--out", str(out_dir)] if out_dir is not None else []),
+                            *(["--workers", str(workers)] if workers is not None else []),
+                            *(["--scheduler", scheduler] if scheduler else [])])  # same --workers: same trials
         err.print(f"[bold red]interrupted:[/] finished trials are kept in {spec.output}; run {again} again to resume",
                   soft_wrap=True)
         raise typer.Exit(130)

@@ -11,7 +11,7 @@ from rich.table import Table
 from .cli import app, err, fmt, out, user_errors
 from .data_files import file_missing
 from .datasets import BUILTINS
-from .errors import ConfigError, MissingExtra, RunError
+from .errors import ConfigError, MissingExtra, OutputError, RunError
 
 
 @app.command()
@@ -197,13 +197,13 @@ def plot(
 
     sweep = plot_target(run_dir) == "sweep"
     if out_file is not None and text:
-        raise ConfigError("--out writes a picture and --text prints to the terminal: choose one")
+        raise OutputError("--out writes a picture and --text prints to the terminal: choose one")
     if not text:
         if out_file is not None:
             from .atomic import check_output
 
             if out_file.suffix.lower() not in FORMATS:
-                raise ConfigError(f"--out {out_file}: the picture's name must end in {', '.join(FORMATS)}")
+                raise OutputError(f"--out {out_file}: the picture's name must end in {', '.join(FORMATS)}")
             check_output(out_file, force)  # before any plotting: a missing directory, a file we would replace
         try:
             out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}")

@@ -114,9 +114,10 @@ class DaskExecutor:
         distributed = require("distributed", "dask", "nncli sweep --scheduler")
         try:
             self.client = distributed.Client(address, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as e:  # ValueError: an address Dask cannot parse
-            raise RunError(f"--scheduler {address}: cannot connect ({e}); expected an address such as "
-                           f"tcp://10.0.0.5:8786") from None
+        except (OSError, TimeoutError) as e:
+            raise RunError(f"--scheduler {address}: cannot connect ({e})") from None
+        except ValueError as e:  # an address Dask cannot parse
+            raise RunError(f"--scheduler {address}: not an address ({e}); expected one such as tcp://10.0.0.5:8786") from None
         self.distributed = distributed
         self.workers = max(1, sum(self.client.nthreads().values()))
 

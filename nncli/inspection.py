@@ -87,7 +87,7 @@ def diff_runs(run_a, run_b):
         ckpt = Path(run) / "checkpoint.npz"
         configs.append(load_checkpoint(ckpt).config if ckpt.exists() else {})
     flat = [flatten(c) for c in configs]
-    keys = changed_keys(*configs)
+    keys = [k for k in changed_keys(*configs) if k != "output.dir"]  # each run's own path: the column headers
     metrics = {}
     for which in ("best", "final"):
         a, b = (s.get(which) or {} for s in summaries)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RunError, require
+from .errors import OutputError, RunError, require
 from .rundir import read_metrics, runs_inside
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -291,7 +291,9 @@ def _save(plt, fig, out_path):
     .svg or .pdf) and free it; return the path."""
     from .atomic import atomic_write
 
-    kind = FORMATS.get(out_path.suffix.lower(), "png")
+    kind = FORMATS.get(out_path.suffix.lower())
+    if kind is None:
+        raise OutputError(f"{out_path}: a picture's name must end in {', '.join(FORMATS)}")
     try:
         atomic_write(out_path, lambda f: fig.savefig(f, format=kind, dpi=100))
     finally:

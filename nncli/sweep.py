@@ -40,7 +40,7 @@ from .atomic import atomic_write_json, atomic_write_text
 from .config import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from .errors import ConfigError, NncliError, RunError, require, show_value
 from .executors import DaskExecutor, LocalExecutor, WorkerLost
-from .rundir import holds_run, make_run_dir
+from .rundir import holds_run
 from .safe_yaml import ConfigDumper, read_yaml_file
 from .seeds import mean_and_std
 from .sweep_space import sweep_changes
@@ -214,9 +214,21 @@ def _at(resolved, key):
     return (value or {}).get(rest) if rest else value
 
 
-def _choices_changed(old, new):
-    """True when a space entry that was or is a choice list changed (both present: adding or dropping a key is fine)."""
-    return isinstance(old, dict) and isinstance(new, dict) and "choice" in (*old, *new) and old != new
+def _fixed_distributions(optuna, study, sweep):
+    """Problems for swept keys whose distribution differs from the one the study has recorded for them: Optuna keeps
+    one per parameter for the life of a study (kind, log scale and choice list; a range's bounds may change)."""
+    recorded = {}
+    for trial in study.get_trials(deepcopy=False):
+        recorded.update(trial.distributions)
+    problems = []
+    for param in sweep.space:
+        if param.key in recorded:
+            try:
+                optuna.distributions.check_distribution_compatibility(recorded[param.key], param.distribution())
+            except ValueError as e:
+                problems.append(f"space.{param.key}: its distribution (kind, log scale or choice list) cannot change "
+                                f"once its sweep has started ({e})")
+    return problems
 
 
 def _open_study(sweep, out, force):
@@ -228,13 +240,11 @@ def _open_study(sweep, out, force):
     base = config_to_dict(sweep.config({}))
     study = optuna.create_study(study_name=sweep.stem, storage=_storage(out / "study.db"), load_if_exists=True,
                                 direction="maximize" if sweep.maximize else "minimize")
+    fixed = _fixed_distributions(optuna, study, sweep)
+    if fixed:  # before sweep.yaml is rewritten: the directory stays usable with the old file
+        raise ConfigError(fixed + ["keep the old distribution, or start a new sweep with --out DIR"], str(sweep.path),
+                          "sweep file")
     old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {} if recorded.exists() else None
-    fixed = [k for k in sweep_changes(old, resolved)
-             if k.startswith("space.") and _choices_changed(_at(old, k), _at(resolved, k))] if old else []
-    if fixed:  # Optuna keeps one value space per categorical parameter for the life of a study
-        raise ConfigError([f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}; the choices "
-                           f"of a swept key cannot change once its sweep has started" for k in fixed]
-                          + ["keep the old choices, or start a new sweep with --out DIR"], str(sweep.path), "sweep file")
     if old is not None and not force:
         changed = [f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}"
                    for k in sweep_changes(old, resolved)]
@@ -296,10 +306,11 @@ def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None
     everything finished is already in study.db, trials.csv and the trial directories.
     """
     out = Path(sweep.output)
-    if holds_run(out) or (out / "seeds.json").exists():
-        what = "a training run" if holds_run(out) else "a seed study"
-        raise RunError(f"{out} holds {what}; a sweep needs a directory of its own: choose another --out")
-    make_run_dir(out)
+    what = "a training run" if holds_run(out) else "a seed study" if (out / "seeds.json").exists() else None
+    if what or (out.exists() and not out.is_dir()):
+        raise RunError(f"{out} {'holds ' + what if what else 'is a file'}; a sweep needs a directory of its own: "
+                       f"choose another --out (or output in the sweep file)")
+    out.mkdir(parents=True, exist_ok=True)
     lock = _Lock(out)
     try:
         study = _open_study(sweep, out, force)

@@ -170,9 +170,9 @@ class Trainer:
         self._warn([self._schedule_shift(ckpt.config["train"]["epochs"], ckpt.epoch)])
         es = self.config.train.early_stopping
         if es is not None and state.get("stale", 0) >= es.patience and self.config.train.epochs > ckpt.epoch:
-            self._warn([f"this run was early-stopped at epoch {ckpt.epoch} ({self.monitor} did not improve for "
-                        f"{es.patience} epochs), so it stays stopped; raise train.early_stopping.patience "
-                        f"(with --force) to train on"])
+            self._warn([f"{self.monitor} has not improved for {state['stale']} epochs (patience {es.patience}), so "
+                        f"early stopping ends this run again at epoch {ckpt.epoch}; raise "
+                        f"train.early_stopping.patience (with --force) to train on"])
         return dict(state, epochs_done=ckpt.epoch)
 
     def _schedule_shift(self, old_epochs, done):

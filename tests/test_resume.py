@@ -83,7 +83,7 @@ def test_early_stopping_state_survives_resume(tmp_path):
                     optimizer={"lr": 0.5})
     extended = Trainer(longer, tmp_path / "a", resume=True).run()  # more epochs do not undo the early stop: say so
     assert extended["status"] == "early_stopped" and extended["epochs_run"] == straight["epochs_run"]
-    assert any("early-stopped at epoch" in w and "stays stopped" in w for w in extended["warnings"])
+    assert any("has not improved for" in w and "ends this run again at epoch" in w for w in extended["warnings"])
 
 
 def test_raising_epochs_extends_a_finished_run_other_changes_need_force(tmp_path):

@@ -238,7 +238,7 @@ def test_a_missing_optional_library_names_its_extra(tmp_path, monkeypatch, modul
     assert result.exit_code == 2 and f"pip install 'nncli[{extra}]'" in result.output
 
 
-def test_changed_choices_are_refused_even_with_force_before_anything_is_written(tmp_path):
+def test_a_changed_distribution_is_refused_even_with_force_before_anything_is_written(tmp_path):
     path = write_sweep(tmp_path, trials=1)
     spec, _ = sweep(path)
     recorded = (Path(spec.output) / "sweep.yaml").read_text()
@@ -248,6 +248,15 @@ def test_changed_choices_are_refused_even_with_force_before_anything_is_written(
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "space.model.activation:" in result.output and "cannot change once its sweep has started" in result.output
     assert (Path(spec.output) / "sweep.yaml").read_text() == recorded
+    write_sweep(tmp_path, trials=1, space={"optimizer.lr": {"uniform": [1e-3, 1e-1]}})  # log scale dropped
+    result = runner.invoke(app, ["sweep", str(path), "--force"])
+    assert result.exit_code == 2 and "space.optimizer.lr: its distribution" in result.output.replace("\n", " ")
+    write_sweep(tmp_path, trials=2, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]}})  # activation dropped
+    assert runner.invoke(app, ["sweep", str(path), "--force"]).exit_code == 0
+    write_sweep(tmp_path, trials=2, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]},
+                                           "model.activation": ["relu", "elu"]})  # back, with other choices
+    result = runner.invoke(app, ["sweep", str(path), "--force"])
+    assert result.exit_code == 2 and "space.model.activation: its distribution" in result.output.replace("\n", " ")
 
 
 def test_a_sweep_needs_its_own_directory_and_keys_the_sweep_sets_cannot_be_swept(tmp_path):
@@ -273,7 +282,7 @@ def test_a_trial_whose_config_fails_at_once_records_the_real_cause(tmp_path):
 def test_a_scheduler_address_dask_cannot_parse_is_a_clear_error(tmp_path):
     pytest.importorskip("distributed")
     result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, trials=1)), "--scheduler", "foo"])
-    assert result.exit_code == 2 and "--scheduler foo: cannot connect" in result.output
+    assert result.exit_code == 2 and "--scheduler foo: not an address" in result.output
     assert "Traceback" not in result.output
 
 
