@@ -234,6 +234,7 @@ class Trainer:
                 try:
                     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
                         train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch, p["step"], p["partial"])
+                        val = self._validate(epoch, lr)
                 except Diverged as err:
                     status, self.error = "diverged", f"{err}; first non-finite value in {first_nonfinite(self.net)}"
                     break
@@ -244,15 +245,7 @@ class Trainer:
                     self._save("checkpoint.npz", rows[-1] if rows else {"epoch": 0})
                     break
                 p["step"], p["partial"] = 0, [0.0, 0]
-                row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc}
-                if self.data.val is not None:
-                    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
-                        row["val_loss"], row["val_accuracy"] = self.net.evaluate(self.data.val.chunks())
-                    if not math.isfinite(row["val_loss"]):  # finite weights whose scores overflow on new data
-                        status, self.error = "diverged", (
-                            f"the validation loss became {row['val_loss']} after epoch {epoch + 1} (the scores "
-                            f"overflow); the learning rate ({lr:g}) is probably too high")
-                        break
+                row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc, **val}
                 if self.diagnostics is not None:
                     row["layers"], found = self.diagnostics.end_epoch(row)
                     self._warn(found)
@@ -328,6 +321,17 @@ class Trainer:
             raise Diverged(f"the weights became non-finite in the last update of epoch {epoch + 1}; "
                            f"the learning rate ({lr:g}) is probably too high")
         return total_loss / n, correct / n
+
+    def _validate(self, epoch, lr):
+        """{val_loss, val_accuracy} of the epoch's final weights ({} without a validation split); Diverged when the
+        loss is not finite (finite weights whose scores overflow on new data)."""
+        if self.data.val is None:
+            return {}
+        loss, accuracy = self.net.evaluate(self.data.val.chunks())
+        if not math.isfinite(loss):
+            raise Diverged(f"the validation loss became {loss} after epoch {epoch + 1} (the scores overflow); "
+                           f"the learning rate ({lr:g}) is probably too high")
+        return {"val_loss": loss, "val_accuracy": accuracy}
 
     def _gain(self, value, best):
         """How much `value` improves on the best so far; None for the first value. (A non-finite metric never gets
