@@ -52,7 +52,7 @@ def make_data(n, seed=0):
 
 
 def nncli_config(path, hidden, batch, dtype):
-    from nncli.config import config_from_dict
+    from nncli.config.schema import config_from_dict
     return config_from_dict({
         "name": "bench", "seed": 0,
         "data": {"source": str(path), "val_fraction": 0.0, "standardize": False},
@@ -67,7 +67,7 @@ class NncliContender:
     """nncli's training loop exactly as `nncli train` runs it, minus checkpoints and logging between epochs."""
 
     def __init__(self, data_path, run_dir, hidden, batch, dtype="float32"):
-        from nncli.trainer import Trainer
+        from nncli.training.trainer import Trainer
         self.trainer = Trainer(nncli_config(data_path, hidden, batch, dtype), run_dir, force=True)
         self.split, self.batch, self.epoch = self.trainer.data.train, batch, 0
         self.xb = np.empty((batch, self.trainer.data.num_features), self.trainer.dtype)
@@ -215,7 +215,7 @@ def reset_peak_rss():
 
 def memory_probe(data_path, hidden, batch):
     """Child process: peak RSS growth while loading the data and while training one epoch."""
-    import nncli.trainer  # noqa: F401  (imports count toward the baseline, not the training)
+    import nncli.training.trainer as trainer  # noqa: F401  (imports count toward the baseline, not the training)
     base, _ = rss_bytes()
     reset_peak_rss()
     with tempfile.TemporaryDirectory() as tmp:
@@ -350,10 +350,11 @@ def main():
     if args.breakdown:
         return breakdown(args)
 
-    import nncli.optim
+    from nncli.optim import rules
+
     names = args.contenders.split(",")
     print(f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS level-1 updates: "
-          f"{'scipy' if nncli.optim._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
+          f"{'scipy' if rules._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
           f"median of {args.repeats} interleaved epochs after 1 warm-up; load {os.getloadavg()[0]:.2f}", flush=True)
     X, y = make_data(args.samples)
     dataset_mib = (X.nbytes + y.nbytes) / 2**20

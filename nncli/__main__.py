@@ -1,5 +1,5 @@
 """`python -m nncli` runs the command line."""
 
-from .cli import main
+from nncli.cli import main
 
 main()

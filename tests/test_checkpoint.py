@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from nncli import __version__
-from nncli.atomic import atomic_save_npz, atomic_write_json, atomic_write_text
-from nncli.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint, sha256_of
+from nncli.training.atomic import atomic_save_npz, atomic_write_json, atomic_write_text
+from nncli.training.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint, sha256_of
 from nncli.errors import CheckpointError
 
 SIZES = [4, 5, 3]  # D=4, one hidden layer of 5, C=3: P = 4*5 + 5 + 5*3 + 3 = 43

@@ -221,8 +221,8 @@ def write_idx(path, array):
 def data_overrides(config, tmp_path):
     """Overrides that let a shipped config run from any directory: its bundled file by absolute path, or, for
     data a user brings (MNIST), small IDX files of the same format written here. Other absent data: skip."""
-    from nncli.config import load_config
-    from nncli.datasets import BUILTINS
+    from nncli.config.schema import load_config
+    from nncli.data.builtin import BUILTINS
 
     data = load_config(config).data
     if data.source in BUILTINS:
@@ -303,7 +303,7 @@ def test_runs_lists_killed_and_damaged_runs_too(tmp_path):
         assert run("train", config, "--out", tmp_path / "runs" / name, "-q").exit_code == 0
     (tmp_path / "runs" / "killed" / "summary.json").unlink()  # as kill -9 before the end leaves it
     (tmp_path / "runs" / "damaged" / "summary.json").write_text("{not json")
-    from nncli.inspection import list_runs
+    from nncli.evaluation.inspection import list_runs
 
     rows = {Path(r["path"]).name: r for r in list_runs(tmp_path / "runs")}
     assert rows["ok"]["status"] == "completed"

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nncli.config import Config, config_from_dict, config_to_dict, dump_config_yaml, load_config, parse_override
+from nncli.config.schema import Config, config_from_dict, config_to_dict, dump_config_yaml, load_config, parse_override
 from nncli.errors import ConfigError
-from nncli.safe_yaml import ConfigDumper
+from nncli.config.safe_yaml import ConfigDumper
 
 MINIMAL = "data: {source: spiral}\n"
 
@@ -321,6 +321,6 @@ def test_a_key_written_twice_is_refused_but_a_merge_may_override(write):
     assert "key 'source' appears twice" in problem and "(first on line 2)" in problem
     merged = load_config(write(MINIMAL + "optimizer: {<<: {lr: 0.1, momentum: 0.5}, lr: 0.2}\n"))
     assert (merged.optimizer.lr, merged.optimizer.momentum) == (0.2, 0.5)
-    from nncli.safe_yaml import parse_yaml  # a merge inside an aliased merge: PyYAML rewrites such nodes in place
+    from nncli.config.safe_yaml import parse_yaml  # a merge inside an aliased merge: PyYAML rewrites such nodes in place
 
     assert parse_yaml("b: &b {a: 1}\nn:\n  <<: &m {<<: *b, a: 5}\no: *m\n", "t")["o"] == {"a": 5}

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nncli import data_files
-from nncli import datasets
-from nncli.data import class_ids, encode_labels, load_dataset, load_features, standardize, stratified_split
+from nncli.data import files as data_files
+from nncli.data import builtin as datasets
+from nncli.data.dataset import class_ids, encode_labels, load_dataset, load_features, standardize, stratified_split
 from nncli.errors import DataError
 
 IRIS = Path(__file__).resolve().parent.parent / "data" / "iris.csv"
@@ -378,7 +378,7 @@ def test_explicit_val_and_test_files_use_the_training_mapping(tmp_path):
 
 
 def test_the_config_model_is_accepted():
-    from nncli.config import DataConfig
+    from nncli.config.schema import DataConfig
 
     ds = load_dataset(DataConfig(source="circles", samples=50, test_fraction=0.2), seed=1)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (30, 10, 10)

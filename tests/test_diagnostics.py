@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nncli.cli import app
-from nncli.diagnostics import RATIO_FROM_EPOCH, Diagnostics, initial_loss_warning, overfitting
-from nncli.network import Network
+from nncli.training.diagnostics import RATIO_FROM_EPOCH, Diagnostics, initial_loss_warning, overfitting
+from nncli.nn.network import Network
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -10,14 +10,19 @@ import zlib
 import numpy as np
 import pytest
 
-from nncli import gates, gradient_check, layers, losses, network, regularization
-from nncli.gates import Add, Multiply
-from nncli.gradient_check import builtin_checks, check_layer, check_network, check_network_avoiding_kinks
-from nncli.layers import Affine, Dropout, ReLU, Sigmoid
-from nncli.losses import softmax, softmax_loss, svm_loss
-from nncli.network import Network
-from nncli.optim import clip_by_global_norm, make_optimizer
-from nncli.schedules import learning_rate
+from nncli.backprop import gates
+from nncli.gradcheck import numerical as gradient_check
+from nncli.nn import layers
+from nncli.nn import losses
+from nncli.nn import network
+from nncli.nn import regularization
+from nncli.backprop.gates import Add, Multiply
+from nncli.gradcheck.numerical import builtin_checks, check_layer, check_network, check_network_avoiding_kinks
+from nncli.nn.layers import Affine, Dropout, ReLU, Sigmoid
+from nncli.nn.losses import softmax, softmax_loss, svm_loss
+from nncli.nn.network import Network
+from nncli.optim.rules import clip_by_global_norm, make_optimizer
+from nncli.optim.schedules import learning_rate
 
 ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "elu"]
 

@@ -9,11 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from nncli import optim
-from nncli.layers import Dropout
-from nncli.losses import softmax_loss
-from nncli.network import Network
-from nncli.optim import make_optimizer
+from nncli.optim import rules as optim
+from nncli.nn.layers import Dropout
+from nncli.nn.losses import softmax_loss
+from nncli.nn.network import Network
+from nncli.optim.rules import make_optimizer
 
 RTOL, ATOL = 1e-10, 1e-12
 SLOPE, ALPHA = 0.05, 0.7

@@ -9,11 +9,10 @@ import pydot
 import pytest
 from typer.testing import CliRunner
 
-import nncli.cli_graph  # noqa: F401  (registers `graph` and `backprop` on the app)
-from nncli.backprop import circuit, trace
+from nncli.backprop.trace import circuit, trace
 from nncli.cli import app
-from nncli.graph import network_graph, to_dot
-from nncli.network import Network
+from nncli.backprop.graph import network_graph, to_dot
+from nncli.nn.network import Network
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = ROOT / "configs/spiral-2layer.yaml"
@@ -131,9 +130,9 @@ def test_cli_backprop_refuses_an_unknown_circuit_and_a_missing_config():
 
 
 def test_cli_backprop_prints_the_engines_gradients_for_a_config():
-    from nncli.backprop import trace_config
-    from nncli.config import load_config
-    from nncli.network import build_network
+    from nncli.backprop.trace import trace_config
+    from nncli.config.schema import load_config
+    from nncli.nn.network import build_network
 
     result = run("backprop", SPIRAL, "--samples", "2", "--seed", "3")
     text = " ".join(result.output.split())
@@ -185,8 +184,8 @@ def test_graph_text_shows_the_chain_of_the_spiral_net():
 
 
 def test_graph_of_a_checkpoint(tmp_path):
-    from nncli.checkpoint import save_checkpoint
-    from nncli.config import config_to_dict, load_config
+    from nncli.training.checkpoint import save_checkpoint
+    from nncli.config.schema import config_to_dict, load_config
 
     config = config_to_dict(load_config(SPIRAL, ["model.hidden=[7]"]))
     net = Network(2, [7], 3)
@@ -264,8 +263,8 @@ def test_backprop_refuses_a_negative_seed():
 def test_check_table_shows_a_gradient_with_every_coordinate_at_a_kink_as_not_checked():
     from rich.console import Console
 
-    from nncli.cli_graph import check_table
-    from nncli.gradient_check import GradCheck
+    from nncli.cli.gradcheck import check_table
+    from nncli.gradcheck.numerical import GradCheck
 
     console = Console(width=200, record=True)
     console.print(check_table([GradCheck("b1", (3,), 0.0, 0, 3, 1e-6), GradCheck("W1", (2, 3), 2e-7, 6, 0, 1e-6)],

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import nncli.cli_graph  # noqa: F401  (registers `graph`)
-from nncli.atomic import atomic_write_text, check_output
+from nncli.training.atomic import atomic_write_text, check_output
 from nncli.cli import app
 from nncli.errors import NncliError, OutputError
 

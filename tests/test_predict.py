@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nncli import data_files
+from nncli.data import files as data_files
 from nncli.cli import app
-from nncli.config import load_config
-from nncli.trainer import train
+from nncli.config.schema import load_config
+from nncli.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
 IRIS = ROOT / "data" / "iris.csv"
@@ -67,7 +67,7 @@ def test_predict_round_trip_matches_eval_on_a_labelled_csv(iris_run):
 
 
 def test_predict_round_trip_matches_eval_on_an_npz_with_integer_labels(digits_run, tmp_path):
-    from nncli.datasets import digits
+    from nncli.data.builtin import digits
 
     X, y = digits()
     path = tmp_path / "digits.npz"
@@ -82,7 +82,7 @@ def test_predict_round_trip_matches_eval_on_an_npz_with_integer_labels(digits_ru
 
 
 def test_csv_for_a_checkpoint_without_column_names_with_or_without_a_label_column(digits_run, tmp_path):
-    from nncli.datasets import digits
+    from nncli.data.builtin import digits
 
     X, y = digits()
     names = ",".join(f"px{i}" for i in range(64))
@@ -110,8 +110,8 @@ def test_string_labels_come_back_as_strings_and_probabilities_sum_to_1(iris_run,
 
 
 def test_predicted_probabilities_are_the_networks_predict_proba_in_float64(iris_run):
-    from nncli.data import standardize
-    from nncli.evaluate import load_model
+    from nncli.data.dataset import standardize
+    from nncli.evaluation.evaluate import load_model
 
     net, ckpt, _ = load_model(iris_run)
     assert net.dtype == np.float32  # the iris config trains in float32; probabilities still come out in float64

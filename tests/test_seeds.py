@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nncli.cli import app
-from nncli.seeds import SeedsError, parse_seeds
+from nncli.studies.seeds import SeedsError, parse_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = ROOT / "configs/spiral-2layer.yaml"
@@ -145,7 +145,7 @@ def test_resume_of_a_directory_with_no_seed_runs(tmp_path):
 
 
 def test_a_diverged_seed_is_reported_and_left_out_of_the_mean(tmp_path, monkeypatch):
-    from nncli import trainer
+    from nncli.training import trainer
 
     real_epoch = trainer.Trainer._epoch
 

@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 pytest.importorskip("optuna")
 
 from nncli.cli import app  # noqa: E402
-from nncli.config import load_config  # noqa: E402
-from nncli.sweep import run_sweep  # noqa: E402
-from nncli.sweep_space import load_sweep  # noqa: E402
-from nncli.trainer import train  # noqa: E402
+from nncli.config.schema import load_config  # noqa: E402
+from nncli.studies.sweep import run_sweep  # noqa: E402
+from nncli.studies.space import load_sweep  # noqa: E402
+from nncli.training.trainer import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"data": {"source": "spiral", "samples_per_class": 30, "val_fraction": 0.25},
@@ -112,7 +112,7 @@ def test_a_diverging_trial_is_recorded_failed_and_the_sweep_completes(tmp_path):
 
 
 def test_a_killed_worker_has_its_trial_retried_once(tmp_path, monkeypatch):
-    import nncli.sweep as engine
+    import nncli.studies.sweep as engine
 
     real, marker = engine.run_trial, tmp_path / "killed-once"
 
@@ -291,6 +291,6 @@ def test_one_seed_gives_a_mean_and_no_spread(tmp_path):
     spec, rows = sweep(path, workers=1)
     assert rows[0]["std"] is None and read_trials(spec.output)[0]["std"] == ""
     assert " ± " not in (Path(spec.output) / "best.yaml").read_text().splitlines()[0]
-    from nncli.plot import read_sweep
+    from nncli.plot.plots import read_sweep
 
     assert isinstance(read_sweep(spec.output)[1][0]["params"]["train.batch_size"], int)  # not 24.0

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nncli.checkpoint import FORMAT_VERSION, sha256_of
+from nncli.training.checkpoint import FORMAT_VERSION, sha256_of
 from nncli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def test_inspect_refuses_a_bad_file(tmp_path):
 
 
 def test_runs_table_sorted(two_runs):
-    from nncli.inspection import list_runs
+    from nncli.evaluation.inspection import list_runs
     rows = list_runs(two_runs, "best_val_accuracy")
     accs = [r["best_val_accuracy"] for r in rows]
     assert len(rows) == 2 and accs == sorted(accs, reverse=True)
@@ -116,7 +116,7 @@ def test_runs_table_sorted(two_runs):
 
 
 def test_diff_names_the_changed_keys(two_runs):
-    from nncli.inspection import diff_runs
+    from nncli.evaluation.inspection import diff_runs
     result = diff_runs(two_runs / "a", two_runs / "b")
     assert set(result["config"]) == {"optimizer.lr", "model.hidden"}  # output.dir is each run's own path
     assert result["config"]["optimizer.lr"] == (1.0, 0.5)
@@ -155,7 +155,7 @@ def test_shipped_configs_carry_the_schema_modeline_and_the_schema_is_current(sch
 
 
 def test_a_long_curve_is_drawn_whole_in_a_fixed_width():
-    from nncli.plot import sparkline
+    from nncli.plot.plots import sparkline
 
     line = sparkline(list(range(300)), width=40)
     assert len(line) == 40 and line[0] == "▁" and line[-1] == "█"  # the end of the curve is there

@@ -1,0 +1,154 @@
+"""The computational graph of a network, read off the gates the trainer runs (`net.layers`).
+
+x (N,D) → mul W1 → add b1 → activation (→ dropout) → … → mul WL → add bL → scores (N,C) → loss → + reg → L.
+Each Affine is drawn as its two gates, a multiply by W and an add of b. The weights also feed the regularization
+branch (0.5·l2·Σ‖W‖², l1·Σ|W|) that joins the data loss in an add gate: a fork, so the gradient of each W is
+the sum of what comes back along both paths.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nncli.nn.layers import ACTIVATIONS, Affine, Dropout
+from nncli.nn.network import build_network
+
+
+@dataclass
+class Node:
+    """One node: a gate, or a value that enters (x, y, W1, b1, …) or leaves (scores, L) the gates.
+
+    `kind` is "input", "param", "gate" or "value" (the keys of DOT_STYLE); `shape` is the node's output shape
+    with N for the batch, e.g. "(N,100)"; `inputs` are node ids; `layer` is the engine gate behind a node (the
+    same Affine behind `mul Wi` and `add bi`); `group` names where the node sits ("layer 1", "loss",
+    "regularization") for a tree view.
+    """
+
+    id: str
+    label: str
+    kind: str
+    shape: str
+    inputs: list = field(default_factory=list)
+    layer: object = None
+    group: str = ""
+    detail: str = ""
+
+
+@dataclass
+class Graph:
+    """The nodes of a network's graph in forward (topological) order."""
+
+    name: str
+    nodes: list
+
+    @property
+    def gates(self):
+        return [n for n in self.nodes if n.kind == "gate"]
+
+    def node(self, node_id):
+        return next(n for n in self.nodes if n.id == node_id)
+
+    def chain(self):
+        """The forward path as one line: `x (N,2) → mul W1 (2,100) → add b1 → relu → … → + 0.5·l2·Σ‖W‖² → L`."""
+        parts = []
+        for n in self.nodes:
+            if n.kind == "input" and n.id == "x":
+                parts.append(f"x {n.shape}")
+            elif n.id == "scores":
+                parts.append(f"scores {n.shape}")
+            elif n.id == "reg":
+                parts.append(f"+ {n.label}")
+            elif n.kind == "gate" and n.id != "join":
+                parts.append(f"{n.label} {n.detail}" if n.label.startswith(("mul ", "dropout")) else n.label)
+            elif n.id == "L":
+                parts.append("L")
+        return " → ".join(parts)
+
+
+def _shape(*dims):
+    return "(" + ",".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+
+
+def activation_name(gate):
+    """The config name of an activation gate (`relu`, `leaky_relu`, …)."""
+    return next((name for name, cls in ACTIVATIONS.items() if type(gate) is cls), type(gate).__name__.lower())
+
+
+def regularization_label(l2, l1):
+    """`0.5·l2·Σ‖W‖²`, `l1·Σ|W|`, both joined by +, or "" without regularization."""
+    terms = (["0.5·l2·Σ‖W‖²"] if l2 else []) + (["l1·Σ|W|"] if l1 else [])
+    return " + ".join(terms)
+
+
+def network_graph(net, name="network"):
+    """The graph of a `Network`, one gate node per engine gate (two for each Affine), in forward order."""
+    nodes = [Node("x", "x", "input", _shape("N", net.sizes[0]), group="input")]
+    prev, width, layer_no = "x", net.sizes[0], 0
+    for layer in net.layers:
+        if isinstance(layer, Affine):
+            layer_no += 1
+            i, (fan_in, width) = layer_no, layer.W.shape
+            group = f"layer {i}"
+            nodes += [
+                Node(f"W{i}", f"W{i}", "param", _shape(fan_in, width), group=group),
+                Node(f"mul_W{i}", f"mul W{i}", "gate", _shape("N", width), [prev, f"W{i}"], layer, group,
+                     _shape(fan_in, width)),
+                Node(f"b{i}", f"b{i}", "param", _shape(width), group=group),
+                Node(f"add_b{i}", f"add b{i}", "gate", _shape("N", width), [f"mul_W{i}", f"b{i}"], layer, group,
+                     _shape(width)),
+            ]
+            prev = f"add_b{i}"
+        elif isinstance(layer, Dropout):
+            nodes.append(Node(f"dropout{layer_no}", "dropout", "gate", _shape("N", width), [prev], layer,
+                              f"layer {layer_no}", f"p={layer.p:g}"))
+            prev = nodes[-1].id
+        else:
+            act = activation_name(layer)
+            nodes.append(Node(f"{act}{layer_no}", act, "gate", _shape("N", width), [prev], layer, f"layer {layer_no}"))
+            prev = nodes[-1].id
+    nodes += [
+        Node("scores", "scores", "value", _shape("N", width), [prev], group="loss"),
+        Node("y", "y", "input", _shape("N"), group="loss"),
+        Node("loss", f"{net.loss_name} loss", "gate", "()", ["scores", "y"], group="loss"),
+    ]
+    reg = regularization_label(net.l2, net.l1)
+    if reg:
+        weights = [n.id for n in nodes if n.kind == "param" and n.id.startswith("W")]
+        strengths = ", ".join(f"{k} {v:g}" for k, v in (("l2", net.l2), ("l1", net.l1)) if v)
+        nodes += [Node("reg", reg, "gate", "()", weights, group="regularization", detail=strengths),
+                  Node("join", "+", "gate", "()", ["loss", "reg"], group="regularization")]
+        nodes.append(Node("L", "L", "value", "()", ["join"], group="regularization"))
+    else:
+        nodes.append(Node("L", "L", "value", "()", ["loss"], group="loss"))
+    return Graph(name, nodes)
+
+
+def config_graph(config, input_dim, num_classes):
+    """The graph of the network a config describes, for data with `input_dim` features and `num_classes` classes."""
+    net = build_network(config, input_dim, num_classes, rng=0, dtype=np.float64)
+    return network_graph(net, config.name)
+
+
+def _quote(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+DOT_STYLE = {"input": "shape=ellipse", "param": "shape=ellipse, style=dashed",
+             "gate": "shape=box, style=rounded", "value": "shape=ellipse, style=bold"}
+
+
+def to_dot(graph):
+    """Graphviz DOT text of the graph: one node per gate and per value, edges in the direction of the forward pass."""
+    lines = [f"digraph {_quote(graph.name)} {{", "  rankdir=LR;"]
+    for n in graph.nodes:
+        label = n.label if n.kind != "gate" else f"{n.label}\n{n.detail}" if n.detail else n.label
+        if n.kind != "gate" and n.shape != "()":
+            label += f"\n{n.shape}"
+        elif n.shape != "()":
+            label += f"\n→ {n.shape}"
+        lines.append(f"  {_quote(n.id)} [label={_quote(label)}, {DOT_STYLE[n.kind]}];")
+    for n in graph.nodes:
+        for src in n.inputs:
+            lines.append(f"  {_quote(src)} -> {_quote(n.id)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

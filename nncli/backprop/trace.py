@@ -1,0 +1,235 @@
+"""Backpropagation made visible: a gate-by-gate trace of one forward and backward pass, and the notes' circuits.
+
+`trace(net, X, y)` runs the engine's own `net.loss()` on a few samples while `gates.record` copies what flows
+through each gate of `net.layers`, then lays it out in backward order, one `Step` per gate of `graph.network_graph`:
+what the gate computed, the upstream gradient it got, its local rule, and the gradients it sent on. An Affine is
+shown as its two gates from its own cached x and results: the add gate passes dout to b (db = Σ_rows dout) and to
+the product unchanged; the multiply gate gives dW = xᵀ·dout and dx = dout·Wᵀ.
+
+`circuit(name)` builds the worked scalar circuits of the notes from the same gates (`add-mul`, `sigmoid-neuron`,
+`max`) and returns the forward value and the gradient at every wire.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nncli.backprop.gates import Add, Max, Multiply, record
+from nncli.gradcheck.numerical import check_network
+from nncli.backprop.graph import network_graph
+from nncli.nn.layers import ELU, Affine, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from nncli.nn.regularization import add_regularization_grad
+
+RULES = {
+    "add": Add.rule + " (to b summed over the batch rows: db = Σ_rows dout)",
+    "mul": "multiply gate: each input gets the other input times the upstream gradient (dW = xᵀ·dout, dx = dout·Wᵀ)",
+    ReLU: "max gate max(0, x): routes the upstream gradient to x where x > 0, 0 elsewhere",
+    LeakyReLU: "leaky ReLU: passes the upstream gradient where x > 0, scales it by negative_slope elsewhere",
+    ELU: "ELU: passes the upstream gradient where x > 0, multiplies it by out + alpha elsewhere",
+    Sigmoid: "sigmoid: dx = dout·σ(x)·(1 − σ(x))",
+    Tanh: "tanh: dx = dout·(1 − out²)",
+    Dropout: "inverted dropout: multiplies the upstream gradient by the same mask (0 or 1/(1 − p)) as the forward",
+    "softmax": "softmax loss: dscores = (p − onehot(y)) / N, p the softmax probabilities",
+    "svm": "SVM loss: each positive margin sends +1/N to its class score and −1/N to the correct class score",
+    "reg": "regularization: dW = l2·W (L2) + l1·sign(W) (L1), for every weight matrix; biases get none",
+    "join": Add.rule,
+}
+
+
+@dataclass
+class Step:
+    """One gate of the backward pass: its forward output, upstream gradient and the gradients it sends on.
+
+    `downstream` maps a name (`dW2`, `db2`, `dh1`, `dx`, `dscores`) to an array or a float.
+    """
+
+    gate: str
+    rule: str
+    output: object
+    upstream: object
+    downstream: dict
+
+
+@dataclass
+class Trace:
+    """One forward and backward pass through a network, gate by gate (`steps` in backward order).
+
+    `grads` are the engine's parameter gradients; for each weight the sum of `data_grads` (back through the
+    scores) and `reg_grads` (back through the regularization branch): the weights fork, and gradients add.
+    `dx` is dL/dX; `checks` the numerical gradient check of every gradient (`GradCheck`s); X, y the samples.
+    """
+
+    loss: float
+    data_loss: float
+    reg_loss: float
+    steps: list
+    grads: dict
+    data_grads: dict
+    reg_grads: dict
+    dx: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    checks: list = field(default_factory=list)
+
+
+def summary(a):
+    """What to show of a value: {'shape', 'mean', 'min', 'max'} and 'values' (a list) when it has at most 6 entries."""
+    a = np.asarray(a, np.float64)
+    info = {"shape": a.shape, "mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
+    if a.size <= 6:
+        info["values"] = a.tolist()
+    return info
+
+
+def trace(net, X, y, check=True):
+    """Trace `net.loss(X, y)` (train mode, dropout on) through `net.layers`; check every gradient numerically if asked."""
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    graph = network_graph(net)
+    with record(net.layers) as tape:
+        loss = net.loss(X, y, train=True, need_dx=True)
+    calls = {}
+    for layer in net.layers:
+        fwd, bwd = tape.of(layer, "forward"), tape.of(layer, "backward")
+        if len(fwd) != 1 or len(bwd) != 1:
+            raise RuntimeError(f"expected one forward and one backward of {type(layer).__name__}, "
+                               f"recorded {len(fwd)} and {len(bwd)}: the engine no longer runs net.layers in turn")
+        calls[id(layer)] = (fwd[0], bwd[0])
+
+    grads = {name: g.copy() for name, g in net.grads.items()}
+    data_grads, reg_grads = {}, {}
+    for i, affine in enumerate(net.affines, start=1):
+        back = calls[id(affine)][1]
+        data_grads[f"W{i}"], data_grads[f"b{i}"] = back.grads["W"], back.grads["b"]
+        reg_grads[f"W{i}"] = add_regularization_grad(affine.W, np.zeros_like(affine.W), net.l2, net.l1)
+    reg_loss = net.regularization_loss()
+    dscores = calls[id(net.layers[-1])][1].value
+
+    steps = []
+    for node in reversed(graph.gates):
+        if node.id == "join":
+            steps.append(Step("+ (L = data loss + regularization)", RULES["join"], float(loss), 1.0,
+                              {"d(data loss)": 1.0, "d(regularization)": 1.0}))
+        elif node.id == "reg":
+            steps.append(Step(f"{node.label} ({node.detail})", RULES["reg"], reg_loss, 1.0,
+                              {f"d{w}": reg_grads[w] for w in node.inputs}))
+        elif node.id == "loss":
+            steps.append(Step(node.label, RULES[net.loss_name], float(net.data_loss), 1.0, {"dscores": dscores}))
+        else:
+            steps.append(_layer_step(node, *calls[id(node.layer)]))
+    result = Trace(float(loss), float(net.data_loss), reg_loss, steps, grads, data_grads, reg_grads, net.dx.copy(),
+                   X, np.asarray(y))
+    if check:
+        result.checks = check_network(net, X, y)
+    return result
+
+
+def _layer_step(node, fwd, back):
+    """The step of a gate inside layer i. Wires: input h(i−1) (x for i = 1) → z_i = h·W_i + b_i → a_i (activation)
+    → h_i (after dropout, else a_i)."""
+    i = int(node.group.split()[-1])
+    h = "x" if i == 1 else f"h{i - 1}"
+    if node.id.startswith("add_b"):
+        return Step(node.label, RULES["add"], fwd.result, back.value,
+                    {f"db{i}": back.grads["b"], f"d({h}·W{i})": back.value})
+    if node.id.startswith("mul_W"):
+        return Step(node.label, RULES["mul"], np.matmul(fwd.value, node.layer.W), back.value,
+                    {f"dW{i}": back.grads["W"], f"d{h}": back.result})
+    label = f"{node.label} {node.detail}" if node.detail else node.label
+    wire = f"da{i}" if isinstance(node.layer, Dropout) else f"dz{i}"
+    return Step(label, RULES[type(node.layer)], fwd.result, back.value, {wire: back.result})
+
+
+@dataclass
+class Wire:
+    """A scalar wire of a circuit: its forward value and the gradient of the output on it."""
+
+    name: str
+    value: float
+    grad: float
+
+    def __post_init__(self):
+        self.value, self.grad = float(self.value), float(self.grad)
+
+
+@dataclass
+class Circuit:
+    """A worked circuit: the formula, every wire (inputs first, output last) and its gates in backward order."""
+
+    name: str
+    formula: str
+    wires: list
+    steps: list
+
+
+def _add_mul():
+    x, y, z = -2.0, 5.0, -4.0
+    add, mul = Add(), Multiply()
+    q = add.forward(x, y)
+    f = mul.forward(q, z)
+    dq, dz = mul.backward(1.0)
+    dx, dy = add.backward(dq)
+    wires = [Wire("x", x, dx), Wire("y", y, dy), Wire("z", z, dz), Wire("q = x + y", q, dq), Wire("f = q·z", f, 1.0)]
+    steps = [Step("f = q·z", Multiply.rule, f, 1.0, {"dq": dq, "dz": dz}),
+             Step("q = x + y", Add.rule, q, dq, {"dx": dx, "dy": dy})]
+    return Circuit("add-mul", "f = (x + y)·z", wires, steps)
+
+
+def _sigmoid_neuron():
+    w, x = np.array([2.0, -3.0, -3.0]), np.array([[-1.0, -2.0]])
+    affine, sigmoid = Affine(w[:2].reshape(2, 1).copy(), w[2:].copy()), Sigmoid()
+    scores = affine.forward(x)
+    s = scores[0, 0]
+    f = sigmoid.forward(scores)[0, 0]
+    ds = sigmoid.backward(np.ones((1, 1)))[0, 0]
+    dx = affine.backward(np.array([[ds]]))[0]
+    dw = [affine.dW[0, 0], affine.dW[1, 0], affine.db[0]]
+    wires = [Wire("w0", w[0], dw[0]), Wire("x0", x[0, 0], dx[0]), Wire("w1", w[1], dw[1]), Wire("x1", x[0, 1], dx[1]),
+             Wire("w2", w[2], dw[2]), Wire("s = w0·x0 + w1·x1 + w2", s, ds), Wire("f = σ(s)", f, 1.0)]
+    steps = [Step("f = σ(s)", RULES[Sigmoid], f, 1.0, {"ds": ds}),
+             Step("s = w0·x0 + w1·x1 + w2 (affine)", "affine: dw_i = x_i·ds, dw2 = ds, dx_i = w_i·ds", s, ds,
+                  {"dw0": dw[0], "dw1": dw[1], "dw2": dw[2], "dx0": dx[0], "dx1": dx[1]})]
+    return Circuit("sigmoid-neuron", "f = σ(w0·x0 + w1·x1 + w2)", wires, steps)
+
+
+def _max():
+    x, y, z, w = 3.0, -4.0, 2.0, -1.0
+    mul, mx, add, scale = Multiply(), Max(), Add(), Multiply()
+    p = mul.forward(x, y)
+    m = mx.forward(z, w)
+    s = add.forward(p, m)
+    f = scale.forward(2.0, s)
+    _, ds = scale.backward(1.0)
+    dp, dm = add.backward(ds)
+    dz, dw = map(float, mx.backward(dm))  # np.where gives 0-d arrays
+    dx, dy = mul.backward(dp)
+    wires = [Wire("x", x, dx), Wire("y", y, dy), Wire("z", z, dz), Wire("w", w, dw), Wire("p = x·y", p, dp),
+             Wire("m = max(z, w)", m, dm), Wire("s = p + m", s, ds), Wire("f = 2·s", f, 1.0)]
+    steps = [Step("f = 2·s", Multiply.rule, f, 1.0, {"ds": ds}),
+             Step("s = p + m", Add.rule, s, ds, {"dp": dp, "dm": dm}),
+             Step("m = max(z, w)", Max.rule, m, dm, {"dz": dz, "dw": dw}),
+             Step("p = x·y", Multiply.rule, p, dp, {"dx": dx, "dy": dy})]
+    return Circuit("max", "f = 2·(x·y + max(z, w))", wires, steps)
+
+
+CIRCUITS = {"add-mul": _add_mul, "sigmoid-neuron": _sigmoid_neuron, "max": _max}
+
+
+def circuit(name):
+    """The worked circuit `name` (one of CIRCUITS), computed with the engine's gates."""
+    if name not in CIRCUITS:
+        raise ValueError(f"circuit must be one of {', '.join(CIRCUITS)}, got {name!r}")
+    return CIRCUITS[name]()
+
+
+def trace_config(config, samples=2, seed=None):
+    """Trace the network a config describes (float64, initialized with `seed`, default the config's) on `samples`
+    training rows of its data drawn with the same seed. Returns (trace, network)."""
+    from nncli.data.dataset import load_dataset
+    from nncli.nn.network import build_network
+
+    seed = config.seed if seed is None else seed
+    data = load_dataset(config.data, config.seed, np.float64)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(data.train), min(samples, len(data.train)), replace=False))
+    net = build_network(config, data.num_features, data.num_classes, rng=seed, dtype=np.float64)
+    return trace(net, data.train.batch(rows), data.train.y[rows]), net

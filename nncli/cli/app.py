@@ -1,0 +1,66 @@
+"""The Typer app, its two consoles and the edge where library errors become messages and exit codes.
+
+Exit codes: 0 success; 1 the job ran and failed (a gradient check failed, training diverged);
+2 bad input (usage, config, data, checkpoint), reported without a traceback unless --debug.
+Every command module imports `app` from here and registers on it; nothing here imports a command.
+"""
+
+import functools
+import os
+import sys
+import traceback
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from nncli import __version__
+from nncli.errors import NncliError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    help="Train small fully connected neural networks in plain NumPy, driven by YAML configs.",
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+_debug = {"on": False}
+
+
+def _version(value: bool):
+    if value:
+        print(f"nncli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+):
+    _debug["on"] = debug
+
+
+def user_errors(command):
+    """Turn the library's user errors into a message on stderr and exit code 2 (a traceback only with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BrokenPipeError:  # the reader of our output went away (| head): stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
+        except (NncliError, OSError) as e:
+            if isinstance(e, OSError) and e.filename is None:  # not a path the user gave: a real failure
+                raise
+            if _debug["on"]:
+                traceback.print_exc()  # --debug adds the traceback; the exit code stays that of bad input
+            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+            raise typer.Exit(2)
+
+    return wrapper

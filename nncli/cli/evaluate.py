@@ -1,0 +1,77 @@
+"""`nncli eval` and `nncli predict`: a checkpoint on labelled or new data."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.render import fmt
+from nncli.training.atomic import jsonable
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this labelled file instead of the recorded split."),
+    split: Optional[str] = typer.Option(None, "--split", help="train | val | test (default: test when there is one, else val)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a .npy or IDX --data file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+):
+    """Evaluate a checkpoint: loss, accuracy, per-class precision/recall, confusion matrix.
+
+    Example: `nncli eval runs/spiral-2layer/best.npz --split val`
+    """
+    from nncli.evaluation.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(checkpoint, data, split, labels)
+    if as_json:
+        print(json.dumps(jsonable(result)))  # strict JSON: a non-finite loss becomes null
+        return
+    head = Table(title=f"{checkpoint} ({result['position']}) on {result['split']}", show_header=False)
+    head.add_row("samples", str(result["samples"]))
+    head.add_row("data loss", fmt(result["loss"]))
+    head.add_row("accuracy", f"{result['accuracy']:.2%}")
+    out.print(head)
+    per_class = Table(title="per class")
+    for col in ("class", "precision", "recall", "support"):
+        per_class.add_column(col, justify="left" if col == "class" else "right")
+    for row in result["per_class"]:
+        per_class.add_row(str(row["class"]), f"{row['precision']:.2%}", f"{row['recall']:.2%}", str(row["support"]))
+    out.print(per_class)
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for c in result["classes"]:
+        confusion.add_column(str(c), justify="right")
+    for c, counts in zip(result["classes"], result["confusion"]):
+        confusion.add_row(str(c), *map(str, counts))
+    out.print(confusion)
+
+
+@app.command()
+@user_errors
+def predict(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Data to label: .csv, .npz, .npy or IDX; a label column is allowed and ignored."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the CSV to this file (atomically) instead of stdout."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+):
+    """Label new data with a checkpoint: CSV with the predicted label and one probability (softmax) or score (SVM) column per class.
+
+    Columns: `predicted`, then `p_<label>` (softmax) or `score_<label>` (SVM) for every class, in the labels
+    the network was trained on. Inputs are standardized with the checkpoint's training statistics.
+
+    Example: `nncli predict runs/iris/best.npz data/iris.csv --out predictions.csv`
+    """
+    from nncli.evaluation.predict import predict_file, predict_to_file, write_csv
+
+    if out_file is None:
+        header, rows = predict_file(checkpoint, input_path)
+        write_csv(sys.stdout, header, rows)
+        return
+    count = predict_to_file(checkpoint, input_path, out_file, force=force)
+    err.print(f"wrote {count:,} predictions to {out_file}")

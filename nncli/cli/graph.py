@@ -1,0 +1,231 @@
+"""`nncli graph` and `nncli backprop`: the network as a graph of gates, and gradients flowing back through it."""
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.rule import Rule
+from rich.table import Table
+from rich.tree import Tree
+
+from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.gradcheck import check_table
+
+RENDERED = (".svg", ".png", ".pdf")
+INSTALL_DOT = "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` (macOS)"
+
+
+def _load_graph(path):
+    """The graph of a checkpoint's network (.npz) or of the network a config describes."""
+    from nncli.backprop.graph import config_graph, network_graph
+
+    if path.suffix == ".npz":
+        from nncli.evaluation.evaluate import load_model
+
+        net, _, config = load_model(path)
+        return network_graph(net, config.name)
+    from nncli.config.schema import load_config
+    from nncli.data.dataset import load_dataset
+
+    config = load_config(path)
+    data = load_dataset(config.data, config.seed, np.float64)
+    return config_graph(config, data.num_features, data.num_classes)
+
+
+def _tree(graph):
+    labels = {"input": "cyan", "param": "yellow", "gate": "bold", "value": "green"}
+    tree = Tree(f"[bold]{escape(graph.name)}[/]: computational graph (N = batch size)")
+    branches = {}
+    for n in graph.nodes:
+        if n.kind == "param":
+            continue
+        group = n.group or "input"
+        if group == "input":
+            parent = tree
+        else:
+            if group not in branches:
+                branches[group] = tree.add(f"[bold]{group}[/]")
+            parent = branches[group]
+        text = f"[{labels[n.kind]}]{escape(n.label)}[/]"
+        if n.detail:
+            text += f" ({escape(n.detail)})" if n.id == "reg" else f" {escape(n.detail)}"
+        if n.kind == "gate" and n.shape != "()":
+            text += f" → {n.shape}"
+        elif n.kind != "gate" and n.shape != "()":
+            text += f" {n.shape}"
+        if n.id == "loss":
+            text += " → data loss"
+        if n.id == "reg":
+            text += f" ← {', '.join(n.inputs)}   [dim]a fork: gradients add[/]"
+        if n.id == "join":
+            text += " data loss + regularization → L"
+        parent.add(text)
+    return tree
+
+
+@app.command()
+@user_errors
+def graph(
+    source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help="A YAML config or a checkpoint (.npz)."),
+    fmt: str = typer.Option("text", "--format", help="text (a tree) | dot (Graphviz DOT)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write to FILE; .svg/.png/.pdf renders the graph with Graphviz's `dot`."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+):
+    """Show the network's forward graph as gates: x → mul W1 → add b1 → activation → … → scores → loss → L.
+
+    Example: `nncli graph configs/spiral-2layer.yaml --format dot --out spiral.svg`
+    """
+    from nncli.training.atomic import atomic_write_text, check_output
+    from nncli.backprop.graph import to_dot
+
+    if fmt not in ("text", "dot"):
+        raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
+    if out_file is not None:
+        check_output(out_file, force)  # before any work: never replace a file unasked
+    g = _load_graph(source)
+    if out_file is not None and out_file.suffix.lower() in RENDERED:
+        _render(to_dot(g), out_file, force)
+        return
+    if out_file is None:
+        if fmt == "dot":
+            print(to_dot(g), end="")
+        else:
+            out.print(_tree(g))
+            out.print(g.chain(), soft_wrap=True)
+        return
+    if fmt == "dot":
+        text = to_dot(g)
+    else:
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=100, no_color=True, highlight=False)
+        console.print(_tree(g))
+        console.print(g.chain(), soft_wrap=True)
+        text = buffer.getvalue()
+    atomic_write_text(out_file, text)
+    out.print(f"wrote {escape(str(out_file))}")
+
+
+def _render(dot_text, path, force):
+    """Render DOT to an image with Graphviz's `dot`; without it, write the .dot source, say how to install, exit 2."""
+    from nncli.training.atomic import atomic_write_bytes, atomic_write_text, check_output
+    from nncli.errors import OutputError
+
+    dot = shutil.which("dot")
+    if dot is None:
+        source = path.with_suffix(".dot")
+        try:
+            check_output(source, force)
+        except OutputError as e:
+            kept = f"The DOT source was not written: {escape(str(e))}."
+        else:
+            atomic_write_text(source, dot_text)
+            kept = (f"The DOT source is in {escape(str(source))}: render it with "
+                    f"`dot -T{path.suffix[1:].lower()} {escape(str(source))} -o {escape(str(path))}`.")
+        err.print(f"[bold red]error:[/] Graphviz's `dot` program is not on PATH, so {escape(str(path))} was not "
+                  f"rendered; {INSTALL_DOT}. {kept}", soft_wrap=True)
+        raise typer.Exit(2)
+    done = subprocess.run([dot, f"-T{path.suffix[1:].lower()}"], input=dot_text.encode(), capture_output=True)
+    if done.returncode != 0:
+        err.print(f"[bold red]error:[/] dot failed: {escape(done.stderr.decode(errors='replace').strip())}")
+        raise typer.Exit(1)
+    atomic_write_bytes(path, done.stdout)
+    out.print(f"wrote {escape(str(path))}")
+
+
+def _num(v):
+    return f"{v:.4g}"
+
+
+def _show(value):
+    """A value as text: exact for at most 6 entries, else shape, mean, min and max."""
+    from nncli.backprop.trace import summary
+
+    s = summary(value)
+    if "values" in s:
+        a = np.asarray(value, np.float64)
+        text = np.array2string(a, formatter={"float_kind": _num}, separator=", ").replace("\n", "")
+        return text if a.ndim == 0 else f"{'×'.join(map(str, a.shape))} {text}"
+    return f"{'×'.join(map(str, s['shape']))}  mean {_num(s['mean'])}  min {_num(s['min'])}  max {_num(s['max'])}"
+
+
+def _print_trace(t, samples):
+    out.print(f"forward: L = {t.loss:.6g} (data loss {t.data_loss:.6g} + regularization {t.reg_loss:.6g}) "
+              f"on {samples} samples, float64; backward, gate by gate, from L to x:", soft_wrap=True)
+    for step in t.steps:
+        out.print(Rule(escape(step.gate), align="left"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
+        grid.add_row("forward", _show(step.output))
+        grid.add_row("upstream", _show(step.upstream))
+        grid.add_row("rule", escape(step.rule))
+        for name, value in step.downstream.items():
+            grid.add_row("sends", f"{escape(name)} = {_show(value)}")
+        out.print(grid)
+    table = Table(title="parameter gradients (where a weight forks, the two paths add up)")
+    for col in ("gradient", "through the scores", "through regularization", "total (engine)"):
+        table.add_column(col)
+    for name in t.grads:
+        reg = t.reg_grads.get(name)
+        table.add_row(f"d{name}", _show(t.data_grads[name]), "—" if reg is None else _show(reg), _show(t.grads[name]))
+    table.add_row("dx", _show(t.dx), "—", _show(t.dx))
+    out.print(table)
+    out.print(check_table(t.checks, "numerical gradient check (centered differences, h = 1e-5)"))
+
+
+def _two(v):
+    return f"{round(float(v), 2) + 0.0:.2f}"  # + 0.0 turns −0.00 into 0.00
+
+
+def _print_circuit(c):
+    out.print(f"[bold]{c.name}[/]: {escape(c.formula)}; every wire's value and gradient df/dwire:")
+    wires = Table()
+    wires.add_column("wire")
+    wires.add_column("value", justify="right")
+    wires.add_column("gradient", justify="right")
+    for w in c.wires:
+        wires.add_row(escape(w.name), _two(w.value), _two(w.grad))
+    out.print(wires)
+    out.print("backward, gate by gate:")
+    for step in c.steps:
+        sends = ", ".join(f"{escape(k)} = {_two(v)}" for k, v in step.downstream.items())
+        out.print(f"  {escape(step.gate)} = {_two(step.output)}: upstream {_two(step.upstream)} → {sends}"
+                  f"\n    [dim]{escape(step.rule)}[/]", soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def backprop(
+    config: Optional[Path] = typer.Argument(None, help="YAML config whose network is traced on a few samples of its data."),
+    samples: int = typer.Option(2, "--samples", min=1, help="Samples K of the config's training data."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the weights and the sample choice (default: the config's)."),
+    circuit: Optional[str] = typer.Option(None, "--circuit", help="A worked circuit of the notes instead: add-mul | sigmoid-neuron | max."),
+):
+    """One forward and backward pass, gate by gate: outputs, upstream gradients, local rules, gradients sent on.
+
+    Example: `nncli backprop configs/spiral-2layer.yaml --samples 2` or `nncli backprop --circuit add-mul`.
+    Ends with the parameter gradients and a numerical check of each; exit 1 if a check fails.
+    """
+    from nncli.backprop import trace as bp
+
+    if circuit is not None:
+        if config is not None:
+            raise typer.BadParameter("give either CONFIG or --circuit, not both", param_hint="--circuit")
+        if circuit not in bp.CIRCUITS:
+            raise typer.BadParameter(f"must be one of {', '.join(bp.CIRCUITS)}, got {circuit!r}", param_hint="--circuit")
+        _print_circuit(bp.circuit(circuit))
+        return
+    if config is None:
+        raise typer.BadParameter("give a CONFIG to trace, or --circuit add-mul|sigmoid-neuron|max", param_hint="CONFIG")
+    from nncli.config.schema import load_config
+
+    t, _ = bp.trace_config(load_config(config), samples, seed)
+    _print_trace(t, len(t.dx))
+    if not all(r.passed for r in t.checks):
+        raise typer.Exit(1)

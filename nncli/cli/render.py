@@ -1,0 +1,101 @@
+"""How the commands show things: number formats, the progress bar, the setup and summary tables."""
+
+import sys
+
+import typer
+from rich.table import Table
+
+from nncli.cli.app import err, out
+from rich.markup import escape
+
+
+def mean_std(entry):
+    """'mean ± std' of an entry with those keys (std None: the mean alone); — for a missing entry or mean."""
+    if entry is None or entry.get("mean") is None:
+        return "—"
+    return fmt(entry["mean"]) + (f" ± {fmt(entry['std'])}" if entry.get("std") is not None else "")
+
+
+def stopped_at_once():
+    """A second Ctrl-C ended training mid-step: say what is kept, exit 130."""
+    err.print("[bold red]stopped at once[/] (second Ctrl-C); checkpoint.npz holds the last finished epoch")
+    raise typer.Exit(130)
+
+
+def fmt(value):
+    """A metric value for a table or progress line: 4 decimals, or scientific when tiny; — for missing."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+class Progress:
+    """A tqdm bar over epochs on a terminal, one plain line per epoch otherwise (readable CI logs)."""
+
+    def __init__(self, epochs, quiet):
+        self.quiet, self.bar = quiet, None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True)
+
+    def update(self, row):
+        if self.quiet:
+            return
+        shown = {k: fmt(v) for k, v in row.items() if k not in ("epoch", "seconds", "layers")}  # layers: metrics.jsonl
+        if self.bar is not None:
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.update(1)
+        else:
+            parts = " ".join(f"{k}={v}" for k, v in shown.items())
+            print(f"epoch {row['epoch']}: {parts} ({row['seconds']:.2f}s)", file=sys.stderr, flush=True)
+
+    def warn(self, message):
+        """Warnings are shown even with --quiet: they are what a learner most needs to read."""
+        text = f"warning: {message}"
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def print_setup(trainer):
+    cfg, data, net = trainer.config, trainer.data, trainer.net
+    table = Table(title=f"run {cfg.name} → {trainer.run_dir}", show_header=False)
+    table.add_row("data", f"{data.source}: {len(data.train.y)} train"
+                  + (f", {len(data.val.y)} val" if data.val is not None else "")
+                  + (f", {len(data.test.y)} test" if data.test is not None else "")
+                  + f"; {data.num_features} features, {data.num_classes} classes")
+    table.add_row("model", f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
+                  f"dropout {cfg.model.dropout}, loss {cfg.loss}")
+    table.add_row("regularization", f"l2 {cfg.regularization.l2}, l1 {cfg.regularization.l1}")
+    table.add_row("optimizer", f"{cfg.optimizer.name}, lr {cfg.optimizer.lr}, schedule {cfg.optimizer.schedule.name}")
+    table.add_row("train", f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, {cfg.train.dtype}, seed {cfg.seed}")
+    out.print(table)
+    layers = Table(title="model")
+    for col in ("parameter", "shape", "count"):
+        layers.add_column(col, justify="right" if col == "count" else "left")
+    for name, shape, count in net.layer_shapes():
+        layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
+    layers.add_row("total", "", f"{net.num_params:,}")
+    out.print(layers)
+
+
+def print_summary(summary, run_dir):
+    table = Table(title=f"{summary['name']}: {summary['status']} after {summary['epochs_run']} epochs")
+    table.add_column("metric")
+    table.add_column(f"best (epoch {summary['best_epoch']})", justify="right")
+    table.add_column("final", justify="right")
+    best, final = summary.get("best") or {}, summary.get("final") or {}
+    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        if key in final:
+            table.add_row(key, fmt(best.get(key)), fmt(final.get(key)))
+    out.print(table)
+    rate = summary.get("samples_per_second")
+    out.print(f"run directory: {run_dir}  ·  {summary['wall_seconds']:.1f}s"
+              + (f"  ·  {rate:,.0f} samples/s" if rate else ""))

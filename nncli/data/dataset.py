@@ -1,0 +1,254 @@
+"""Data: read a source, map its labels to class ids, split it stratified, standardize it on the training split.
+
+The trainer calls `load_dataset(cfg.data, seed, dtype)`. Eval and predict read one file with `load_features`, then
+apply the checkpoint's label mapping and statistics with `encode_labels` and `standardize`.
+
+Sources: a built-in name (`nncli.datasets.BUILTINS`) or a CSV, NPZ, NPY or IDX file (read by data_files.py).
+
+Randomness: one `np.random.default_rng(seed)` first generates a built-in dataset, then draws the split. It is the
+root of the seed tree, so it is independent of the trainer's `SeedSequence(seed).spawn` children.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from nncli.data.files import read_source, row_chunks
+from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
+from nncli.errors import DataError
+
+
+
+@dataclass
+class Split:
+    """One split: features X (N, D) and class ids y (N,) int64.
+
+    In memory (`index` is None) X is standardized already and in the training dtype. A split of a memory-mapped
+    .npy file is lazy: its rows are X[index] of the raw file, and `batch` reads, standardizes with `mean`/`std` and
+    converts to `dtype` only the rows asked for, so a file larger than RAM trains in memory bounded by the batch.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    index: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    dtype: np.dtype | None = None
+
+    def __len__(self):
+        return len(self.y)
+
+    def batch(self, idx, out=None):
+        """Rows `idx` (positions 0..N-1 of this split) ready for the network: (len(idx), D).
+
+        `out`, a preallocated (len(idx), D) array of the training dtype, is filled and returned instead of a new array.
+        """
+        if self.index is None:
+            # mode="clip" skips numpy's buffered bounds-checked copy into `out` (several times faster);
+            # idx are positions 0..N-1 of this split, so nothing is ever clipped
+            return self.X.take(idx, axis=0, out=out, mode="clip")
+        rows = self.X[self.index[idx]]
+        if self.mean is not None:
+            rows = (rows - self.mean) / self.std
+        if out is None:
+            return np.ascontiguousarray(rows, dtype=self.dtype)
+        out[...] = rows
+        return out
+
+    def chunks(self, size=4096):
+        """Yield (X, y) over the whole split in order, `size` rows at a time: evaluation in bounded memory."""
+        for start in range(0, len(self), size):
+            idx = np.arange(start, min(start + size, len(self)))
+            yield self.batch(idx), self.y[idx]
+
+
+@dataclass
+class Dataset:
+    """Train/val/test splits plus what eval and predict need to treat new data the same way.
+
+    classes[i] is the original label of class id i (ints stay ints, strings stay strings). mean and std (D,) are the
+    training split's per-feature statistics (None when standardization is off), with a constant feature's std set to 1.
+    """
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    classes: list
+    feature_names: list[str] | None
+    mean: np.ndarray | None
+    std: np.ndarray | None
+    source: str
+
+    @property
+    def num_features(self):
+        return self.train.X.shape[1]
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+
+def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
+    """Load `data_cfg.source`, split it (stratified, seeded) and standardize it; the same cfg and seed give the same arrays.
+
+    val_source/test_source (with optional val_labels/test_labels for .npy/IDX) replace the fractional val/test
+    splits. Splits of a .npy file stay memory-mapped (see `Split`); all others are in memory in `dtype`.
+    """
+    dtype = np.dtype(dtype)
+    source = os.fspath(data_cfg.source)
+    if source not in BUILTINS:
+        stray = [key for key in GENERATOR_OPTIONS if getattr(data_cfg, key, None) is not None]
+        if stray:
+            raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
+    rng = np.random.default_rng(seed)
+    X, y_raw, names = read_source(source, data_cfg, data_cfg.labels, True, None, rng)
+    classes, y = class_ids(y_raw, source)
+    explicit = {part: getattr(data_cfg, f"{part}_source", None) for part in ("val", "test")}
+    val_fraction = 0.0 if explicit["val"] else data_cfg.val_fraction
+    test_fraction = 0.0 if explicit["test"] else data_cfg.test_fraction
+    train_idx, val_idx, test_idx = stratified_split(y, classes, val_fraction, test_fraction, rng, source)
+    mean, std = _moments(X, train_idx) if data_cfg.standardize else (None, None)
+
+    def split(X, y, rows):
+        if isinstance(X, np.memmap):
+            return Split(X, y[rows], rows, mean, std, dtype)
+        return Split(_prepare(X[rows], mean, std, dtype), y[rows])
+
+    parts = {"val": split(X, y, val_idx) if val_fraction > 0 else None,
+             "test": split(X, y, test_idx) if test_fraction > 0 else None}
+    for part, path in explicit.items():
+        if path:
+            labels = getattr(data_cfg, f"{part}_labels", None)
+            Xp, yp_raw, _ = read_source(os.fspath(path), data_cfg, labels, True, names, rng)
+            if Xp.shape[1] != X.shape[1]:
+                raise DataError(f"{path}: has {Xp.shape[1]} features, the training data {source} has {X.shape[1]}")
+            parts[part] = split(Xp, encode_labels(yp_raw, classes, source=path), np.arange(len(Xp)))
+    return Dataset(split(X, y, train_idx), parts["val"], parts["test"], classes, names, mean, std, source)
+
+
+def load_features(path_or_source, data_cfg, require_labels: bool, *, labels=None, feature_names=None, seed=0):
+    """Read one file (or built-in) for eval or predict: (X (N, D) float64, raw labels (N,) or None, feature names or None).
+
+    For a CSV without the label column (and require_labels False) every column, or `feature_names` (the training
+    columns, picked by name), is a feature. `labels` is the labels file for .npy/IDX features (default data.labels
+    when the file is data.source). A built-in is generated with `seed`. The whole file is read into memory.
+    """
+    source = os.fspath(path_or_source)
+    if labels is None and source == os.fspath(data_cfg.source):
+        labels = data_cfg.labels
+    X, y_raw, names = read_source(source, data_cfg, labels, require_labels, feature_names, np.random.default_rng(seed))
+    return np.asarray(X, dtype=np.float64), y_raw, names
+
+
+def class_ids(y_raw, source):
+    """Map labels to ids 0..C-1 in sorted label order: (classes list, y (N,) int64). Mixed ints and strings sort as strings."""
+    labels = _label_array(y_raw, source)
+    values, y = np.unique(labels, return_inverse=True)
+    if len(values) < 2:
+        raise DataError(f"{source}: the labels hold {len(values)} class ({', '.join(map(str, values.tolist()))}); "
+                        f"classification needs at least two classes")
+    return values.tolist(), y.astype(np.int64).ravel()
+
+
+def encode_labels(y_raw, classes, source=None):
+    """Map labels to the ids of `classes` (classes[i] is the label of id i); a label not in `classes` is a DataError."""
+    labels = _label_array(y_raw, source)
+    known = np.asarray(classes)
+    if known.dtype.kind == "U":
+        labels = labels.astype(str)
+    order = np.argsort(known, kind="stable")
+    ranked = known[order]
+    if labels.dtype.kind == ranked.dtype.kind:  # int labels never equal str classes (and numpy 1.x cannot compare them)
+        pos = np.minimum(np.searchsorted(ranked, labels), len(ranked) - 1)
+        hit = ranked[pos] == labels
+    else:
+        pos, hit = np.zeros(len(labels), np.int64), np.zeros(len(labels), bool)
+    if not hit.all():
+        unseen = np.unique(labels[~hit]).tolist()
+        shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+        raise DataError(f"{source or 'labels'}: label{'s' if len(unseen) > 1 else ''} {shown} "
+                        f"{'are' if len(unseen) > 1 else 'is'} not among the training classes "
+                        f"({', '.join(map(repr, list(classes)))})")
+    return order[pos].astype(np.int64)
+
+
+def standardize(X, mean, std):
+    """(X - mean) / std in float64, with the training split's per-feature mean and std (D,)."""
+    return (np.asarray(X, dtype=np.float64) - mean) / std
+
+
+def stratified_split(y, classes, val_fraction, test_fraction, rng, source="data"):
+    """Index arrays (train, val, test), each in random order, holding round(fraction * n) of every class's n samples.
+
+    A requested split gets at least one sample of every class and training keeps at least one, so a class with
+    fewer than 1 + (val_fraction > 0) + (test_fraction > 0) samples is a DataError.
+    """
+    counts = np.bincount(y, minlength=len(classes))
+
+    def share(fraction):
+        return np.maximum(1, np.floor(fraction * counts + 0.5)).astype(np.int64) if fraction > 0 else 0 * counts
+
+    n_val, n_test = share(val_fraction), share(test_fraction)
+    short = np.flatnonzero(counts - n_val - n_test < 1)
+    if len(short):
+        c = short[0]
+        need = 1 + (val_fraction > 0) + (test_fraction > 0)
+        raise DataError(f"{source}: class {classes[c]!r} has {counts[c]} sample(s), too few to split with "
+                        f"val_fraction {val_fraction} and test_fraction {test_fraction}: each class needs at "
+                        f"least {need} (one for training and one for each held-out split)")
+    order = rng.permutation(len(y))
+    by_class = order[np.argsort(y[order], kind="stable")]  # grouped by class, random within each class
+    rank = np.arange(len(y)) - np.repeat(np.cumsum(counts) - counts, counts)
+    c = y[by_class]
+    part = np.zeros(len(y), np.int8)  # 0 train, 1 val, 2 test
+    part[by_class[rank < n_val[c]]] = 1
+    part[by_class[(rank >= n_val[c]) & (rank < n_val[c] + n_test[c])]] = 2
+    return order[part[order] == 0], order[part[order] == 1], order[part[order] == 2]
+
+
+def _prepare(X, mean, std, dtype):
+    """Rows already in memory: standardized (when mean is given) and converted to a C-contiguous `dtype` array."""
+    if mean is not None:
+        X = standardize(X, mean, std)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _moments(X, rows):
+    """Per-feature mean and std (D,) of X[rows], in chunks (Chan's parallel update); a constant feature gets std 1."""
+    n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
+    for _, block in row_chunks(X, rows):
+        block = np.asarray(block, dtype=np.float64)
+        k, block_mean = len(block), block.mean(axis=0)
+        delta = block_mean - mean
+        m2 += ((block - block_mean) ** 2).sum(axis=0) + delta**2 * n * k / (n + k)
+        mean += delta * k / (n + k)
+        n += k
+        low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
+    std = np.sqrt(m2 / n)
+    std[low == high] = 1.0
+    return mean, std
+
+
+def _label_array(y_raw, source):
+    """Labels as a 1-D array of int64 or str: bools and whole floats become ints, bytes and mixed values strings."""
+    y = np.asarray(y_raw)
+    if y.ndim == 2 and y.shape[1] == 1 or y.ndim == 0:
+        y = y.reshape(-1)
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels must hold one value per sample, got an array of shape {y.shape}")
+    if y.dtype.kind in "biu":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f":
+        if np.isfinite(y).all() and (y == np.round(y)).all():
+            return y.astype(np.int64)
+        bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
+        raise DataError(f"{source}: labels must be integers or strings, found {bad}")
+    if y.dtype.kind == "S":
+        return np.char.decode(y, "utf-8", "replace")
+    if y.dtype.kind in "UO":
+        return y.astype(str)
+    raise DataError(f"{source}: labels must be integers or strings, got dtype {y.dtype}")
+
+

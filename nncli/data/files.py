@@ -1,0 +1,300 @@
+"""Data files: which reader a source needs, and the readers (CSV, NPZ, memory-mapped NPY, IDX), each checking
+what it reads and naming the file, row and column of a problem in a DataError.
+
+  .csv   header row; label column `data.target` (default the last), features `data.features` (default the rest)
+  .npz   arrays `data.x_key` (features) and `data.y_key` (labels), read without unpickling
+  .npy   features, memory-mapped (never copied whole); labels from the file `data.labels` (.npy or IDX)
+  IDX    MNIST format (.idx, *-ubyte, optionally .gz); images flattened to rows, values as stored (pixels 0–255;
+         data.standardize, on by default, puts them on a common scale); labels from `data.labels`
+"""
+
+import csv
+import gzip
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from nncli.data import builtin as datasets
+from nncli.data.builtin import BUILTINS, data_file
+from nncli.errors import DataError, DataFileMissing
+
+FORMATS = ".csv, .npz, .npy (labels from data.labels), IDX (.idx or *-ubyte, optionally .gz; labels from data.labels)"
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+CHUNK_BYTES = 32 * 2**20  # rows read at a time when scanning a memory-mapped file
+
+
+def row_chunks(X, rows=None):
+    """Blocks of about CHUNK_BYTES: slices of X, or sorted pieces of `rows` (for locality in a memory-mapped file)."""
+    step = max(1, CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
+    if rows is None:
+        for start in range(0, len(X), step):
+            yield start, X[start:start + step]
+    else:
+        rows = np.sort(rows)
+        for start in range(0, len(rows), step):
+            yield start, X[rows[start:start + step]]
+
+
+def read_source(source, cfg, labels, require_labels, feature_names, rng):
+    """(X (N, D), raw labels or None, feature names or None) from a built-in or a file; X may be a memmap (.npy)."""
+    if source in BUILTINS:
+        kwargs = datasets.generator_kwargs(source, cfg)
+        if source == "iris":
+            return _read_csv(data_file("iris.csv"), "species", None, True)
+        if source == "digits":
+            return (*datasets.digits(), None)
+        return (*datasets.GENERATORS[source](**kwargs, rng=rng), None)
+    kind = _format(source)
+    if not Path(source).is_file():
+        raise file_missing(source)
+    if kind == "csv":
+        return _read_csv(source, cfg.target, cfg.features or feature_names, require_labels)
+    if kind == "npz":
+        X, y = _read_npz(source, cfg.x_key, cfg.y_key, require_labels)
+    else:
+        X = _read_npy_features(source) if kind == "npy" else _read_idx_images(source)
+        y = None
+        if labels:
+            y = read_label_file(os.fspath(labels))
+        elif require_labels:
+            raise DataError(f"{source}: {kind} features need a labels file, a .npy or IDX file holding one label per "
+                            f"sample (data.labels in a config, --labels for nncli eval)")
+    if y is not None and len(y) != len(X):
+        raise DataError(f"{source}: {len(X)} samples but {len(y)} labels"
+                        + (f" in {labels}" if kind in ("npy", "idx") else ""))
+    return X, y, None
+
+
+def file_missing(path, what="data file"):
+    """The error for a data or labels file that does not exist; a relative path is placed in the current directory."""
+    where = "" if Path(path).is_absolute() else f" (relative paths start from the current directory, {Path.cwd()})"
+    return DataFileMissing(f"{what} not found: {path}{where}")
+
+
+def is_idx(path):
+    """True for a name the IDX reader takes (.idx or *-ubyte, optionally .gz)."""
+    return _kind(path) == "idx"
+
+
+def _kind(path):
+    """The file kind by name: 'csv', 'npz', 'npy', 'idx', or None."""
+    name = Path(path).name.lower()
+    bare = name[:-3] if name.endswith(".gz") else name
+    if bare.endswith((".idx", "ubyte")):
+        return "idx"
+    return name[-3:] if name.endswith((".csv", ".npz", ".npy")) else None
+
+
+def _format(source):
+    """The file kind of a data source; an unsupported name is a DataError listing formats and built-ins."""
+    if _kind(source):
+        return _kind(source)
+    raise DataError(f"data source {source!r} is not a built-in dataset ({', '.join(BUILTINS)}) "
+                    f"or a supported data file ({FORMATS})")
+
+
+def _features_2d(X, source):
+    """A numeric feature array as (N, D) (a view, so a memmap stays a memmap), checked to be non-empty and finite."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{source}: features must be numbers, got dtype {X.dtype}")
+    if X.ndim == 0 or len(X) == 0:
+        raise DataError(f"{source}: holds no samples")
+    X = X.reshape(len(X), -1)
+    if X.dtype.kind == "f":
+        for start, block in row_chunks(X):
+            bad = ~np.isfinite(block)
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                raise DataError(f"{source}: sample {start + r} (0-based), feature {c} is {block[r, c]}; "
+                                f"features must be finite numbers")
+    return X
+
+
+def _read_csv(path, target, features, require_labels):
+    """Read a CSV with a header row: (X (N, D) float64, raw labels or None, feature names).
+
+    The label column is `target` when given, else the last column unless it is one of `features`. Without
+    require_labels a missing label column means every column (or every chosen feature) is a feature.
+    Errors name the file, the line as numbered in the file, and the column.
+    """
+    header, rows, lines, line = None, [], [], 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, skipinitialspace=True)
+            for record in reader:
+                first, line = line + 1, reader.line_num
+                if not record or record == [""]:
+                    continue
+                if header is None:
+                    header = [name.strip() for name in record]
+                elif len(record) != len(header):
+                    raise DataError(f"{path}: line {first} has {len(record)} fields, the header has {len(header)}")
+                else:
+                    rows.append(record)
+                    lines.append(first)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; a CSV data file must be UTF-8") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: line {line + 1}: {err}") from None
+    named = {target, *(features or ())} & set(header or ())  # columns a config names are a header, numbers or not
+    if header is not None and not named and all(_is_number(name) for name in header):
+        raise DataError(f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
+                        f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost")
+    if header is None or not rows:
+        raise DataError(f"{path}: no data rows (a CSV needs a header row and at least one sample)")
+    if len(set(header)) != len(header):
+        twice = sorted({name for name in header if header.count(name) > 1})
+        raise DataError(f"{path}: column name(s) {', '.join(map(repr, twice))} appear more than once in the header")
+
+    def missing(name, what):
+        return DataError(f"{path}: no {what} column {name!r}; the columns are {', '.join(header)}")
+
+    chosen = list(features or ())
+    for name in chosen:
+        if name not in header:
+            raise missing(name, "feature")
+    label = target if target is not None else header[-1]
+    if label not in header or (target is None and label in chosen):
+        label = None
+    if label is None and require_labels:
+        if target is not None:
+            raise missing(target, "target")
+        raise DataError(f"{path}: the last column {header[-1]!r} is a feature; set data.target to the label column")
+    if label in chosen:
+        raise DataError(f"{path}: column {label!r} is both data.target and one of data.features")
+    names = list(features) if features else [n for n in header if n != label]
+    if not names:
+        raise DataError(f"{path}: no feature columns (the columns are {', '.join(header)})")
+    table = np.char.strip(np.array(rows, dtype=str))
+    columns = [_numeric_column(table[:, header.index(name)], path, name, lines) for name in names]
+    y = None if label is None else _label_column(table[:, header.index(label)], path, label, lines)
+    return np.column_stack(columns), y, names
+
+
+def _numeric_column(text, path, name, lines):
+    """One CSV feature column as float64; a non-numeric or non-finite value is a DataError naming line and column."""
+    try:
+        values = text.astype(np.float64)
+    except ValueError:
+        i = next(i for i, s in enumerate(text) if not _is_number(s))  # only on the error path
+        what = "is empty" if text[i] == "" else f"{str(text[i])!r} is not a number"
+        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {what}; features must be numbers") from None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        i = bad[0]
+        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {text[i]} is not a finite number")
+    return values
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_column(text, path, name, lines):
+    """One CSV label column: int64 when every value is an integer, else the strings as written."""
+    empty = np.flatnonzero(text == "")
+    if len(empty):
+        raise DataError(f"{path}: line {lines[empty[0]]}, column {name!r}: the label is empty")
+    try:
+        return text.astype(np.int64)
+    except (ValueError, OverflowError):
+        return text
+
+
+def _load_problem(path, err):
+    """Why np.load refused `path`, in words that fit: NumPy blames pickles for any file it does not recognise."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        head = b""
+    if head and not head.startswith((b"\x93NUMPY", b"PK")):
+        return "not a NumPy file (it does not start with the .npy or .npz signature)"
+    if any(word in str(err) for word in ("pickle", "Object arrays", "Python objects")):
+        return "it holds Python objects (dtype=object), which nncli never unpickles; save plain numbers"
+    return str(err)
+
+
+def _read_npz(path, x_key, y_key, require_labels):
+    """Arrays x_key and y_key (None if absent and not required) from an .npz archive, never unpickling."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"cannot read {path} as an .npz archive: {_load_problem(path, err)}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(f"{path}: holds a single array, not an .npz archive of named arrays")
+    with archive:
+        keys = archive.files
+        for key, option, needed in ((x_key, "x_key", True), (y_key, "y_key", require_labels)):
+            if needed and key not in keys:
+                raise DataError(f"{path}: no array {key!r} (data.{option}); the archive holds {', '.join(keys) or 'nothing'}")
+        try:
+            X = archive[x_key]
+            y = archive[y_key] if y_key in keys else None
+        except (ValueError, OSError, zipfile.BadZipFile) as err:
+            raise DataError(f"{path}: cannot read its arrays: {_load_problem(path, err)}") from None
+    return _features_2d(X, path), y
+
+
+def _read_npy_features(path):
+    """A .npy feature array, memory-mapped read-only and viewed as (N, D): no copy of the data is made."""
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"cannot read {path} as a .npy array: {_load_problem(path, err)}") from None
+    if not isinstance(X, np.ndarray):
+        raise DataError(f"{path}: is an .npz archive, not a single .npy array; name it .npz")
+    return _features_2d(X, path)
+
+
+def _read_idx(path):
+    """The array stored in an IDX file (optionally gzipped): magic 0 0 <type> <ndim>, ndim big-endian uint32 sizes, data."""
+    try:
+        with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"cannot read {path}: {err}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
+        raise DataError(f"{path}: not an IDX file (its first bytes {raw[:4].hex()} are not 00 00 <type> <ndim>)")
+    ndim, start = raw[3], 4 + 4 * raw[3]
+    if len(raw) < start:
+        raise DataError(f"{path}: IDX header is cut short")
+    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", ndim, offset=4))
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - start != expected:
+        raise DataError(f"{path}: IDX header promises {'x'.join(map(str, shape))} values of {dtype.name} "
+                        f"({expected} bytes) but the file holds {len(raw) - start} bytes of data")
+    return np.frombuffer(raw, dtype, offset=start).reshape(shape)
+
+
+def _read_idx_images(path):
+    """IDX images (N, rows, cols) as (N, rows*cols) float64, values as stored (pixels 0–255, like the same pixels
+    in a .npy or CSV file, so a checkpoint predicts the same whatever format its input comes in)."""
+    images = _read_idx(path)
+    return _features_2d(images.reshape(len(images), -1).astype(np.float64), path)
+
+
+def read_label_file(path):
+    """Labels (N,) from a .npy or IDX file named by data.labels."""
+    if not Path(path).is_file():
+        raise file_missing(path, "labels file")
+    if _kind(path) == "idx":
+        return _read_idx(path)
+    if _kind(path) != "npy":
+        raise DataError(f"labels file {path}: must be .npy or IDX (.idx or *-ubyte, optionally .gz)")
+    try:
+        y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"cannot read labels file {path}: {_load_problem(path, err)}") from None
+    if not isinstance(y, np.ndarray):
+        raise DataError(f"labels file {path}: is an .npz archive, not a single .npy array")
+    return y

@@ -1,0 +1,99 @@
+"""Looking at finished work: what a checkpoint holds, which runs a folder has, how two runs differ.
+
+Everything here reads JSON and npz arrays only; nothing is unpickled or executed.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from nncli.training.checkpoint import load_checkpoint, sha256_of
+from nncli.config.schema import changed_keys, flatten
+from nncli.errors import RunError
+from nncli.training.rundir import read_metrics, runs_inside
+
+RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
+
+
+def describe_checkpoint(path):
+    """A checkpoint's format, provenance, layers and recorded metrics as a JSON-ready dict."""
+    ckpt = load_checkpoint(path)
+    return {
+        "path": str(path), "sha256": sha256_of(path), "format_version": ckpt.meta["format_version"],
+        "nncli_version": ckpt.meta["nncli_version"], "epoch": ckpt.epoch, "position": ckpt.position,
+        "classes": ckpt.classes,
+        "layers": [{"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
+                   for name, p in ckpt.params.items()],
+        "parameters": int(sum(p.size for p in ckpt.params.values())),
+        "standardized": ckpt.norm_mean is not None, "metrics": ckpt.meta["metrics"], "config": ckpt.config,
+    }
+
+
+def read_summary(run_dir):
+    path = Path(run_dir) / "summary.json"
+    if not Path(run_dir).is_dir():
+        kind = "a file, not a run directory" if Path(run_dir).exists() else "no such run directory"
+        raise RunError(f"{run_dir}: {kind}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(runs_inside(run_dir) or f"{run_dir}: not a finished nncli run (no summary.json)") from None
+    except (OSError, ValueError) as e:
+        raise RunError(f"{run_dir}: not a finished nncli run ({path.name}: {e})") from None
+
+
+def list_runs(folder, sort="name"):
+    """One row per run directory under `folder` (any depth), sorted by a RUN_COLUMNS key."""
+    if sort not in RUN_COLUMNS:
+        raise RunError(f"--sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
+    run_dirs = sorted(Path(top) for top, _, files in os.walk(folder) if {"summary.json", "metrics.jsonl"} & set(files))
+    rows = [_run_row(run_dir) for run_dir in run_dirs]
+    descending = sort in ("best_val_accuracy", "epochs")
+
+    def key(row):  # missing values last; numbers best-first where larger is better
+        value = row[sort]
+        if value is None or isinstance(value, str):
+            return (value is None, str(value))
+        return (False, -value if descending else value)
+    rows.sort(key=key)
+    return rows
+
+
+def _run_row(run_dir):
+    """A run's row from summary.json; a run without a readable one (still running, or killed) from its metrics."""
+    try:
+        summary = read_summary(run_dir)
+        best = summary.get("best") or {}
+        return {"path": str(run_dir), "name": summary.get("name"), "status": summary.get("status"),
+                "epochs": summary.get("epochs_run"), "best_val_accuracy": best.get("val_accuracy"),
+                "wall_seconds": summary.get("wall_seconds")}
+    except (RunError, AttributeError):  # AttributeError: JSON that is not an object
+        exists = (run_dir / "summary.json").exists()
+        status = "summary.json unreadable" if exists else "no summary (running or killed)"
+    try:
+        rows = read_metrics(run_dir)
+    except RunError:
+        rows = []
+    accuracies = [r["val_accuracy"] for r in rows if isinstance(r.get("val_accuracy"), (int, float))]
+    return {"path": str(run_dir), "name": run_dir.name, "status": status, "epochs": len(rows),
+            "best_val_accuracy": max(accuracies, default=None), "wall_seconds": None}
+
+
+def diff_runs(run_a, run_b):
+    """Config keys that differ between two runs, and their best and final metrics side by side."""
+    configs, summaries = [], []
+    for run in (run_a, run_b):
+        summaries.append(read_summary(run))
+        ckpt = Path(run) / "checkpoint.npz"
+        configs.append(load_checkpoint(ckpt).config if ckpt.exists() else {})
+    flat = [flatten(c) for c in configs]
+    keys = [k for k in changed_keys(*configs) if k != "output.dir"]  # each run's own path: the column headers
+    metrics = {}
+    for which in ("best", "final"):
+        a, b = (s.get(which) or {} for s in summaries)
+        for key in sorted(set(a) | set(b)):
+            if key != "seconds":
+                metrics[f"{which}.{key}"] = (a.get(key), b.get(key))
+    return {"config": {k: (flat[0].get(k), flat[1].get(k)) for k in keys}, "metrics": metrics,
+            "epochs": (len(read_metrics(run_a)), len(read_metrics(run_b))),
+            "status": tuple(s.get("status") for s in summaries)}

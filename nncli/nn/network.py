@@ -1,0 +1,176 @@
+"""A fully connected network built from the gates in `layers`.
+
+[affine → activation (→ dropout)] for each hidden width, then a final affine to class scores:
+`hidden=[]` is a linear classifier, `[h]` a two-layer net, `[h1, h2]` a three-layer net.
+
+Every parameter is a view into one flat buffer `theta` (weights W1..WL first, then biases
+b1..bL) and every gradient a view into `grad` of the same layout, so an optimizer updates all
+parameters with a few vectorized passes and regularization touches one contiguous weight block.
+"""
+
+import numpy as np
+
+from nncli.nn.layers import Affine, Dropout, make_activation
+from nncli.nn.losses import LOSSES, softmax, svm_kinks
+from nncli.nn.regularization import add_regularization_grad, l1_kinks, regularization_loss
+
+INITS = ("he", "xavier", "normal")
+
+
+def weight_std(init, fan_in, fan_out, std=0.01):
+    """Standard deviation of the initial weights: he N(0, 2/fan_in), xavier N(0, 2/(fan_in+fan_out)), normal N(0, std²)."""
+    if init == "he":
+        return np.sqrt(2.0 / fan_in)
+    if init == "xavier":
+        return np.sqrt(2.0 / (fan_in + fan_out))
+    if init == "normal":
+        return std
+    raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+
+
+class Network:
+    """Scores f(x) of a fully connected net, its loss, and the gradient of the loss on every parameter.
+
+    input_dim D, hidden widths, num_classes C. Parameters `params['W1']` (D, h1), `params['b1']` (h1,), …
+    All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed.
+    """
+
+    def __init__(self, input_dim, hidden, num_classes, *, activation="relu", negative_slope=0.01, alpha=1.0,
+                 init="he", init_std=0.01, bias_init=0.0, dropout=0.0, loss="softmax", l2=0.0, l1=0.0,
+                 dtype=np.float32, rng=0):
+        self.sizes = [int(input_dim), *map(int, hidden), int(num_classes)]
+        self.activation, self.loss_name = activation, loss
+        self.l2, self.l1 = float(l2), float(l1)
+        self.dtype = np.dtype(dtype)
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self._loss_fn = LOSSES[loss]
+
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        self.num_weights = sum(fi * fo for fi, fo in shapes)
+        self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]), self.dtype)
+        self.grad = np.zeros_like(self.theta)
+        self.params, self.grads = {}, {}
+        w_off, b_off = 0, self.num_weights
+        for i, (fi, fo) in enumerate(shapes, start=1):
+            self.params[f"W{i}"] = self.theta[w_off:w_off + fi * fo].reshape(fi, fo)
+            self.grads[f"W{i}"] = self.grad[w_off:w_off + fi * fo].reshape(fi, fo)
+            self.params[f"b{i}"] = self.theta[b_off:b_off + fo]
+            self.grads[f"b{i}"] = self.grad[b_off:b_off + fo]
+            w_off, b_off = w_off + fi * fo, b_off + fo
+            std = weight_std(init, fi, fo, init_std)
+            self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * std
+            if i < len(shapes):  # hidden layers only: the scores' biases start at 0
+                self.params[f"b{i}"][...] = bias_init
+
+        self.layers, self.affines = [], []
+        for i in range(1, len(shapes) + 1):
+            affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"], self.grads[f"W{i}"], self.grads[f"b{i}"])
+            self.affines.append(affine)
+            self.layers.append(affine)
+            if i < len(shapes):
+                self.layers.append(make_activation(activation, negative_slope, alpha, inplace=True))
+                if dropout > 0:
+                    self.layers.append(Dropout(dropout, self.rng))
+        self.dropout_layers = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        self._dscores = None
+        self._reg_scratch = None
+
+    @property
+    def weights(self):
+        """All weight matrices as one flat view (the block regularization acts on)."""
+        return self.theta[: self.num_weights]
+
+    def forward(self, X, train=False):
+        """Scores (N, C) for a batch; `train` turns dropout on. The array is reused by the next call."""
+        for layer in self.dropout_layers:
+            layer.train = train
+        out = X if X.dtype == self.dtype else X.astype(self.dtype)
+        for layer in self.layers:
+            out = layer.forward(out)
+        self.scores = out
+        return out
+
+    def regularization_loss(self):
+        return regularization_loss(self.weights, self.l2, self.l1)
+
+    def forward_loss(self, X, y, train=True):
+        """Total loss (data + regularization) of a batch, without the backward pass."""
+        self.data_loss, self._dscores_view = self._loss_fn(self.forward(X, train), y, self._dscores_buffer(len(y)))
+        return self.data_loss + self.regularization_loss()
+
+    def loss(self, X, y, train=True, need_dx=False):
+        """Forward and backward on a batch: returns the total loss and fills `grads` (and `dx` if asked)."""
+        total = self.forward_loss(X, y, train)
+        self.backward(self._dscores_view, need_dx)
+        return total
+
+    def backward(self, dscores, need_dx=False):
+        """Chain rule through the layers in reverse; the first affine's dx is computed only if asked."""
+        dout = dscores
+        for layer in reversed(self.layers[1:]):
+            dout = layer.backward(dout)
+        self.dx = self.layers[0].backward(dout, need_dx=need_dx)
+        if self.l2 or self.l1:
+            if self._reg_scratch is None:
+                self._reg_scratch = np.empty(self.num_weights, self.dtype)
+            add_regularization_grad(self.weights, self.grad[: self.num_weights], self.l2, self.l1, self._reg_scratch)
+
+    def _dscores_buffer(self, n):
+        if self._dscores is None or self._dscores.shape[0] < n:
+            self._dscores = np.empty((n, self.sizes[-1]), self.dtype)
+        return self._dscores[:n]
+
+    def evaluate(self, chunks):
+        """Mean data loss and accuracy over an iterable of (X, y) chunks, so memory stays bounded."""
+        total, correct, n = 0.0, 0, 0
+        for xb, yb in chunks:
+            scores = self.forward(xb)
+            correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
+            total += self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0] * len(yb)
+            n += len(yb)
+        n = max(n, 1)
+        return total / n, correct / n
+
+    def predict_scores(self, X, chunk=4096):
+        """Class scores (N, C) as a new array, computed in chunks (eval mode)."""
+        out = np.empty((len(X), self.sizes[-1]), self.dtype)
+        for start in range(0, len(X), chunk):
+            out[start:start + chunk] = self.forward(self._batch(X, start, chunk))
+        return out
+
+    def predict_proba(self, X, chunk=4096):
+        """Softmax class probabilities (N, C), float64 whatever the network's dtype (each row sums to 1)."""
+        return softmax(self.predict_scores(X, chunk).astype(np.float64))
+
+    def predict(self, X, chunk=4096):
+        """Predicted class ids (N,)."""
+        return self.predict_scores(X, chunk).argmax(axis=1)
+
+    def _batch(self, X, start, chunk):
+        return np.ascontiguousarray(X[start:start + chunk], dtype=self.dtype)
+
+    def kinks(self, y=None):
+        """Side of every non-differentiable point after the last forward (ReLU-family inputs, SVM margins, L1 weights)."""
+        parts = [layer.kinks().ravel() for layer in self.layers if layer.kinked]
+        if self.loss_name == "svm" and y is not None:
+            parts.append(svm_kinks(self.scores, y).ravel())
+        w_signs = l1_kinks(self.weights, self.l1)
+        if w_signs is not None:
+            parts.append(w_signs)
+        return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+    def layer_shapes(self):
+        """[(name, shape, count)] for every parameter, in order W1, b1, W2, b2, …"""
+        return [(name, p.shape, p.size) for name, p in self.params.items()]
+
+    @property
+    def num_params(self):
+        return self.theta.size
+
+
+def build_network(config, input_dim, num_classes, rng=0, dtype=None):
+    """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe."""
+    m, reg = config.model, config.regularization
+    return Network(input_dim, m.hidden, num_classes, activation=m.activation, negative_slope=m.negative_slope,
+                   alpha=m.alpha, init=m.init, init_std=m.init_std, bias_init=m.bias_init, dropout=m.dropout,
+                   loss=config.loss, l2=reg.l2, l1=reg.l1, dtype=dtype or config.train.dtype, rng=rng)

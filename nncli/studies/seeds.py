@@ -1,0 +1,189 @@
+"""A seed study: one config trained once per seed, each into its own run directory, summarized as mean ± std.
+
+Layout under the study directory (the config's output.dir or --out): `seed-<k>/`, a normal run directory per
+seed, and `seeds.json`, the per-seed summaries and their mean/std, rewritten atomically after every seed.
+
+Rules, so that nothing is overwritten silently:
+- a fresh study refuses a directory holding a single run (always), an earlier study's seeds.json, or a requested
+  seed-<k>/ that holds a run; `force` replaces the requested seed runs and seeds.json, never anything else;
+- `resume` continues each requested seed-<k>/ from its checkpoint.npz and starts the seeds that never reached one
+  (nothing trained is lost: checkpoint.npz is written at the end of every epoch).
+
+Diverged and interrupted seeds are recorded but left out of the mean and std.
+"""
+
+import math
+import re
+from pathlib import Path
+
+from nncli.training.atomic import atomic_write_json
+from nncli.errors import NncliError, RunError
+from nncli.training.rundir import holds_run
+
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+TEST_METRICS = ("test_loss", "test_accuracy")
+EXCLUDED = ("diverged", "interrupted")
+SPEC_HELP = "a seed (3), a range (0-4) or a comma list (0,2,5) of non-negative integers"
+
+
+class SeedsError(NncliError):
+    """A --seeds value that is not a list of non-negative integers."""
+
+
+def parse_seeds(spec, option="--seeds"):
+    """'0-4' → [0, 1, 2, 3, 4]; '0,2,5' → [0, 2, 5]; '3' → [3]; ranges and lists combine ('0-2,7').
+
+    A list such as [0, 1, 2] (a sweep file's `seeds`) reads as its comma form. Errors name `option`.
+    """
+    if isinstance(spec, list):
+        spec = ",".join(map(str, spec))
+    if not str(spec).strip():
+        raise SeedsError(f"{option}: no seeds given; give {SPEC_HELP}")
+    seeds = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            where = f"{part!r} in {spec!r}" if part != str(spec).strip() else repr(part)
+            raise SeedsError(f"{option}: {where} is not {SPEC_HELP}")
+        lo, hi = int(match[1]), int(match[2] if match[2] is not None else match[1])
+        if hi < lo:
+            raise SeedsError(f"{option}: the range {part!r} runs backwards; write it low-high, e.g. {hi}-{lo}")
+        seeds.extend(range(lo, hi + 1))
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise SeedsError(f"{option}: seed {repeated[0]} is listed twice in {spec!r}; each seed runs once")
+    return seeds
+
+
+def seed_run_dir(study_dir, seed):
+    return Path(study_dir) / f"seed-{seed}"
+
+
+def check_study_dir(study_dir, seeds, force=False, resume=False):
+    """Refuse, before anything trains, a study directory whose contents this study would overwrite."""
+    study_dir = Path(study_dir)
+    if study_dir.exists() and not study_dir.is_dir():
+        raise RunError(f"{study_dir} exists and is not a directory")
+    if holds_run(study_dir):
+        raise RunError(f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and "
+                       f"seeds.json of its own: choose another --out"
+                       + (" (or resume that run without --seeds)" if resume else ""))
+    if resume:
+        if not any(seed_run_dir(study_dir, s).is_dir() for s in seeds):
+            raise RunError(f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)}); "
+                           f"start the study with nncli train CONFIG --seeds ...")
+        return
+    if force:
+        return
+    taken = [seed_run_dir(study_dir, s) for s in seeds if holds_run(seed_run_dir(study_dir, s))]
+    if (study_dir / "seeds.json").exists() or taken:
+        what = ", ".join(p.name for p in taken) or "seeds.json"
+        raise RunError(f"{study_dir} already holds a seed study ({what}); pass --resume to continue it, "
+                       f"--force to replace these seed runs, or --out DIR to write somewhere else")
+
+
+def study_config_path(study_dir, seeds):
+    """The resolved config a resumed study continues from: the first requested seed run that recorded one."""
+    check_study_dir(study_dir, seeds, resume=True)
+    for seed in seeds:
+        path = seed_run_dir(study_dir, seed) / "config.yaml"
+        if path.exists():
+            return path
+    raise RunError(f"{study_dir}: no seed-<k>/config.yaml for seeds {_listing(seeds)}; nothing to resume")
+
+
+def run_seeds(config, seeds, study_dir=None, *, force=False, resume=False, on_seed_start=None, on_seed_end=None,
+              **trainer_kwargs):
+    """Train `config` once per seed into STUDY_DIR/seed-<k>/; return the study dict that seeds.json holds.
+
+    `on_seed_start(seed, run_dir)` and `on_seed_end(seed, run)` observe the study; `trainer_kwargs` (on_start,
+    on_epoch, on_warning, command) go to every seed's Trainer. An interrupted seed ends the study there.
+    """
+    from nncli.training.trainer import Trainer
+
+    study_dir = Path(study_dir or config.output.dir)
+    check_study_dir(study_dir, seeds, force, resume)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for seed in seeds:
+        run_dir = seed_run_dir(study_dir, seed)
+        cfg = config.model_copy(deep=True)
+        cfg.seed = seed
+        continuing = resume and (run_dir / "checkpoint.npz").exists()
+        if on_seed_start:
+            on_seed_start(seed, run_dir)
+        # a resumed study starts fresh the seeds that never checkpointed an epoch: their files hold nothing trained
+        trainer = Trainer(cfg, run_dir, force=force if continuing else force or resume, resume=continuing,
+                          **trainer_kwargs)
+        summary = trainer.run()
+        run = seed_summary(seed, run_dir, summary, has_test=trainer.data.test is not None)
+        runs.append(run)
+        study = summarize(seeds, runs)
+        atomic_write_json(study_dir / "seeds.json", study)
+        if on_seed_end:
+            on_seed_end(seed, run)
+        if summary["status"] == "interrupted":
+            break
+    return study
+
+
+def seed_summary(seed, run_dir, summary, has_test=False):
+    """One seed's entry: status, epochs, best and final metrics, and test loss/accuracy of best.npz."""
+    run = {"seed": seed, "run_dir": str(run_dir),
+           **{k: summary.get(k) for k in ("status", "epochs_run", "best_epoch", "wall_seconds")}}
+    for key in ("best", "final"):  # the epoch's metrics; per-layer diagnostics stay in the run's summary.json
+        row = summary.get(key)
+        run[key] = {k: row[k] for k in ("epoch", *METRICS) if k in row} if row else None
+    for key in ("error", "exit_code", "signal"):
+        if key in summary:
+            run[key] = summary[key]
+    best = Path(run_dir) / "best.npz"
+    if has_test and best.exists() and summary["status"] not in EXCLUDED:
+        from nncli.evaluation.evaluate import evaluate_checkpoint
+
+        report = evaluate_checkpoint(best, split="test")
+        run["test"] = {"test_loss": report["loss"], "test_accuracy": report["accuracy"]}
+    return run
+
+
+def summarize(seeds, runs):
+    """The study: requested seeds, per-seed entries, and mean/std of every metric over the seeds not excluded.
+
+    `aggregate["final"][metric]` averages the last epoch's values; `aggregate["best"][metric]` the best epoch's,
+    plus test_loss/test_accuracy of best.npz. std is the sample standard deviation (n - 1), None for one seed.
+    """
+    included = [r for r in runs if r["status"] not in EXCLUDED]
+    aggregate = {
+        "final": _mean_std([r.get("final") or {} for r in included], METRICS),
+        "best": _mean_std([dict(r.get("best") or {}, **r.get("test", {})) for r in included], METRICS + TEST_METRICS),
+    }
+    done = {r["seed"] for r in runs}
+    return {
+        "seeds": list(seeds), "runs": runs,
+        "included": [r["seed"] for r in included],
+        "excluded": {str(r["seed"]): r["status"] for r in runs if r["status"] in EXCLUDED},
+        "pending": [s for s in seeds if s not in done],
+        "aggregate": aggregate,
+    }
+
+
+def mean_and_std(values):
+    """Mean and sample standard deviation (n − 1) of a non-empty list; the std is None for a single value."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+
+
+def _mean_std(rows, keys):
+    out = {}
+    for key in keys:
+        values = [row[key] for row in rows if row.get(key) is not None and math.isfinite(row[key])]
+        if values:
+            mean, std = mean_and_std(values)
+            out[key] = {"mean": mean, "std": std, "n": len(values)}
+    return out
+
+
+def _listing(seeds):
+    return ", ".join(map(str, seeds))

@@ -1,0 +1,117 @@
+"""Atomic file writes: a crash (even `kill -9`) at any moment leaves either the old file or the new one, never half.
+
+Each write goes to a temporary file beside the target, is flushed and fsynced, then renamed over the
+target with `os.replace` (atomic on POSIX and Windows). On any error the temporary file is removed.
+"""
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from nncli.errors import OutputError
+
+
+def _new_file_mode():
+    """Permissions a plain `open(path, 'w')` would give (0o666 minus the umask); mkstemp alone gives 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_dir(directory):
+    """Make the rename itself durable across a power loss (POSIX only; Windows cannot open directories)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_output(path, force=True, option="--out"):
+    """Raise OutputError unless `path` can be written: its directory exists, it is not itself a directory and,
+    without `force`, it does not exist yet (nothing a user cares about is replaced unasked). `option` names the
+    command-line option that gave the path, for the message.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        what = "is not a directory" if path.parent.exists() else "does not exist"
+        raise OutputError(f"cannot write {path}: directory {path.parent} {what}")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory; give a file name")
+    if path.exists() and not force:
+        hint = f"pass --force to overwrite it, or choose another {option}" if option else "choose another path"
+        raise OutputError(f"{path} already exists; {hint} (nothing was overwritten)")
+
+
+def atomic_write(path, write):
+    """Call `write(f)` on a binary temp file next to `path`, then move it onto `path` in one step.
+
+    Raises OutputError (naming `path`) when its directory is missing or `path` is a directory.
+    """
+    path = Path(path)
+    if path.is_dir():
+        check_output(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
+    except (FileNotFoundError, NotADirectoryError):
+        check_output(path)  # names the missing directory instead of the temporary file
+        raise
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path, data):
+    """Replace `path` with `data` (bytes) atomically."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path, text):
+    """Replace `path` with `text`, UTF-8 encoded, atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def jsonable(obj):
+    """A copy of `obj` that `json.dumps` writes as strict JSON.
+
+    Non-finite floats (NaN, ±inf) become None, numpy scalars and arrays become Python numbers and
+    lists, tuples become lists; dict keys are kept as they are.
+    """
+    if isinstance(obj, dict):
+        return {key: jsonable(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(value) for value in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def atomic_write_json(path, obj):
+    """Replace `path` with `obj` as indented JSON (non-finite floats written as null) atomically."""
+    atomic_write_text(path, json.dumps(jsonable(obj), indent=2) + "\n")
+
+
+def atomic_save_npz(path, arrays):
+    """Replace `path` with an uncompressed .npz holding `arrays` (name → ndarray) atomically.
+
+    The name is used as given: unlike `np.savez(path)`, no '.npz' suffix is appended.
+    """
+    atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -1,0 +1,270 @@
+"""Checkpoints: a trained network's parameters, config, class labels and training state in one .npz.
+
+Format 2 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
+  W1, b1, …, WL, bL    (fan_in, fan_out) and (fan_out,), float32 or float64
+  meta                 0-d unicode array holding one JSON object: format_version, nncli_version, config,
+                       classes (class id i is classes[i]), layer_sizes [D, h1, …, C], epoch, metrics,
+                       and optionally state (free-form trainer state for exact resume)
+  norm_mean, norm_std  optional, (D,) each, both or neither: the standardization of the inputs
+  opt_<name>           optional optimizer state, (P,) with P the total number of parameters
+
+Format 1 is the same but for networks trained on IDX images, whose pixels nncli then read as value/255 (format 2
+reads every file's values as stored): loading one rescales norm_mean and norm_std by 255, or W1 by 1/255 without
+standardization, so it takes raw pixels and predicts exactly as before.
+"""
+
+import hashlib
+import json
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nncli import __version__
+from nncli.training.atomic import atomic_save_npz, jsonable
+from nncli.data.files import is_idx
+from nncli.errors import CheckpointError, show_value
+
+FORMAT_VERSION = 2
+META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int,
+              "metrics": dict}
+FLOAT_TYPES = (np.float32, np.float64)
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+NPY_MAGIC = b"\x93NUMPY"
+# What zipfile / zlib / numpy raise on a damaged archive or member.
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, struct.error,
+               NotImplementedError, RuntimeError)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: `params` W1, b1, W2, b2, … in layer order; `optimizer_state` without the 'opt_' prefix."""
+
+    params: dict[str, np.ndarray]
+    meta: dict
+    norm_mean: np.ndarray | None = None
+    norm_std: np.ndarray | None = None
+    optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def layer_sizes(self):
+        """[D, h1, …, C]: input dimension, hidden widths, number of classes."""
+        return list(self.meta["layer_sizes"])
+
+    @property
+    def classes(self):
+        """The original class labels; class id i is classes[i]."""
+        return list(self.meta["classes"])
+
+    @property
+    def config(self):
+        """The resolved config the network was trained with, as a dict."""
+        return self.meta["config"]
+
+    @property
+    def epoch(self):
+        """Number of epochs trained when this checkpoint was written."""
+        return self.meta["epoch"]
+
+    @property
+    def position(self):
+        """Where in training the weights are, for people: 'epoch 2', or 'epoch 2 + 5 steps of epoch 3' for the
+        checkpoint.npz a stop inside an epoch writes (resume finishes that epoch)."""
+        state = self.meta.get("state")
+        steps = state.get("step", 0) if isinstance(state, dict) else 0
+        if not steps:
+            return f"epoch {self.epoch}"
+        return f"epoch {self.epoch} + {steps} step{'s' if steps != 1 else ''} of epoch {self.epoch + 1}"
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_meta(array):
+    """The meta dict stored in the 0-d string array `array`, checked key by key."""
+    if array.ndim != 0 or array.dtype.kind != "U":
+        raise CheckpointError(f"array 'meta' must be a 0-d unicode string holding JSON, "
+                              f"got dtype {array.dtype} with shape {array.shape}")
+    try:
+        meta = json.loads(str(array[()]))
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"'meta' is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"'meta' must hold a JSON object, got a {type(meta).__name__}")
+
+    if "format_version" not in meta:
+        raise CheckpointError("meta is missing 'format_version'")
+    version = meta["format_version"]
+    if not _is_int(version) or version < 1:
+        raise CheckpointError(f"meta.format_version must be a positive integer "
+                              f"(this nncli reads formats 1 to {FORMAT_VERSION}), got {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"written by a newer nncli (format {version}, this is {FORMAT_VERSION}); upgrade nncli")
+
+    missing = [key for key in META_TYPES if key not in meta]
+    if missing:
+        raise CheckpointError(f"meta is missing {', '.join(map(repr, missing))}")
+    for key, kind in META_TYPES.items():
+        if not isinstance(meta[key], kind) or (kind is int and not _is_int(meta[key])):
+            raise CheckpointError(f"meta.{key} must be of type {kind.__name__}, got {show_value(meta[key])}")
+    if "state" in meta and not isinstance(meta["state"], dict):
+        raise CheckpointError(f"meta.state must be a dict when present, got {show_value(meta['state'])}")
+
+    sizes, classes = meta["layer_sizes"], meta["classes"]
+    if len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
+        raise CheckpointError(f"meta.layer_sizes must list at least two positive integers [D, …, C], "
+                              f"got {show_value(sizes)}")
+    if meta["epoch"] < 0:
+        raise CheckpointError(f"meta.epoch must be >= 0, got {meta['epoch']}")
+    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (str, int, float))]
+    if bad:
+        raise CheckpointError(f"meta.classes must hold strings or numbers, got {bad[0]!r}")
+    if len(classes) != sizes[-1]:
+        raise CheckpointError(f"meta.classes has {len(classes)} labels but layer_sizes ends in {sizes[-1]} classes")
+    if len(set(classes)) != len(classes):
+        raise CheckpointError(f"meta.classes has duplicate labels: {show_value(classes)}")
+    return meta
+
+
+def _check_float(name, array, shape, why, finite=True):
+    if array.dtype.type not in FLOAT_TYPES:
+        raise CheckpointError(f"array {name!r} must be float32 or float64, got {array.dtype}")
+    if array.shape != shape:
+        raise CheckpointError(f"array {name!r} has shape {array.shape}, {why} requires {shape}")
+    if finite and not np.isfinite(array).all():  # the trainer never saves such weights: damaged or hand-made
+        raise CheckpointError(f"array {name!r} holds {np.count_nonzero(~np.isfinite(array))} NaN or infinite "
+                              f"value(s); its predictions would be meaningless")
+
+
+def _parse(arrays):
+    """Check the arrays of a checkpoint against format 1 and return it as a Checkpoint."""
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):
+            raise CheckpointError(f"member {name!r} is not a .npy array")
+    if "meta" not in arrays:
+        raise CheckpointError("has no 'meta' array (not an nncli checkpoint?)")
+    meta = _parse_meta(arrays["meta"])
+
+    sizes = meta["layer_sizes"]
+    layers = len(sizes) - 1
+    shapes = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
+    num_params = sum(int(np.prod(shape)) for shape in shapes.values())
+    shapes["norm_mean"] = shapes["norm_std"] = (sizes[0],)
+
+    for name in arrays:
+        if name != "meta" and name not in shapes and not (name.startswith("opt_") and len(name) > 4):
+            raise CheckpointError(f"unknown array {name!r} (layer_sizes {sizes} has {layers} layers: "
+                                  f"W1..W{layers}, b1..b{layers}; optional norm_mean, norm_std, opt_<name>)")
+    params = {}
+    for name in (f"{p}{i}" for i in range(1, layers + 1) for p in "Wb"):
+        if name not in arrays:
+            raise CheckpointError(f"missing array {name!r} (layer_sizes {sizes} has {layers} layers)")
+        _check_float(name, arrays[name], shapes[name], f"layer_sizes {sizes}")
+        params[name] = arrays[name]
+
+    if ("norm_mean" in arrays) != ("norm_std" in arrays):
+        raise CheckpointError("has one of norm_mean, norm_std but not the other; both or neither are allowed")
+    for name in ("norm_mean", "norm_std"):
+        if name in arrays:
+            _check_float(name, arrays[name], shapes[name], f"input dimension {sizes[0]}")
+
+    optimizer_state = {}
+    for name in arrays:
+        if name.startswith("opt_"):
+            # optimizer state may legitimately overflow (RMSProp's cache of dw²) while the weights stay finite
+            _check_float(name, arrays[name], (num_params,), f"one value per parameter ({num_params})", finite=False)
+            optimizer_state[name[4:]] = arrays[name]
+    norm_mean, norm_std = arrays.get("norm_mean"), arrays.get("norm_std")
+    if meta["format_version"] == 1 and is_idx((meta["config"].get("data") or {}).get("source", "")):
+        # format 1 read IDX pixels as value/255; format 2 reads them as stored: the same model, expressed for raw pixels
+        if norm_mean is not None:
+            norm_mean, norm_std = norm_mean * 255, norm_std * 255
+        else:
+            params["W1"] = params["W1"] / 255
+    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state)
+
+
+def _read_arrays(path):
+    """Every array in the .npz at `path`, read eagerly, pickles refused; else CheckpointError (the bare problem)."""
+    if not path.exists():
+        raise CheckpointError("no such file")
+    if path.is_dir():
+        raise CheckpointError("is a directory, not a checkpoint file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(NPY_MAGIC))
+    except OSError as e:
+        raise CheckpointError(f"cannot be read ({e.strerror})") from None
+    if not head:
+        raise CheckpointError("is empty")
+    if head == NPY_MAGIC:
+        raise CheckpointError("is a single .npy array, not an .npz checkpoint")
+    if head[:4] not in ZIP_MAGIC:
+        raise CheckpointError("is not an .npz checkpoint (not a zip archive)")
+
+    arrays, name = {}, None
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:  # our handle: closed even if np.load fails
+            for name in npz.files:
+                arrays[name] = npz[name]
+    except READ_ERRORS as e:
+        if isinstance(e, ValueError) and "allow_pickle" in str(e):
+            raise CheckpointError(f"array {name!r} holds a pickled object array; "
+                                  f"refusing to load it (pickles can run code)") from None
+        where = f" in array {name!r}" if name is not None else ""
+        raise CheckpointError(f"is truncated or corrupt{where} ({type(e).__name__}: {e})") from None
+    return arrays
+
+
+def load_checkpoint(path):
+    """Load and check a checkpoint; any problem is a CheckpointError naming the file. Never unpickles."""
+    path = Path(path)
+    try:
+        return _parse(_read_arrays(path))
+    except CheckpointError as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
+
+
+def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer_state=None):
+    """Write a checkpoint atomically; `meta` gets format_version and nncli_version when absent.
+
+    params: W1, b1, … (see the module docstring); optimizer_state: name → (P,) array, stored as opt_<name>.
+    Non-finite metric values are stored as null. Raises ValueError, writing nothing, if the result would
+    not load: that is a bug in the caller, not a user error.
+    """
+    meta = jsonable({"format_version": FORMAT_VERSION, "nncli_version": __version__, **meta})
+    try:
+        text = json.dumps(meta)
+    except TypeError as e:
+        raise ValueError(f"checkpoint {path}: meta is not JSON-serializable ({e})") from e
+    arrays = {name: np.asarray(value) for name, value in params.items()}
+    arrays["meta"] = np.array(text)
+    if norm_mean is not None:
+        arrays["norm_mean"] = np.asarray(norm_mean)
+    if norm_std is not None:
+        arrays["norm_std"] = np.asarray(norm_std)
+    for name, value in (optimizer_state or {}).items():
+        arrays[f"opt_{name}"] = np.asarray(value)
+    try:
+        _parse(arrays)
+    except CheckpointError as e:
+        raise ValueError(f"refusing to write checkpoint {path}, it would not load: {e}") from e
+    atomic_save_npz(path, arrays)
+
+
+def sha256_of(path, chunk_size=1 << 20):
+    """Hex SHA-256 of the file at `path`, read in chunks so large checkpoints are not held in memory."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(chunk_size):
+                digest.update(chunk)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({e.strerror})") from None
+    return digest.hexdigest()

@@ -1,0 +1,182 @@
+"""Babysitting training, as the course teaches it: per-layer health numbers each epoch and plain-language warnings.
+
+Per layer: the gradient norm, the update-to-weight ratio ‖ΔW‖/‖W‖ of the epoch's last step (rule of thumb ~1e-3),
+the weight norm, the fraction of dead ReLUs (never active on any of the epoch's batches) and the fraction of
+saturated sigmoid/tanh units (saturated on at least 90 % of the epoch's samples). Each kind of warning is given at
+most once per run.
+"""
+
+import math
+
+import numpy as np
+
+from nncli.nn.layers import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from nncli.optim.rules import global_norm
+
+# ‖ΔW‖/‖W‖: healthy is about 1e-3; warn two orders of magnitude either side, judged on the median over the last
+# RATIO_WINDOW epochs from epoch RATIO_FROM_EPOCH on, because a fresh net's first updates are large (the course's
+# spiral at lr 1.0 starts near 0.3 and settles at 3e-3 to 1e-2). An update larger than the weights themselves
+# (RATIO_BLOWUP) is too high from epoch 2 on.
+RATIO_HIGH, RATIO_LOW, RATIO_BLOWUP = 0.1, 1e-5, 1.0
+RATIO_WINDOW, RATIO_FROM_EPOCH = 5, 10
+DEAD_FRACTION = 0.5
+SATURATED_FRACTION = 0.5
+# Overfitting, on medians over the last OVERFIT_EPOCHS epochs: training accuracy at least OVERFIT_GAP above
+# validation accuracy, validation loss at least OVERFIT_LOSS_RISE × its best earlier value, training loss lower.
+OVERFIT_EPOCHS = 5
+OVERFIT_GAP = 0.1
+OVERFIT_LOSS_RISE = 1.5
+
+
+def expected_initial_loss(loss_name, num_classes):
+    """What a fresh net with small weights should score: ln C for softmax, C − 1 for the SVM (all margins ≈ 1)."""
+    return math.log(num_classes) if loss_name == "softmax" else num_classes - 1.0
+
+
+def initial_loss_warning(data_loss, loss_name, num_classes):
+    """A warning when the regularization-free loss before training is far from its expected value, else None."""
+    expected = expected_initial_loss(loss_name, num_classes)
+    if math.isfinite(data_loss) and data_loss <= 3 * expected:
+        return None
+    return (f"initial {loss_name} loss is {data_loss:.3g}, far above the {expected:.3g} a fresh net should start "
+            f"at ({'ln C' if loss_name == 'softmax' else 'C − 1'}); the initial weights are probably too large or the "
+            f"data is not standardized (check model.init and data.standardize)")
+
+
+def _saturated(layer, out):
+    if isinstance(layer, Tanh):
+        return np.abs(out) > 0.99
+    return (out < 0.01) | (out > 0.99)
+
+
+class Diagnostics:
+    """Accumulates per-step statistics of a Network during an epoch; `end_epoch` returns the numbers and warnings."""
+
+    def __init__(self, net):
+        self.net = net
+        self.hidden = [layer for layer in net.layers if isinstance(layer, (ReLU, LeakyReLU, ELU, Sigmoid, Tanh))]
+        self.warned = set()
+        self.history = []
+        self._reset()
+
+    def _reset(self):
+        self.active = {}
+        self.saturated = {}
+        self.samples = 0
+
+    def state(self):
+        """JSON-ready accumulators of the epoch in progress and the warnings already given (for exact resume)."""
+        return {"active": {str(n): a.tolist() for n, a in self.active.items()},
+                "saturated": {str(n): c.tolist() for n, c in self.saturated.items()},
+                "samples": self.samples, "warned": sorted(self.warned)}
+
+    def load_state(self, state, rows):
+        self.active = {int(n): np.array(a, bool) for n, a in state["active"].items()}
+        self.saturated = {int(n): np.array(c) for n, c in state["saturated"].items()}
+        self.samples, self.warned, self.history = state["samples"], set(state["warned"]), list(rows)
+
+    def after_forward(self):
+        """Record which hidden units fired (ReLU family) or saturated (sigmoid/tanh) on this batch."""
+        for n, layer in enumerate(self.hidden, start=1):
+            if isinstance(layer, (Sigmoid, Tanh)):
+                counts = _saturated(layer, layer.out).sum(axis=0)
+                self.saturated[n] = self.saturated.get(n, 0) + counts
+            else:
+                fired = layer.kinks().any(axis=0)  # the ReLU family's kinks() is "input > 0"
+                self.active[n] = self.active.get(n, False) | fired
+        self.samples += self.net.scores.shape[0]
+
+    def before_last_update(self):
+        """Remember the weights before the epoch's last update, to measure ‖ΔW‖/‖W‖."""
+        self._theta_before = self.net.theta.copy()
+        self._grads = {name: global_norm(g.ravel()) for name, g in self.net.grads.items() if name.startswith("W")}
+
+    def end_epoch(self, row):
+        """Per-layer numbers for this epoch (a dict for metrics.jsonl) and the new warnings it raises."""
+        layers, warnings = {}, []
+        before = getattr(self, "_theta_before", None)
+        offsets = 0
+        for i, affine in enumerate(self.net.affines, start=1):
+            W = self.net.params[f"W{i}"]
+            entry = {"weight_norm": global_norm(W.ravel())}
+            if before is not None:
+                old = before[offsets:offsets + W.size]
+                delta = global_norm(W.ravel() - old)
+                entry["grad_norm"] = self._grads[f"W{i}"]
+                entry["update_ratio"] = delta / max(global_norm(old), 1e-12)
+            offsets += W.size
+            layers[f"W{i}"] = entry
+        for n in range(1, len(self.hidden) + 1):
+            if n in self.active:
+                layers[f"W{n}"]["dead_fraction"] = float(1 - np.mean(self.active[n]))
+            if n in self.saturated and self.samples:
+                layers[f"W{n}"]["saturated_fraction"] = float(np.mean(self.saturated[n] / self.samples >= 0.9))
+        warnings += self._warnings(layers, row)
+        self.history.append(row)
+        self._reset()
+        return layers, warnings
+
+    def _once(self, kind, text):
+        if kind in self.warned:
+            return []
+        self.warned.add(kind)
+        return [text]
+
+    def _ratio(self, name, ratio):
+        """The update/weight ratio of layer `name` to judge: this epoch's if it blew up, else the median over the last
+        RATIO_WINDOW epochs; None while a fresh net is still settling."""
+        epoch = len(self.history) + 1
+        if ratio is None or epoch < 2 or (epoch < RATIO_FROM_EPOCH and ratio <= RATIO_BLOWUP):
+            return None
+        if ratio > RATIO_BLOWUP:
+            return ratio
+        earlier = [r.get("layers", {}).get(name, {}).get("update_ratio") for r in self.history[-(RATIO_WINDOW - 1):]]
+        return float(np.median([r for r in earlier if r is not None] + [ratio]))
+
+    def _warnings(self, layers, row):
+        found = []
+        for name, entry in layers.items():
+            ratio = self._ratio(name, entry.get("update_ratio"))
+            if ratio is not None and ratio > RATIO_HIGH:
+                found += self._once("ratio_high", f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
+                                                  f"1e-3) — the learning rate is probably too high")
+            elif ratio is not None and 0 < ratio < RATIO_LOW:
+                found += self._once("ratio_low", f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
+                                                 f"1e-3) — the learning rate is probably too low")
+            dead = entry.get("dead_fraction")
+            if dead is not None and dead >= DEAD_FRACTION:
+                layer = name[1:]
+                found += self._once("dead", f"{dead:.0%} of layer-{layer} ReLUs are dead (never active this epoch) — "
+                                            f"they cannot learn; lower the learning rate, use leaky_relu, or check "
+                                            f"model.init and model.bias_init")
+            sat = entry.get("saturated_fraction")
+            if sat is not None and sat >= SATURATED_FRACTION:
+                found += self._once("saturated", f"{sat:.0%} of layer-{name[1:]} units are saturated — gradients "
+                                                 f"vanish there; use smaller initial weights or relu")
+        evidence = overfitting(self.history + [row])
+        if evidence:
+            found += self._once("overfit", f"{evidence} — overfitting; try more regularization (regularization.l2, "
+                                           f"model.dropout) or early stopping")
+        return found
+
+
+def overfitting(rows):
+    """Why the metric rows show overfitting, in words, or None.
+
+    On medians over the last OVERFIT_EPOCHS epochs (one noisy epoch proves nothing): training accuracy clearly above
+    validation accuracy (the course's measure of overfitting), validation loss well above its best earlier value,
+    training loss below its value at that epoch. Validation loss is the judge because accuracy on a small
+    validation split moves in coarse, noisy steps.
+    """
+    if len(rows) <= OVERFIT_EPOCHS or "val_loss" not in rows[-1]:
+        return None
+    median = {key: float(np.median([r[key] for r in rows[-OVERFIT_EPOCHS:]]))
+            for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
+    best = min(rows[:-OVERFIT_EPOCHS], key=lambda r: r["val_loss"])
+    if (median["train_accuracy"] >= median["val_accuracy"] + OVERFIT_GAP
+            and median["val_loss"] >= OVERFIT_LOSS_RISE * best["val_loss"] and median["train_loss"] < best["train_loss"]):
+        return (f"validation loss rose from {best['val_loss']:.3g} (epoch {best['epoch']}) to {median['val_loss']:.3g} "
+                f"while training loss fell to {median['train_loss']:.3g}; training accuracy {median['train_accuracy']:.0%}"
+                f" vs validation {median['val_accuracy']:.0%} (medians of epochs {rows[-OVERFIT_EPOCHS]['epoch']}–"
+                f"{rows[-1]['epoch']})")
+    return None
