@@ -53,14 +53,19 @@ def make_data(n, seed=0):
 
 def nncli_config(path, hidden, batch, dtype):
     from nncli.config.schema import config_from_dict
-    return config_from_dict({
-        "name": "bench", "seed": 0,
-        "data": {"source": str(path), "val_fraction": 0.0, "standardize": False},
-        "model": {"hidden": list(hidden), "activation": "relu"},
-        "loss": "softmax", "regularization": {"l2": L2},
-        "optimizer": {"name": "momentum", "lr": LR, "momentum": MOMENTUM},
-        "train": {"batch_size": batch, "dtype": dtype, "epochs": 1000},
-    })
+
+    return config_from_dict(
+        {
+            "name": "bench",
+            "seed": 0,
+            "data": {"source": str(path), "val_fraction": 0.0, "standardize": False},
+            "model": {"hidden": list(hidden), "activation": "relu"},
+            "loss": "softmax",
+            "regularization": {"l2": L2},
+            "optimizer": {"name": "momentum", "lr": LR, "momentum": MOMENTUM},
+            "train": {"batch_size": batch, "dtype": dtype, "epochs": 1000},
+        }
+    )
 
 
 class NncliContender:
@@ -68,6 +73,7 @@ class NncliContender:
 
     def __init__(self, data_path, run_dir, hidden, batch, dtype="float32"):
         from nncli.training.trainer import Trainer
+
         self.trainer = Trainer(nncli_config(data_path, hidden, batch, dtype), run_dir, force=True)
         self.split, self.batch, self.epoch = self.trainer.data.train, batch, 0
         self.xb = np.empty((batch, self.trainer.data.num_features), self.trainer.dtype)
@@ -80,6 +86,7 @@ class NncliContender:
 class TorchContender:
     def __init__(self, X, y, hidden, batch):
         import torch
+
         torch.manual_seed(0)
         self.torch, self.batch = torch, batch
         sizes = [D, *hidden, C]
@@ -91,8 +98,9 @@ class TorchContender:
         self.model = torch.nn.Sequential(*layers)
         weights = [p for n, p in self.model.named_parameters() if n.endswith("weight")]
         biases = [p for n, p in self.model.named_parameters() if n.endswith("bias")]
-        self.opt = torch.optim.SGD([{"params": weights, "weight_decay": L2}, {"params": biases, "weight_decay": 0.0}],
-                                   lr=LR, momentum=MOMENTUM)
+        self.opt = torch.optim.SGD(
+            [{"params": weights, "weight_decay": L2}, {"params": biases, "weight_decay": 0.0}], lr=LR, momentum=MOMENTUM
+        )
         self.loss_fn = torch.nn.CrossEntropyLoss()
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
         self.gen = torch.Generator().manual_seed(0)
@@ -102,7 +110,7 @@ class TorchContender:
         order = torch.randperm(n, generator=self.gen)
         total = 0.0
         for start in range(0, n, self.batch):
-            idx = order[start:start + self.batch]
+            idx = order[start : start + self.batch]
             xb, yb = self.X.index_select(0, idx), self.y.index_select(0, idx)
             self.opt.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.model(xb), yb)
@@ -114,10 +122,19 @@ class TorchContender:
 class SklearnContender:
     def __init__(self, X, y, hidden, batch):
         from sklearn.neural_network import MLPClassifier
+
         self.X, self.y, self.classes = X, y, np.arange(C)
-        self.model = MLPClassifier(hidden_layer_sizes=tuple(hidden), solver="sgd", learning_rate_init=LR,
-                                   momentum=MOMENTUM, nesterovs_momentum=False, alpha=L2, batch_size=batch,
-                                   shuffle=True, random_state=0)
+        self.model = MLPClassifier(
+            hidden_layer_sizes=tuple(hidden),
+            solver="sgd",
+            learning_rate_init=LR,
+            momentum=MOMENTUM,
+            nesterovs_momentum=False,
+            alpha=L2,
+            batch_size=batch,
+            shuffle=True,
+            random_state=0,
+        )
 
     def run_epoch(self):
         with warnings.catch_warnings():
@@ -141,7 +158,7 @@ class StraightforwardNumpy:
         n = len(self.y)
         order = self.rng.permutation(n)
         for start in range(0, n, self.batch):
-            idx = order[start:start + self.batch]
+            idx = order[start : start + self.batch]
             x, y = self.X[idx], self.y[idx]
             acts = [x]
             for i, (w, b) in enumerate(zip(self.W, self.b)):
@@ -199,8 +216,11 @@ def flops_per_sample(hidden):
 def rss_bytes():
     """(current, peak) resident set size of this process, from /proc."""
     status = Path("/proc/self/status").read_text()
-    field = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in status.splitlines()
-             if line.startswith(("VmRSS", "VmHWM"))}
+    field = {
+        line.split(":")[0]: int(line.split()[1]) * 1024
+        for line in status.splitlines()
+        if line.startswith(("VmRSS", "VmHWM"))
+    }
     return field["VmRSS"], field["VmHWM"]
 
 
@@ -216,6 +236,7 @@ def reset_peak_rss():
 def memory_probe(data_path, hidden, batch):
     """Child process: peak RSS growth while loading the data and while training one epoch."""
     import nncli.training.trainer as trainer  # noqa: F401  (imports count toward the baseline, not the training)
+
     base, _ = rss_bytes()
     reset_peak_rss()
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,13 +245,30 @@ def memory_probe(data_path, hidden, batch):
         resettable = reset_peak_rss()
         contender.run_epoch()
         _, train_peak = rss_bytes()
-    print(json.dumps({"base": base, "load_peak": load_peak, "loaded": loaded, "train_peak": train_peak,
-                      "train_peak_exact": resettable}))
+    print(
+        json.dumps(
+            {
+                "base": base,
+                "load_peak": load_peak,
+                "loaded": loaded,
+                "train_peak": train_peak,
+                "train_peak_exact": resettable,
+            }
+        )
+    )
 
 
 def probe_memory(data_path, hidden, batch):
-    cmd = [sys.executable, __file__, "--memory-probe", str(data_path), "--hidden", ",".join(map(str, hidden)),
-           "--batch", str(batch)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--memory-probe",
+        str(data_path),
+        "--hidden",
+        ",".join(map(str, hidden)),
+        "--batch",
+        str(batch),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -302,18 +340,24 @@ class MatmulTimer:
 def breakdown(args):
     """Per net and batch: nncli's epoch, the GEMM time inside it, and the replay, interleaved, medians."""
     X, y = make_data(args.samples)
-    print(f"# numpy {np.__version__}, {os.cpu_count()} CPUs, samples {args.samples}, median of {args.repeats}, "
-          f"load {os.getloadavg()[0]:.2f}")
-    print("| net | batch | nncli epoch s | GEMM inside s | GEMV inside s | rest s | replay s | "
-          "GEMM GFLOP/s inside | replay GFLOP/s |\n|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"# numpy {np.__version__}, {os.cpu_count()} CPUs, samples {args.samples}, median of {args.repeats}, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        "| net | batch | nncli epoch s | GEMM inside s | GEMV inside s | rest s | replay s | "
+        "GEMM GFLOP/s inside | replay GFLOP/s |\n|---|---|---|---|---|---|---|---|---|"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "data.npz"
         np.savez(data_path, X=X, y=y)
         for net in args.nets.split(";"):
             hidden = [int(h) for h in net.split(",")]
             for batch in (int(b) for b in args.batches.split(",")):
-                contenders = {"nncli": NncliContender(data_path, Path(tmp) / "run", hidden, batch),
-                              "replay": GemmReplay(len(y), hidden, batch)}
+                contenders = {
+                    "nncli": NncliContender(data_path, Path(tmp) / "run", hidden, batch),
+                    "replay": GemmReplay(len(y), hidden, batch),
+                }
                 runs = {name: [] for name in contenders}
                 for rep in range(args.repeats + 1):
                     for name, c in contenders.items():
@@ -326,9 +370,11 @@ def breakdown(args):
                 med = {name: [statistics.median(col) for col in zip(*r)] for name, r in runs.items()}
                 (total, gemm, gemv), replay = med["nncli"], med["replay"][1]
                 flops = flops_per_sample(hidden) * args.samples
-                print(f"| {'-'.join(map(str, [D, *hidden, C]))} | {batch} | {total:.3f} | {gemm:.3f} | {gemv:.3f} | "
-                      f"{total - gemm - gemv:.3f} | {replay:.3f} | {flops / gemm / 1e9:.0f} | {flops / replay / 1e9:.0f} |",
-                      flush=True)
+                print(
+                    f"| {'-'.join(map(str, [D, *hidden, C]))} | {batch} | {total:.3f} | {gemm:.3f} | {gemv:.3f} | "
+                    f"{total - gemm - gemv:.3f} | {replay:.3f} | {flops / gemm / 1e9:.0f} | {flops / replay / 1e9:.0f} |",
+                    flush=True,
+                )
                 del contenders
 
 
@@ -350,12 +396,15 @@ def main():
     if args.breakdown:
         return breakdown(args)
 
-    from nncli.optim import rules
+    from nncli import blas
 
     names = args.contenders.split(",")
-    print(f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS level-1 updates: "
-          f"{'scipy' if rules._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
-          f"median of {args.repeats} interleaved epochs after 1 warm-up; load {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS level-1 updates: "
+        f"{'scipy' if blas._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
+        f"median of {args.repeats} interleaved epochs after 1 warm-up; load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     X, y = make_data(args.samples)
     dataset_mib = (X.nbytes + y.nbytes) / 2**20
     header = "| net | batch | contender | samples/s | × PyTorch | × replay time | epoch GFLOP/s |"
@@ -374,33 +423,52 @@ def main():
                     torch_x = f"{med['pytorch'] / seconds:.2f}" if "pytorch" in med else "—"
                     floor = med.get("replay-f64" if name.endswith("f64") else "replay")
                     replay_x = f"{seconds / floor:.2f}" if floor else "—"
-                    rows.append(f"| {label} | {batch} | {name} | {args.samples / seconds:,.0f} | {torch_x} | "
-                                f"{replay_x} | {flops / seconds / 1e9:.0f} |")
+                    rows.append(
+                        f"| {label} | {batch} | {name} | {args.samples / seconds:,.0f} | {torch_x} | "
+                        f"{replay_x} | {flops / seconds / 1e9:.0f} |"
+                    )
                     print(rows[-1], "  epochs s:", " ".join(f"{t:.3f}" for t in all_times[name]), flush=True)
                 if "nncli-f64" in med and "numpy-f64" in med:
-                    print(f"# {label} batch {batch}: nncli float64 is {med['numpy-f64'] / med['nncli-f64']:.2f}× "
-                          f"the straightforward float64 NumPy", flush=True)
+                    print(
+                        f"# {label} batch {batch}: nncli float64 is {med['numpy-f64'] / med['nncli-f64']:.2f}× "
+                        f"the straightforward float64 NumPy",
+                        flush=True,
+                    )
                 if "numpy-f64" in med and "replay-f64" in med:
                     # no trainer beats the replay, so 2× the straightforward version needs it to be ≥ 2× the replay
-                    print(f"# {label} batch {batch}: straightforward float64 takes {med['numpy-f64'] / med['replay-f64']:.2f}× "
-                          f"the float64 GEMM replay; 2× faster than it means {med['numpy-f64'] / med['replay-f64'] / 2:.2f}× "
-                          f"the replay", flush=True)
-                for a, b, what in (("pytorch", "nncli", "nncli speed / PyTorch speed"),
-                                   ("nncli", "replay", "nncli epoch / replay epoch")):
+                    print(
+                        f"# {label} batch {batch}: straightforward float64 takes {med['numpy-f64'] / med['replay-f64']:.2f}× "
+                        f"the float64 GEMM replay; 2× faster than it means {med['numpy-f64'] / med['replay-f64'] / 2:.2f}× "
+                        f"the replay",
+                        flush=True,
+                    )
+                for a, b, what in (
+                    ("pytorch", "nncli", "nncli speed / PyTorch speed"),
+                    ("nncli", "replay", "nncli epoch / replay epoch"),
+                ):
                     if a in all_times and b in all_times:
-                        print(f"# {label} batch {batch}: {what}, round by round: {paired_ratios(all_times[a], all_times[b])}",
-                              flush=True)
+                        print(
+                            f"# {label} batch {batch}: {what}, round by round: {paired_ratios(all_times[a], all_times[b])}",
+                            flush=True,
+                        )
                 if "pytorch" in med and "replay" in med:
-                    print(f"# {label} batch {batch}: PyTorch takes {med['pytorch'] / med['replay']:.2f}× the replay; "
-                          f"1.5× PyTorch means {med['pytorch'] / med['replay'] / 1.5:.2f}× the replay", flush=True)
+                    print(
+                        f"# {label} batch {batch}: PyTorch takes {med['pytorch'] / med['replay']:.2f}× the replay; "
+                        f"1.5× PyTorch means {med['pytorch'] / med['replay'] / 1.5:.2f}× the replay",
+                        flush=True,
+                    )
                 del contenders
                 if not args.no_memory:
                     m = probe_memory(data_path, hidden, batch)
-                    memory.append(f"| {label} | {batch} | {dataset_mib:.0f} | {(m['load_peak'] - m['base']) / 2**20:.0f} | "
-                                  f"{(m['train_peak'] - m['base']) / 2**20:.0f} |")
+                    memory.append(
+                        f"| {label} | {batch} | {dataset_mib:.0f} | {(m['load_peak'] - m['base']) / 2**20:.0f} | "
+                        f"{(m['train_peak'] - m['base']) / 2**20:.0f} |"
+                    )
                     print("# memory", memory[-1], flush=True)
-    print("\n## Throughput (float32 unless -f64; × replay time = epoch time / GEMM-only replay time;\n"
-          "## epoch GFLOP/s = the step's matrix-product FLOPs / whole epoch time, not the speed of the GEMMs themselves)\n")
+    print(
+        "\n## Throughput (float32 unless -f64; × replay time = epoch time / GEMM-only replay time;\n"
+        "## epoch GFLOP/s = the step's matrix-product FLOPs / whole epoch time, not the speed of the GEMMs themselves)\n"
+    )
     print("\n".join(rows))
     if memory:
         print("\n## nncli peak RSS growth over the process after imports, MiB\n")

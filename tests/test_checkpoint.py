@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from nncli import __version__
+from nncli.errors import CheckpointError
 from nncli.training.atomic import atomic_save_npz, atomic_write_json, atomic_write_text
 from nncli.training.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint, sha256_of
-from nncli.errors import CheckpointError
 
 SIZES = [4, 5, 3]  # D=4, one hidden layer of 5, C=3: P = 4*5 + 5 + 5*3 + 3 = 43
 P = 43
@@ -29,17 +29,28 @@ def make_params(dtype=np.float64, sizes=SIZES, seed=0):
 
 
 def make_meta(**changes):
-    meta = {"format_version": FORMAT_VERSION, "nncli_version": __version__, "config": {"seed": 0},
-            "classes": ["cat", "dog", "eel"], "layer_sizes": list(SIZES), "epoch": 7,
-            "metrics": {"val_accuracy": 0.5}}
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "nncli_version": __version__,
+        "config": {"seed": 0},
+        "classes": ["cat", "dog", "eel"],
+        "layer_sizes": list(SIZES),
+        "epoch": 7,
+        "metrics": {"val_accuracy": 0.5},
+    }
     meta.update(changes)
     return meta
 
 
 def valid_arrays(**changes):
     """The arrays of a valid checkpoint (with norm and optimizer state), with some replaced or (value None) removed."""
-    arrays = {**make_params(), "meta": np.array(json.dumps(make_meta())),
-              "norm_mean": np.zeros(4), "norm_std": np.ones(4), "opt_v": np.zeros(P)}
+    arrays = {
+        **make_params(),
+        "meta": np.array(json.dumps(make_meta())),
+        "norm_mean": np.zeros(4),
+        "norm_std": np.ones(4),
+        "opt_v": np.zeros(P),
+    }
     arrays.update(changes)
     return {name: value for name, value in arrays.items() if value is not None}
 
@@ -111,8 +122,11 @@ def test_optional_parts_may_be_left_out(tmp_path):
 def test_meta_is_stored_as_strict_json(tmp_path):
     """NaN metrics become null, numpy scalars plain numbers: the stored meta parses with any JSON reader."""
     path = tmp_path / "c.npz"
-    meta = make_meta(classes=list(np.array([3, 1, 2])), epoch=np.int64(2),
-                     metrics={"val_loss": float("nan"), "train_loss": np.float32(0.25), "lr": float("inf")})
+    meta = make_meta(
+        classes=list(np.array([3, 1, 2])),
+        epoch=np.int64(2),
+        metrics={"val_loss": float("nan"), "train_loss": np.float32(0.25), "lr": float("inf")},
+    )
     save_checkpoint(path, make_params(), meta)
     with np.load(path, allow_pickle=False) as npz:
         text = str(npz["meta"][()])
@@ -121,13 +135,16 @@ def test_meta_is_stored_as_strict_json(tmp_path):
     assert stored["classes"] == [3, 1, 2] and stored["epoch"] == 2
 
 
-@pytest.mark.parametrize("change", [
-    {"params": {**make_params(), "W1": np.zeros((4, 6))}},
-    {"params": {**make_params(), "W3": np.zeros((3, 3))}},
-    {"meta": make_meta(classes=["a", "b"])},
-    {"norm_mean": np.zeros(4)},
-    {"optimizer_state": {"v": np.zeros(P - 1)}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"params": {**make_params(), "W1": np.zeros((4, 6))}},
+        {"params": {**make_params(), "W3": np.zeros((3, 3))}},
+        {"meta": make_meta(classes=["a", "b"])},
+        {"norm_mean": np.zeros(4)},
+        {"optimizer_state": {"v": np.zeros(P - 1)}},
+    ],
+)
 def test_save_refuses_a_checkpoint_that_would_not_load(tmp_path, change):
     path = tmp_path / "c.npz"
     kwargs = {"params": make_params(), "meta": make_meta(), **change}
@@ -287,13 +304,16 @@ def test_missing_meta(tmp_path):
     assert_refused(write_raw(tmp_path / "c.npz", meta=None), "no 'meta' array")
 
 
-@pytest.mark.parametrize("meta, fragment", [
-    (np.array("{not json"), "not valid JSON"),
-    (np.array("[" * 100_000 + "]" * 100_000), "not valid JSON"),
-    (np.array(json.dumps([1, 2])), "must hold a JSON object"),
-    (np.array(1.0), "0-d unicode string"),
-    (np.array([json.dumps(make_meta())]), "0-d unicode string"),
-])
+@pytest.mark.parametrize(
+    "meta, fragment",
+    [
+        (np.array("{not json"), "not valid JSON"),
+        (np.array("[" * 100_000 + "]" * 100_000), "not valid JSON"),
+        (np.array(json.dumps([1, 2])), "must hold a JSON object"),
+        (np.array(1.0), "0-d unicode string"),
+        (np.array([json.dumps(make_meta())]), "0-d unicode string"),
+    ],
+)
 def test_meta_not_a_json_object(tmp_path, meta, fragment):
     assert_refused(write_raw(tmp_path / "c.npz", meta=meta), fragment)
 
@@ -302,8 +322,9 @@ def with_meta(tmp_path, meta):
     return write_raw(tmp_path / "c.npz", meta=np.array(json.dumps(meta)))
 
 
-@pytest.mark.parametrize("key", ["format_version", "nncli_version", "config", "classes", "layer_sizes", "epoch",
-                                 "metrics"])
+@pytest.mark.parametrize(
+    "key", ["format_version", "nncli_version", "config", "classes", "layer_sizes", "epoch", "metrics"]
+)
 def test_meta_missing_key(tmp_path, key):
     meta = make_meta()
     del meta[key]
@@ -311,8 +332,10 @@ def test_meta_missing_key(tmp_path, key):
 
 
 def test_newer_format_version(tmp_path):
-    assert_refused(with_meta(tmp_path, make_meta(format_version=FORMAT_VERSION + 1)),
-                   f"written by a newer nncli (format {FORMAT_VERSION + 1}, this is {FORMAT_VERSION}); upgrade nncli")
+    assert_refused(
+        with_meta(tmp_path, make_meta(format_version=FORMAT_VERSION + 1)),
+        f"written by a newer nncli (format {FORMAT_VERSION + 1}, this is {FORMAT_VERSION}); upgrade nncli",
+    )
 
 
 @pytest.mark.parametrize("version", [0, -1, "1", 1.0, True, None])
@@ -320,25 +343,28 @@ def test_invalid_format_version(tmp_path, version):
     assert_refused(with_meta(tmp_path, make_meta(format_version=version)), "meta.format_version")
 
 
-@pytest.mark.parametrize("key, value, fragment", [
-    ("layer_sizes", "4,5,3", "meta.layer_sizes must be of type list"),
-    ("layer_sizes", [4, 0, 3], "positive integers"),
-    ("layer_sizes", [4, 2.5, 3], "positive integers"),
-    ("layer_sizes", [4, True, 3], "positive integers"),
-    ("layer_sizes", [3], "at least two"),
-    ("classes", "cat,dog,eel", "meta.classes must be of type list"),
-    ("classes", ["cat", None, "eel"], "strings or numbers"),
-    ("classes", ["cat", ["dog"], "eel"], "strings or numbers"),
-    ("classes", ["cat", "cat", "eel"], "duplicate"),
-    ("classes", ["cat", "dog"], "2 labels but layer_sizes ends in 3"),
-    ("epoch", -1, "meta.epoch must be >= 0"),
-    ("epoch", True, "meta.epoch must be of type int"),
-    ("epoch", 1.5, "meta.epoch must be of type int"),
-    ("config", [], "meta.config must be of type dict"),
-    ("metrics", None, "meta.metrics must be of type dict"),
-    ("nncli_version", 1, "meta.nncli_version must be of type str"),
-    ("state", [1, 2], "meta.state must be a dict"),
-])
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("layer_sizes", "4,5,3", "meta.layer_sizes must be of type list"),
+        ("layer_sizes", [4, 0, 3], "positive integers"),
+        ("layer_sizes", [4, 2.5, 3], "positive integers"),
+        ("layer_sizes", [4, True, 3], "positive integers"),
+        ("layer_sizes", [3], "at least two"),
+        ("classes", "cat,dog,eel", "meta.classes must be of type list"),
+        ("classes", ["cat", None, "eel"], "strings or numbers"),
+        ("classes", ["cat", ["dog"], "eel"], "strings or numbers"),
+        ("classes", ["cat", "cat", "eel"], "duplicate"),
+        ("classes", ["cat", "dog"], "2 labels but layer_sizes ends in 3"),
+        ("epoch", -1, "meta.epoch must be >= 0"),
+        ("epoch", True, "meta.epoch must be of type int"),
+        ("epoch", 1.5, "meta.epoch must be of type int"),
+        ("config", [], "meta.config must be of type dict"),
+        ("metrics", None, "meta.metrics must be of type dict"),
+        ("nncli_version", 1, "meta.nncli_version must be of type str"),
+        ("state", [1, 2], "meta.state must be a dict"),
+    ],
+)
 def test_meta_wrong_type_or_value(tmp_path, key, value, fragment):
     assert_refused(with_meta(tmp_path, make_meta(**{key: value})), fragment)
 
@@ -358,18 +384,21 @@ def test_missing_layer(tmp_path):
     assert_refused(write_raw(tmp_path / "c.npz", b2=None), "missing array 'b2'")
 
 
-@pytest.mark.parametrize("name, value, fragment", [
-    ("W1", np.zeros((5, 4)), "has shape (5, 4), layer_sizes [4, 5, 3] requires (4, 5)"),
-    ("b2", np.zeros((1, 3)), "has shape (1, 3)"),
-    ("W2", np.zeros((5, 3), dtype=np.int64), "float32 or float64, got int64"),
-    ("b1", np.zeros(5, dtype=np.float16), "float32 or float64, got float16"),
-    ("norm_std", np.ones(5), "'norm_std' has shape (5,)"),
-    ("opt_v", np.zeros(P - 1), f"one value per parameter ({P}) requires ({P},)"),
-    ("opt_m", np.zeros((P, 1)), f"has shape ({P}, 1)"),
-    ("opt_t", np.zeros(P, dtype=np.int32), "float32 or float64"),
-    ("W1", np.full((4, 5), np.nan), "holds 20 NaN or infinite value(s)"),
-    ("norm_std", np.array([1.0, np.inf, 1.0, 1.0]), "holds 1 NaN or infinite value(s)"),
-])
+@pytest.mark.parametrize(
+    "name, value, fragment",
+    [
+        ("W1", np.zeros((5, 4)), "has shape (5, 4), layer_sizes [4, 5, 3] requires (4, 5)"),
+        ("b2", np.zeros((1, 3)), "has shape (1, 3)"),
+        ("W2", np.zeros((5, 3), dtype=np.int64), "float32 or float64, got int64"),
+        ("b1", np.zeros(5, dtype=np.float16), "float32 or float64, got float16"),
+        ("norm_std", np.ones(5), "'norm_std' has shape (5,)"),
+        ("opt_v", np.zeros(P - 1), f"one value per parameter ({P}) requires ({P},)"),
+        ("opt_m", np.zeros((P, 1)), f"has shape ({P}, 1)"),
+        ("opt_t", np.zeros(P, dtype=np.int32), "float32 or float64"),
+        ("W1", np.full((4, 5), np.nan), "holds 20 NaN or infinite value(s)"),
+        ("norm_std", np.array([1.0, np.inf, 1.0, 1.0]), "holds 1 NaN or infinite value(s)"),
+    ],
+)
 def test_array_does_not_match(tmp_path, name, value, fragment):
     assert_refused(write_raw(tmp_path / "c.npz", **{name: value}), f"'{name}'", fragment)
 
@@ -379,17 +408,24 @@ def test_norm_arrays_come_in_pairs(tmp_path, missing):
     assert_refused(write_raw(tmp_path / "c.npz", **{missing: None}), "both or neither")
 
 
-@pytest.mark.parametrize("source, standardized, expect", [
-    ("data/mnist/train-images-idx3-ubyte.gz", True, "norm × 255"),
-    ("images.idx", False, "W1 / 255"),
-    ("points.csv", True, "unchanged"),
-])
+@pytest.mark.parametrize(
+    "source, standardized, expect",
+    [
+        ("data/mnist/train-images-idx3-ubyte.gz", True, "norm × 255"),
+        ("images.idx", False, "W1 / 255"),
+        ("points.csv", True, "unchanged"),
+    ],
+)
 def test_a_format_1_checkpoint_trained_on_idx_takes_raw_pixels(tmp_path, source, standardized, expect):
     """Format 1 read IDX pixels as value/255; loaded today, the same model must take pixels as stored."""
     meta = make_meta(format_version=1, config={"seed": 0, "data": {"source": source}})
     mean, std = np.full(4, 0.5), np.full(4, 0.25)
-    path = write_raw(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), norm_mean=mean if standardized else None,
-                     norm_std=std if standardized else None)
+    path = write_raw(
+        tmp_path / "old.npz",
+        meta=np.array(json.dumps(meta)),
+        norm_mean=mean if standardized else None,
+        norm_std=std if standardized else None,
+    )
     ckpt, params = load_checkpoint(path), make_params()
     x_raw = np.array([0.0, 51.0, 128.0, 255.0])
     first = (lambda x: (x - ckpt.norm_mean) / ckpt.norm_std) if standardized else (lambda x: x)

@@ -42,7 +42,16 @@ def test_train_writes_a_complete_run_directory(spiral_run):
         assert (out / name).is_file(), name
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
-    assert set(rows[0]) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "layers"}
+    assert set(rows[0]) == {
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "seconds",
+        "layers",
+    }
     assert set(rows[0]["layers"]["W1"]) == {"weight_norm", "grad_norm", "update_ratio", "dead_fraction"}
     csv_lines = (out / "metrics.csv").read_text().splitlines()
     assert csv_lines[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds" and len(csv_lines) == 6
@@ -90,7 +99,9 @@ def test_existing_run_is_never_overwritten_silently(spiral_run):
 def test_force_replaces_a_run(tmp_path):
     cfg = ROOT / "configs/spiral-2layer.yaml"
     assert run("train", cfg, *SMALL, "--out", tmp_path / "r", "--quiet").exit_code == 0
-    result = run("train", cfg, "train.epochs=2", "data.samples_per_class=40", "--out", tmp_path / "r", "--quiet", "--force")
+    result = run(
+        "train", cfg, "train.epochs=2", "data.samples_per_class=40", "--out", tmp_path / "r", "--quiet", "--force"
+    )
     assert result.exit_code == 0
     assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 2
 
@@ -117,7 +128,9 @@ def test_eval_on_a_file(spiral_run, tmp_path):
     out, _ = spiral_run
     rng = np.random.default_rng(0)
     path = tmp_path / "points.csv"
-    rows = ["x0,x1,label"] + [f"{a},{b},{c}" for a, b, c in zip(rng.normal(size=20), rng.normal(size=20), rng.integers(3, size=20))]
+    rows = ["x0,x1,label"] + [
+        f"{a},{b},{c}" for a, b, c in zip(rng.normal(size=20), rng.normal(size=20), rng.integers(3, size=20))
+    ]
     path.write_text("\n".join(rows) + "\n")
     result = run("eval", out / "best.npz", "--data", path, "--json")
     assert result.exit_code == 0, result.output
@@ -136,8 +149,21 @@ def test_eval_missing_or_bad_checkpoint(tmp_path):
 def test_gradcheck_builtin_passes():
     result = run("gradcheck")
     assert result.exit_code == 0, result.output
-    for name in ("affine", "relu", "leaky_relu", "sigmoid", "tanh", "elu", "dropout", "softmax_loss", "svm_loss",
-                 "l2", "l1", "two-layer net", "three-layer net"):
+    for name in (
+        "affine",
+        "relu",
+        "leaky_relu",
+        "sigmoid",
+        "tanh",
+        "elu",
+        "dropout",
+        "softmax_loss",
+        "svm_loss",
+        "l2",
+        "l1",
+        "two-layer net",
+        "three-layer net",
+    ):
         assert name in result.output
     assert "FAIL" not in result.output
 
@@ -160,18 +186,21 @@ def test_version_and_help_with_examples():
         assert result.exit_code == 0 and "Example" in result.output
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("data: {source: spiral}\noptimizer: {lerning_rate: 0.1}\n", "did you mean 'lr'"),
-    ("data: {source: spiral}\ntrain: {epochs: ten}\n", "train.epochs"),
-    ("data: {source: spiral}\noptimizer: {lr: -0.1}\n", "optimizer.lr"),
-    ("data: {source: spiral}\nmodel: {dropout: 1.0}\n", "model.dropout"),
-    ("data: {source: spiral}\nmodel: {hidden: [0]}\n", "model.hidden"),
-    ("data: {source: spiral}\nmodel: {activation: relux}\n", "model.activation"),
-    ("data: {source: spiral}\nmodel: [1, 2\n", "line"),
-    ("", "empty"),
-    ("- a\n- b\n", "mapping"),
-    ("model: {hidden: [10]}\n", "data.source"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("data: {source: spiral}\noptimizer: {lerning_rate: 0.1}\n", "did you mean 'lr'"),
+        ("data: {source: spiral}\ntrain: {epochs: ten}\n", "train.epochs"),
+        ("data: {source: spiral}\noptimizer: {lr: -0.1}\n", "optimizer.lr"),
+        ("data: {source: spiral}\nmodel: {dropout: 1.0}\n", "model.dropout"),
+        ("data: {source: spiral}\nmodel: {hidden: [0]}\n", "model.hidden"),
+        ("data: {source: spiral}\nmodel: {activation: relux}\n", "model.activation"),
+        ("data: {source: spiral}\nmodel: [1, 2\n", "line"),
+        ("", "empty"),
+        ("- a\n- b\n", "mapping"),
+        ("model: {hidden: [10]}\n", "data.source"),
+    ],
+)
 def test_config_mistakes_exit_2_with_the_key_and_no_traceback(tmp_path, text, needle):
     result = run("train", write(tmp_path, text), "--out", tmp_path / "run")
     assert result.exit_code == 2, result.output
@@ -202,8 +231,16 @@ def test_debug_shows_the_traceback_and_keeps_exit_code_2(tmp_path):
 
 
 def test_diverging_run_exits_1(tmp_path):
-    result = run("train", ROOT / "configs/spiral-2layer.yaml", "optimizer.lr=1e30", "data.samples_per_class=40",
-                 "train.epochs=3", "--out", tmp_path / "r", "--quiet")
+    result = run(
+        "train",
+        ROOT / "configs/spiral-2layer.yaml",
+        "optimizer.lr=1e30",
+        "data.samples_per_class=40",
+        "train.epochs=3",
+        "--out",
+        tmp_path / "r",
+        "--quiet",
+    )
     assert result.exit_code == 1, result.output
     assert "diverged" in result.output
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["status"] == "diverged"
@@ -258,11 +295,15 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
     y = np.repeat([3, 7], 60)
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
-    config = write(tmp_path, f"data: {{source: {tmp_path / 'X.npy'}, labels: {tmp_path / 'y.npy'}}}\n"
-                             "model: {hidden: [8]}\ntrain: {epochs: 3}\n")
+    config = write(
+        tmp_path,
+        f"data: {{source: {tmp_path / 'X.npy'}, labels: {tmp_path / 'y.npy'}}}\n"
+        "model: {hidden: [8]}\ntrain: {epochs: 3}\n",
+    )
     assert run("train", config, "--out", tmp_path / "r", "-q").exit_code == 0
-    result = run("eval", tmp_path / "r" / "best.npz", "--data", tmp_path / "X.npy", "--labels", tmp_path / "y.npy",
-                 "--json")
+    result = run(
+        "eval", tmp_path / "r" / "best.npz", "--data", tmp_path / "X.npy", "--labels", tmp_path / "y.npy", "--json"
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["samples"] == 120 and report["classes"] == [3, 7] and report["accuracy"] > 0.9
@@ -276,7 +317,9 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
 def test_eval_from_another_directory_says_where_the_recorded_data_was_looked_for(tmp_path, monkeypatch):
     config = write(tmp_path, "data: {source: points.csv}\nmodel: {hidden: [4]}\ntrain: {epochs: 1}\n")
     rng = np.random.default_rng(0)
-    (tmp_path / "points.csv").write_text("a,b,y\n" + "".join(f"{a},{b},{int(a > b)}\n" for a, b in rng.normal(size=(40, 2))))
+    (tmp_path / "points.csv").write_text(
+        "a,b,y\n" + "".join(f"{a},{b},{int(a > b)}\n" for a, b in rng.normal(size=(40, 2)))
+    )
     monkeypatch.chdir(tmp_path)
     assert run("train", config, "--out", tmp_path / "r", "-q").exit_code == 0
     elsewhere = tmp_path / "elsewhere"
@@ -284,13 +327,17 @@ def test_eval_from_another_directory_says_where_the_recorded_data_was_looked_for
     monkeypatch.chdir(elsewhere)
     result = run("eval", tmp_path / "r" / "best.npz")
     assert result.exit_code == 2
-    assert f"data file not found: points.csv (relative paths start from the current directory, {elsewhere})" in \
-        result.output.replace("\n", "")
+    assert (
+        f"data file not found: points.csv (relative paths start from the current directory, {elsewhere})"
+        in result.output.replace("\n", "")
+    )
     assert "pass --data FILE" in result.output
 
 
 def test_progress_lines_show_the_epoch_metrics_but_not_the_per_layer_diagnostics(tmp_path):
-    config = write(tmp_path, "data: {source: spiral, samples_per_class: 20}\nmodel: {hidden: [8]}\ntrain: {epochs: 2}\n")
+    config = write(
+        tmp_path, "data: {source: spiral, samples_per_class: 20}\nmodel: {hidden: [8]}\ntrain: {epochs: 2}\n"
+    )
     result = run("train", config, "--out", tmp_path / "r")
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("epoch 2:"))
@@ -298,7 +345,9 @@ def test_progress_lines_show_the_epoch_metrics_but_not_the_per_layer_diagnostics
 
 
 def test_runs_lists_killed_and_damaged_runs_too(tmp_path):
-    config = write(tmp_path, "data: {source: spiral, samples_per_class: 20}\nmodel: {hidden: [4]}\ntrain: {epochs: 2}\n")
+    config = write(
+        tmp_path, "data: {source: spiral, samples_per_class: 20}\nmodel: {hidden: [4]}\ntrain: {epochs: 2}\n"
+    )
     for name in ("ok", "killed", "damaged"):
         assert run("train", config, "--out", tmp_path / "runs" / name, "-q").exit_code == 0
     (tmp_path / "runs" / "killed" / "summary.json").unlink()  # as kill -9 before the end leaves it
@@ -319,12 +368,20 @@ def test_a_config_where_none_belongs_or_a_checkpoint_where_a_config_belongs(tmp_
     assert result.exit_code == 2 and "takes no CONFIG" in result.output.replace("\n", "")
     for command in ("train", "gradcheck", "validate"):
         result = run(command, out / "best.npz")
-        assert result.exit_code == 2 and "a NumPy file (a checkpoint?), not a YAML config" in result.output.replace("\n", "")
+        assert result.exit_code == 2 and "a NumPy file (a checkpoint?), not a YAML config" in result.output.replace(
+            "\n", ""
+        )
 
 
 def test_validate_warns_about_a_data_file_that_does_not_exist(tmp_path):
-    result = run("validate", ROOT / "configs/spiral-2layer.yaml", f"data.source={tmp_path / 'nosuch.csv'}",
-                 "data.classes=null", "data.samples_per_class=null", "data.noise=null")
+    result = run(
+        "validate",
+        ROOT / "configs/spiral-2layer.yaml",
+        f"data.source={tmp_path / 'nosuch.csv'}",
+        "data.classes=null",
+        "data.samples_per_class=null",
+        "data.noise=null",
+    )
     assert result.exit_code == 0, result.output
     assert "warning: data.source" in result.output and "not found" in result.output.replace("\n", "")
     assert "warning" not in run("validate", ROOT / "configs/spiral-2layer.yaml").output

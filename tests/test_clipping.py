@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nncli.optim.rules import clip_by_global_norm, global_norm
+from nncli.optim.clipping import clip_by_global_norm, global_norm
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nncli.config.safe_yaml import ConfigDumper
 from nncli.config.schema import Config, config_from_dict, config_to_dict, dump_config_yaml, load_config, parse_override
 from nncli.errors import ConfigError
-from nncli.config.safe_yaml import ConfigDumper
 
 MINIMAL = "data: {source: spiral}\n"
 
@@ -20,10 +20,12 @@ MINIMAL = "data: {source: spiral}\n"
 @pytest.fixture
 def write(tmp_path):
     """Write text (or bytes) to a config file and return its path."""
+
     def write(content, name="exp.yaml"):
         path = tmp_path / name
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
         return path
+
     return write
 
 
@@ -68,39 +70,61 @@ def test_shipped_configs_are_valid():
 
 
 def test_exponent_without_dot_is_a_float(write):
-    config = load_config(write(MINIMAL + "optimizer: {lr: 1e-3, eps: .5e-2}\nregularization: {l2: 1E-5}\n"
-                                          "train: {epochs: 1e3}\nname: 2024-01-01\n"))
+    config = load_config(
+        write(
+            MINIMAL + "optimizer: {lr: 1e-3, eps: .5e-2}\nregularization: {l2: 1E-5}\n"
+            "train: {epochs: 1e3}\nname: 2024-01-01\n"
+        )
+    )
     assert config.optimizer.lr == pytest.approx(1e-3) and config.optimizer.eps == pytest.approx(5e-3)
     assert config.regularization.l2 == pytest.approx(1e-5)
     assert config.train.epochs == 1000 and isinstance(config.train.epochs, int)
     assert config.name == "2024-01-01"
 
 
-@pytest.mark.parametrize("body, expected", [
-    ("optimizer: {lerning_rate: 0.1}", "optimizer.lerning_rate: unknown key (did you mean 'lr'?)"),
-    ("model: {activation: relux}", "model.activation: 'relux' is not one of relu, leaky_relu, sigmoid, tanh, elu"),
-    ("optimizer: {lr: -0.1}", "optimizer.lr: must be > 0, got -0.1"),
-    ("model: {hidden: [0]}", "model.hidden.0: must be >= 1, got 0"),
-    ("train: {epochs: ten}", "train.epochs: expected an integer, got 'ten'"),
-    ("train: {epochs: 3.7}", "train.epochs: expected an integer, got 3.7"),
-    ("train: {shuffle: 1}", "train.shuffle: expected true or false, got 1"),
-    ("optimizer: {lr: '0.1'}", "optimizer.lr: expected a number, got '0.1'"),
-    ("optimizer: {lr: .nan}", "optimizer.lr: must be a finite number, got nan"),
-    ("train: {batch_size: half}", "train.batch_size: expected an integer from 1 to 10000000 or 'full', got 'half'"),
-    ("train: {early_stopping: {monitor: val_acc}}",
-     "train.early_stopping.monitor: 'val_acc' is not one of val_loss, val_accuracy, train_loss, train_accuracy"),
-    ("optimizer: {schedule: {name: cosine, every: 3}}",
-     "optimizer.schedule.every: unknown key for schedule 'cosine' (allowed: name, min_lr)"),
-    ("optimizer: {schedule: {name: linear}}",
-     "optimizer.schedule.name: 'linear' is not one of constant, step, exponential, cosine"),
-    ("data: {source: spiral, val_fraction: 0.5, test_fraction: 0.5}", "data: val_fraction + test_fraction must be < 1"),
-    ("data: {source: moon}", "data.source: 'moon' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
-                             "digits, iris) or a data file (did you mean 'moons'?)"),
-    ("data: {source: irsi}", "data.source: 'irsi' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
-                             "digits, iris) or a data file (did you mean 'iris'?)"),
-    ("model: 5", "model: expected a mapping of keys, got 5"),
-    ("zzz: 1", "zzz: unknown key (allowed: name, seed, data, model"),
-])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("optimizer: {lerning_rate: 0.1}", "optimizer.lerning_rate: unknown key (did you mean 'lr'?)"),
+        ("model: {activation: relux}", "model.activation: 'relux' is not one of relu, leaky_relu, sigmoid, tanh, elu"),
+        ("optimizer: {lr: -0.1}", "optimizer.lr: must be > 0, got -0.1"),
+        ("model: {hidden: [0]}", "model.hidden.0: must be >= 1, got 0"),
+        ("train: {epochs: ten}", "train.epochs: expected an integer, got 'ten'"),
+        ("train: {epochs: 3.7}", "train.epochs: expected an integer, got 3.7"),
+        ("train: {shuffle: 1}", "train.shuffle: expected true or false, got 1"),
+        ("optimizer: {lr: '0.1'}", "optimizer.lr: expected a number, got '0.1'"),
+        ("optimizer: {lr: .nan}", "optimizer.lr: must be a finite number, got nan"),
+        ("train: {batch_size: half}", "train.batch_size: expected an integer from 1 to 10000000 or 'full', got 'half'"),
+        (
+            "train: {early_stopping: {monitor: val_acc}}",
+            "train.early_stopping.monitor: 'val_acc' is not one of val_loss, val_accuracy, train_loss, train_accuracy",
+        ),
+        (
+            "optimizer: {schedule: {name: cosine, every: 3}}",
+            "optimizer.schedule.every: unknown key for schedule 'cosine' (allowed: name, min_lr)",
+        ),
+        (
+            "optimizer: {schedule: {name: linear}}",
+            "optimizer.schedule.name: 'linear' is not one of constant, step, exponential, cosine",
+        ),
+        (
+            "data: {source: spiral, val_fraction: 0.5, test_fraction: 0.5}",
+            "data: val_fraction + test_fraction must be < 1",
+        ),
+        (
+            "data: {source: moon}",
+            "data.source: 'moon' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
+            "digits, iris) or a data file (did you mean 'moons'?)",
+        ),
+        (
+            "data: {source: irsi}",
+            "data.source: 'irsi' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
+            "digits, iris) or a data file (did you mean 'iris'?)",
+        ),
+        ("model: 5", "model: expected a mapping of keys, got 5"),
+        ("zzz: 1", "zzz: unknown key (allowed: name, seed, data, model"),
+    ],
+)
 def test_each_mistake_is_one_line_naming_key_and_allowed_values(write, body, expected):
     text = body if body.startswith("data:") else MINIMAL + body
     assert only_problem(write(text + "\n")).startswith(expected)
@@ -120,19 +144,25 @@ def test_all_problems_are_reported_together(write):
     path = write("data: {source: spiral}\nmodel: {activation: relux}\noptimizer: {lr: 0, lerning_rate: 1}\n")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert [p.split(":")[0] for p in info.value.problems] == ["model.activation", "optimizer.lr",
-                                                             "optimizer.lerning_rate"]
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "model.activation",
+        "optimizer.lr",
+        "optimizer.lerning_rate",
+    ]
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("", "is empty; a config needs at least data.source"),
-    ("# only a comment\n", "is empty"),
-    ("- a\n- b\n", "top level must be a mapping of keys, got a list"),
-    ("data: {source: spiral\n", "invalid YAML at line 2, column 1"),
-    ("a: 1\n---\nb: 2\n", "invalid YAML"),
-    (b"data: {source: \xff\xfe}\n", "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("", "is empty; a config needs at least data.source"),
+        ("# only a comment\n", "is empty"),
+        ("- a\n- b\n", "top level must be a mapping of keys, got a list"),
+        ("data: {source: spiral\n", "invalid YAML at line 2, column 1"),
+        ("a: 1\n---\nb: 2\n", "invalid YAML"),
+        (b"data: {source: \xff\xfe}\n", "not UTF-8 text"),
+    ],
+)
 def test_file_level_problems_name_the_file(write, content, expected):
     path = write(content)
     problem = only_problem(path)
@@ -145,8 +175,16 @@ def test_missing_file_and_directory(tmp_path):
 
 
 def test_overrides_set_lists_strings_floats_and_new_nested_keys(write):
-    config = load_config(write(MINIMAL), ["model.hidden=[64,32]", "train.batch_size=full", "optimizer.lr=1e-2",
-                                          "train.early_stopping.patience=3", "optimizer.schedule={name: step}"])
+    config = load_config(
+        write(MINIMAL),
+        [
+            "model.hidden=[64,32]",
+            "train.batch_size=full",
+            "optimizer.lr=1e-2",
+            "train.early_stopping.patience=3",
+            "optimizer.schedule={name: step}",
+        ],
+    )
     assert config.model.hidden == [64, 32]
     assert config.train.batch_size == "full"
     assert config.optimizer.lr == pytest.approx(0.01)
@@ -182,14 +220,20 @@ def test_override_problems_and_validation_problems_come_together(write):
 
 
 def test_unknown_override_key_is_reported_with_its_path(write):
-    assert only_problem(write(MINIMAL), ["optimizer.mometum=0.5"]) == \
-        "optimizer.mometum: unknown key (did you mean 'momentum'?)"
+    assert (
+        only_problem(write(MINIMAL), ["optimizer.mometum=0.5"])
+        == "optimizer.mometum: unknown key (did you mean 'momentum'?)"
+    )
 
 
 def test_dump_then_load_gives_an_equal_config(write):
-    config = load_config(write(MINIMAL + "name: '1e5'\nmodel: {hidden: [64, 32], dropout: 0.5}\n"
-                                          "optimizer: {name: adam, lr: 3e-4, schedule: {name: cosine, min_lr: 1e-6}}\n"
-                                          "train: {batch_size: full, early_stopping: {monitor: val_accuracy}}\n"))
+    config = load_config(
+        write(
+            MINIMAL + "name: '1e5'\nmodel: {hidden: [64, 32], dropout: 0.5}\n"
+            "optimizer: {name: adam, lr: 3e-4, schedule: {name: cosine, min_lr: 1e-6}}\n"
+            "train: {batch_size: full, early_stopping: {monitor: val_accuracy}}\n"
+        )
+    )
     text = dump_config_yaml(config, ["nncli 0.1.0", "command: nncli train\nexp.yaml"])
     assert text.startswith("# nncli 0.1.0\n# command: nncli train\n# exp.yaml\n")
     again = load_config(write(text, "other.yaml"))
@@ -208,8 +252,13 @@ def test_json_schema_describes_every_key_and_accepts_resolved_configs():
     schema = Config.model_json_schema()
     for block in [schema, *schema["$defs"].values()]:
         assert all(prop.get("description") for prop in block.get("properties", {}).values())
-    config = config_from_dict({"data": {"source": "spiral"}, "train": {"early_stopping": {}, "batch_size": "full"},
-                               "optimizer": {"schedule": {"name": "step"}}})
+    config = config_from_dict(
+        {
+            "data": {"source": "spiral"},
+            "train": {"early_stopping": {}, "batch_size": "full"},
+            "optimizer": {"schedule": {"name": "step"}},
+        }
+    )
     jsonschema.validate(config_to_dict(config), schema)
 
 
@@ -247,8 +296,10 @@ def test_deep_nesting_is_refused(write):
 
 def test_gigantic_numbers_are_range_errors(write):
     assert only_problem(write(MINIMAL + "train: {epochs: 1e400}\n")) == "train.epochs: must be a finite number, got inf"
-    assert only_problem(write(MINIMAL + "train: {epochs: 99999999999999999999999}\n")) == \
-        "train.epochs: must be <= 1000000, got a 23-digit number"
+    assert (
+        only_problem(write(MINIMAL + "train: {epochs: 99999999999999999999999}\n"))
+        == "train.epochs: must be <= 1000000, got a 23-digit number"
+    )
     assert "must be a finite number" in only_problem(write(MINIMAL + f"optimizer: {{lr: {'9' * 1000}}}\n"))
     assert "got a 2409-digit number" in only_problem(write(MINIMAL + f"seed: 0x{'f' * 2000}\n"))
     assert "keys must be strings" in only_problem(write(MINIMAL + f"? 0x{'f' * 2000}\n: 1\n"))
@@ -259,20 +310,62 @@ def test_oversized_file_and_value_are_refused(write):
     assert "longer than 2048 characters" in only_problem(write(MINIMAL + f"name: {'x' * 3000}\n"))
 
 
-KEY_PATHS = [k.split(".") for k in (
-    "name seed loss data.source data.val_fraction data.test_fraction data.standardize data.features data.classes "
-    "data.samples data.noise data.factor model.hidden model.activation model.dropout model.init "
-    "regularization.l2 optimizer.name optimizer.lr optimizer.momentum optimizer.clip_norm optimizer.schedule "
-    "optimizer.schedule.name optimizer.schedule.every train.epochs train.batch_size train.early_stopping "
-    "train.early_stopping.patience train.dtype output.dir").split()]
+KEY_PATHS = [
+    k.split(".")
+    for k in [
+        "name",
+        "seed",
+        "loss",
+        "data.source",
+        "data.val_fraction",
+        "data.test_fraction",
+        "data.standardize",
+        "data.features",
+        "data.classes",
+        "data.samples",
+        "data.noise",
+        "data.factor",
+        "model.hidden",
+        "model.activation",
+        "model.dropout",
+        "model.init",
+        "regularization.l2",
+        "optimizer.name",
+        "optimizer.lr",
+        "optimizer.momentum",
+        "optimizer.clip_norm",
+        "optimizer.schedule",
+        "optimizer.schedule.name",
+        "optimizer.schedule.every",
+        "train.epochs",
+        "train.batch_size",
+        "train.early_stopping",
+        "train.early_stopping.patience",
+        "train.dtype",
+        "output.dir",
+    ]
+]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=-10**30, max_value=10**30),
-                    st.floats(), st.text(max_size=12),
-                    st.sampled_from(["spiral", "full", "relu", "adam", "cosine", "step", "1e-3", "", "~"]))
-documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-plausible = st.one_of(st.integers(0, 200), st.floats(0, 1), st.lists(st.integers(1, 64), max_size=3),
-                      st.sampled_from(["relu", "tanh", "adam", "full", "float64", "out/x", {"name": "step"}]))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(),
+    st.text(max_size=12),
+    st.sampled_from(["spiral", "full", "relu", "adam", "cosine", "step", "1e-3", "", "~"]),
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+plausible = st.one_of(
+    st.integers(0, 200),
+    st.floats(0, 1),
+    st.lists(st.integers(1, 64), max_size=3),
+    st.sampled_from(["relu", "tanh", "adam", "full", "float64", "out/x", {"name": "step"}]),
+)
 
 
 @st.composite
@@ -289,8 +382,11 @@ def configs(draw):
     return doc
 
 
-overrides = st.lists(st.builds(lambda k, v: f"{'.'.join(k)}={v}", st.sampled_from(KEY_PATHS),
-                               st.text(max_size=10)) | st.text(max_size=12), max_size=2)
+overrides = st.lists(
+    st.builds(lambda k, v: f"{'.'.join(k)}={v}", st.sampled_from(KEY_PATHS), st.text(max_size=10))
+    | st.text(max_size=12),
+    max_size=2,
+)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -321,6 +417,8 @@ def test_a_key_written_twice_is_refused_but_a_merge_may_override(write):
     assert "key 'source' appears twice" in problem and "(first on line 2)" in problem
     merged = load_config(write(MINIMAL + "optimizer: {<<: {lr: 0.1, momentum: 0.5}, lr: 0.2}\n"))
     assert (merged.optimizer.lr, merged.optimizer.momentum) == (0.2, 0.5)
-    from nncli.config.safe_yaml import parse_yaml  # a merge inside an aliased merge: PyYAML rewrites such nodes in place
+    from nncli.config.safe_yaml import (
+        parse_yaml,
+    )  # a merge inside an aliased merge: PyYAML rewrites such nodes in place
 
     assert parse_yaml("b: &b {a: 1}\nn:\n  <<: &m {<<: *b, a: 5}\no: *m\n", "t")["o"] == {"a": 5}

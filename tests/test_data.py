@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from nncli.data import files as data_files
 from nncli.data import builtin as datasets
+from nncli.data import files as data_files
 from nncli.data.dataset import class_ids, encode_labels, load_dataset, load_features, standardize, stratified_split
 from nncli.errors import DataError
 
@@ -18,10 +18,27 @@ IRIS = Path(__file__).resolve().parent.parent / "data" / "iris.csv"
 
 def cfg(source, **overrides):
     """A data config with the defaults of nncli.config.DataConfig."""
-    fields = dict(source=str(source), val_fraction=0.2, test_fraction=0.0, standardize=True, target=None,
-                  features=None, x_key="X", y_key="y", labels=None, val_source=None, test_source=None,
-                  classes=None, samples_per_class=None, samples=None, noise=None, centers=None, spread=None,
-                  dimensions=None, factor=None)
+    fields = dict(
+        source=str(source),
+        val_fraction=0.2,
+        test_fraction=0.0,
+        standardize=True,
+        target=None,
+        features=None,
+        x_key="X",
+        y_key="y",
+        labels=None,
+        val_source=None,
+        test_source=None,
+        classes=None,
+        samples_per_class=None,
+        samples=None,
+        noise=None,
+        centers=None,
+        spread=None,
+        dimensions=None,
+        factor=None,
+    )
     fields.update(overrides)
     return SimpleNamespace(**fields)
 
@@ -96,6 +113,7 @@ def test_generator_options_come_from_the_config_and_stray_ones_are_refused():
 
 # bundled datasets
 
+
 def test_digits_is_the_uci_set():
     X, y = datasets.digits()
     assert X.shape == (1797, 64) and y.shape == (1797,)
@@ -121,6 +139,7 @@ def test_iris_has_150_rows_and_string_labels_mapped_back(source):
 
 
 # labels and splits
+
 
 def test_label_mapping_sorts_labels_and_round_trips():
     classes, y = class_ids(np.array(["b", "a", "c", "a"]), "t")
@@ -193,7 +212,7 @@ def test_standardization_is_fitted_on_the_training_split_only(tmp_path):
 
 # CSV
 
-CSV_TEXT = '''\
+CSV_TEXT = """\
 "height", weight,kind , note
 1.5,"60",cat,"a, quoted note"
 
@@ -202,7 +221,7 @@ CSV_TEXT = '''\
 line two"
 1.9,75,dog,x
 
-'''
+"""
 
 
 def test_csv_with_quotes_blank_lines_string_labels_and_a_features_list(tmp_path):
@@ -237,20 +256,23 @@ def test_csv_without_the_label_column_is_all_features_for_predict(tmp_path):
         load_features(path, cfg(IRIS, target="species"), require_labels=True)
 
 
-@pytest.mark.parametrize("body, options, message", [
-    ("a,b,y\n1,2,0\n\n3,oops,1\n", {}, r"bad.csv: line 4, column 'b': 'oops' is not a number"),
-    ("a,b,y\n1,2,0\n3,,1\n", {}, r"bad.csv: line 3, column 'b': is empty"),
-    ('a,b,y\n1,"2\n3",0\n', {}, r"bad.csv: line 2, column 'b': '2\\n3' is not a number"),  # a record's first line
-    ("a,b,y\n1,nan,0\n3,4,1\n", {}, r"bad.csv: line 2, column 'b': nan is not a finite number"),
-    ("a,b,y\n1,2,0\n3,-inf,1\n", {}, r"bad.csv: line 3, column 'b': -inf is not a finite number"),
-    ("a,b,y\n1,2,0\n3,4\n", {}, r"bad.csv: line 3 has 2 fields, the header has 3"),
-    ("a,b,y\n1,2,0\n3,4,\n", {}, r"bad.csv: line 3, column 'y': the label is empty"),
-    ("a,b,y\n1,2,0\n", {"target": "class"}, r"bad.csv: no target column 'class'; the columns are a, b, y"),
-    ("a,b,y\n1,2,0\n", {"features": ["a", "c"]}, r"bad.csv: no feature column 'c'; the columns are a, b, y"),
-    ("a,b,a\n1,2,0\n", {}, r"column name\(s\) 'a' appear more than once"),
-    ("a,b,y\n", {}, r"bad.csv: no data rows"),
-    ("0.5,1.5,0\n2.5,3.5,1\n", {}, r"bad.csv: line 1 \(0.5,1.5,0\) is numbers, not a header"),  # no header row
-])
+@pytest.mark.parametrize(
+    "body, options, message",
+    [
+        ("a,b,y\n1,2,0\n\n3,oops,1\n", {}, r"bad.csv: line 4, column 'b': 'oops' is not a number"),
+        ("a,b,y\n1,2,0\n3,,1\n", {}, r"bad.csv: line 3, column 'b': is empty"),
+        ('a,b,y\n1,"2\n3",0\n', {}, r"bad.csv: line 2, column 'b': '2\\n3' is not a number"),  # a record's first line
+        ("a,b,y\n1,nan,0\n3,4,1\n", {}, r"bad.csv: line 2, column 'b': nan is not a finite number"),
+        ("a,b,y\n1,2,0\n3,-inf,1\n", {}, r"bad.csv: line 3, column 'b': -inf is not a finite number"),
+        ("a,b,y\n1,2,0\n3,4\n", {}, r"bad.csv: line 3 has 2 fields, the header has 3"),
+        ("a,b,y\n1,2,0\n3,4,\n", {}, r"bad.csv: line 3, column 'y': the label is empty"),
+        ("a,b,y\n1,2,0\n", {"target": "class"}, r"bad.csv: no target column 'class'; the columns are a, b, y"),
+        ("a,b,y\n1,2,0\n", {"features": ["a", "c"]}, r"bad.csv: no feature column 'c'; the columns are a, b, y"),
+        ("a,b,a\n1,2,0\n", {}, r"column name\(s\) 'a' appear more than once"),
+        ("a,b,y\n", {}, r"bad.csv: no data rows"),
+        ("0.5,1.5,0\n2.5,3.5,1\n", {}, r"bad.csv: line 1 \(0.5,1.5,0\) is numbers, not a header"),  # no header row
+    ],
+)
 def test_bad_csv_names_file_line_and_column(tmp_path, body, options, message):
     path = tmp_path / "bad.csv"
     path.write_text(body)
@@ -259,6 +281,7 @@ def test_bad_csv_names_file_line_and_column(tmp_path, body, options, message):
 
 
 # NPZ and NPY
+
 
 def test_npz_with_custom_keys(tmp_path):
     X, y = np.arange(40.0).reshape(20, 2), np.array(["no", "yes"] * 10)
@@ -313,7 +336,11 @@ def test_npy_problems(tmp_path):
     X = np.ones((6, 2))
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y5.npy", np.arange(5))
-    with pytest.raises(DataError, match=r"X.npy: npy features need a labels file, a .npy or IDX file holding one label per sample \(data.labels in a config, --labels for nncli eval\)"):
+    with pytest.raises(
+        DataError,
+        match=r"X.npy: npy features need a labels file, a .npy or IDX file holding one label per sample "
+        r"\(data.labels in a config, --labels for nncli eval\)",
+    ):
         load_dataset(cfg(tmp_path / "X.npy"), seed=0)
     with pytest.raises(DataError, match="X.npy: 6 samples but 5 labels in .*y5.npy"):
         load_dataset(cfg(tmp_path / "X.npy", labels=str(tmp_path / "y5.npy")), seed=0)
@@ -324,6 +351,7 @@ def test_npy_problems(tmp_path):
 
 
 # IDX
+
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_idx_images_and_labels(tmp_path, suffix):
@@ -353,10 +381,14 @@ def test_idx_problems(tmp_path):
 
 # sources and explicit split files
 
+
 def test_unknown_format_and_missing_file(tmp_path):
     (tmp_path / "d.txt").write_text("1,2\n")
-    with pytest.raises(DataError, match=r"d.txt' is not a built-in dataset \(spiral, .*digits.*\) or a supported "
-                                        r"data file \(.csv, .npz, .npy"):
+    with pytest.raises(
+        DataError,
+        match=r"d.txt' is not a built-in dataset \(spiral, .*digits.*\) or a supported "
+        r"data file \(.csv, .npz, .npy",
+    ):
         load_dataset(cfg(tmp_path / "d.txt"), seed=0)
     with pytest.raises(DataError, match="data file not found: .*nowhere.csv"):
         load_dataset(cfg(tmp_path / "nowhere.csv"), seed=0)
@@ -367,8 +399,7 @@ def test_explicit_val_and_test_files_use_the_training_mapping(tmp_path):
     train.write_text("x,y,label\n" + "".join(f"{i},{-i},{'ab'[i % 2]}\n" for i in range(20)))
     val = tmp_path / "val.csv"
     val.write_text("label,y,x\nb,1,100\na,2,200\n")  # other column order: features are matched by name
-    ds = load_dataset(cfg(train, target="label", val_source=str(val), test_source=str(val)), seed=0,
-                      dtype=np.float64)
+    ds = load_dataset(cfg(train, target="label", val_source=str(val), test_source=str(val)), seed=0, dtype=np.float64)
     assert len(ds.train) == 20 and ds.val.y.tolist() == [1, 0] and len(ds.test) == 2
     assert np.allclose(ds.val.X, standardize([[100, 1], [200, 2]], ds.mean, ds.std))
     bad = tmp_path / "bad.csv"
@@ -389,8 +420,15 @@ def test_an_npy_test_file_with_its_own_labels_stays_memory_mapped(tmp_path):
     for name, n in (("train", 60), ("test", 20)):
         np.save(tmp_path / f"{name}-X.npy", rng.normal(size=(n, 3)))
         np.save(tmp_path / f"{name}-y.npy", np.arange(n) % 3)
-    ds = load_dataset(cfg(tmp_path / "train-X.npy", labels=str(tmp_path / "train-y.npy"),
-                          test_source=str(tmp_path / "test-X.npy"), test_labels=str(tmp_path / "test-y.npy")), seed=0)
+    ds = load_dataset(
+        cfg(
+            tmp_path / "train-X.npy",
+            labels=str(tmp_path / "train-y.npy"),
+            test_source=str(tmp_path / "test-X.npy"),
+            test_labels=str(tmp_path / "test-y.npy"),
+        ),
+        seed=0,
+    )
     assert isinstance(ds.test.X, np.memmap) and len(ds.test) == 20 and ds.test.y.tolist() == list(np.arange(20) % 3)
     expected = (np.load(tmp_path / "test-X.npy")[:5] - ds.mean) / ds.std
     assert np.allclose(ds.test.batch(np.arange(5)), expected, atol=1e-6)

@@ -11,17 +11,15 @@ import numpy as np
 import pytest
 
 from nncli.backprop import gates
-from nncli.gradcheck import numerical as gradient_check
-from nncli.nn import layers
-from nncli.nn import losses
-from nncli.nn import network
-from nncli.nn import regularization
 from nncli.backprop.gates import Add, Multiply
+from nncli.gradcheck import numerical as gradient_check
 from nncli.gradcheck.numerical import builtin_checks, check_layer, check_network, check_network_avoiding_kinks
+from nncli.nn import layers, losses, network, regularization
 from nncli.nn.layers import Affine, Dropout, ReLU, Sigmoid
 from nncli.nn.losses import softmax, softmax_loss, svm_loss
 from nncli.nn.network import Network
-from nncli.optim.rules import clip_by_global_norm, make_optimizer
+from nncli.optim.clipping import clip_by_global_norm
+from nncli.optim.rules import make_optimizer
 from nncli.optim.schedules import learning_rate
 
 ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "elu"]
@@ -35,8 +33,20 @@ def builtin_results():
 def test_every_builtin_gate_loss_and_regularizer_matches_numerical_gradient(builtin_results):
     single = [r for r in builtin_results if "net" not in r.name]
     names = {r.name.split(":")[0] for r in single}
-    assert names == {"affine", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "dropout",
-                     "softmax_loss", "svm_loss", "l2", "l1", "l2+l1"}
+    assert names == {
+        "affine",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "sigmoid",
+        "tanh",
+        "dropout",
+        "softmax_loss",
+        "svm_loss",
+        "l2",
+        "l1",
+        "l2+l1",
+    }
     for r in single:
         assert r.checked > 0, r.name
         assert r.max_rel_error < 1e-7, (r.name, r.max_rel_error)
@@ -56,8 +66,18 @@ def test_network_loss_gradient_matches_numerical(hidden, loss, activation, l2, l
     rng = np.random.default_rng(zlib.crc32(repr((hidden, loss, activation, l2, l1)).encode()))
 
     def make_net():
-        return Network(4, hidden, 3, activation=activation, loss=loss, l2=l2, l1=l1, init="xavier",
-                       dtype=np.float64, rng=rng.integers(2**32))
+        return Network(
+            4,
+            hidden,
+            3,
+            activation=activation,
+            loss=loss,
+            l2=l2,
+            l1=l1,
+            init="xavier",
+            dtype=np.float64,
+            rng=rng.integers(2**32),
+        )
 
     results = check_network_avoiding_kinks(make_net, 4, 3, rng, samples=6)
     for r in results:
@@ -84,7 +104,9 @@ def test_a_wrong_backward_fails_the_check():
         def backward(self, dout):
             return dout * self.out  # forgets the (1 − σ) factor
 
-    result = check_layer("bad", BadSigmoid(), np.random.default_rng(0).standard_normal((3, 4)), np.random.default_rng(1))
+    result = check_layer(
+        "bad", BadSigmoid(), np.random.default_rng(0).standard_normal((3, 4)), np.random.default_rng(1)
+    )
     assert not result[0].passed and result[0].max_rel_error > 1e-2
 
 
@@ -104,8 +126,9 @@ def test_a_tiny_gradient_reports_the_error_it_is_judged_by():
 def test_reported_error_is_what_decides_pass_or_fail(off):
     # f = 0.5·x², df/dx = x, with the analytic gradient off by a relative 3e-6 (off 3) or 1e-6 (off 1).
     x = np.array([2.0])
-    r = gradient_check.check_gradient("x", lambda: 0.5 * x[0] ** 2, x, np.array([2.0 * (1 + off * 1e-6)]),
-                                      tolerance=2e-6)
+    r = gradient_check.check_gradient(
+        "x", lambda: 0.5 * x[0] ** 2, x, np.array([2.0 * (1 + off * 1e-6)]), tolerance=2e-6
+    )
     assert r.max_rel_error == pytest.approx(off * 1e-6, rel=1e-3)
     assert r.passed == (r.max_rel_error < r.tolerance) == (off < 2)
 
@@ -140,6 +163,7 @@ def test_large_tensors_are_sampled_reproducibly():
 
 
 # The worked examples of the backprop notes, built from the engine's own gates.
+
 
 def test_add_multiply_circuit():
     x, y, z = -2.0, 5.0, -4.0
@@ -179,6 +203,7 @@ def test_sigmoid_neuron():
 
 
 # Layers.
+
 
 def test_affine_shapes_and_formula():
     rng = np.random.default_rng(0)
@@ -227,6 +252,7 @@ def test_dropout_masks_come_from_the_seeded_generator():
 
 # Losses.
 
+
 def test_softmax_loss_is_stable_and_matches_definition():
     scores = np.array([[1000.0, 0.0, -1000.0], [1.0, 2.0, 3.0]])
     y = np.array([0, 2])
@@ -246,10 +272,17 @@ def test_svm_loss_matches_definition():
 
 # Network.
 
+
 def test_parameter_names_and_shapes():
     net = Network(2, [100, 50], 3, rng=0)
     assert [(n, s) for n, s, _ in net.layer_shapes()] == [
-        ("W1", (2, 100)), ("b1", (100,)), ("W2", (100, 50)), ("b2", (50,)), ("W3", (50, 3)), ("b3", (3,))]
+        ("W1", (2, 100)),
+        ("b1", (100,)),
+        ("W2", (100, 50)),
+        ("b2", (50,)),
+        ("W3", (50, 3)),
+        ("b3", (3,)),
+    ]
     assert net.num_params == 2 * 100 + 100 + 100 * 50 + 50 + 50 * 3 + 3
     assert all(np.shares_memory(p, net.theta) for p in net.params.values())
     assert not net.params["b2"].any()
@@ -267,7 +300,9 @@ def test_linear_classifier_scores():
     assert np.allclose(net.forward(X), X @ net.params["W1"] + net.params["b1"])
 
 
-@pytest.mark.parametrize("init,expected", [("he", math.sqrt(2 / 400)), ("xavier", math.sqrt(2 / 700)), ("normal", 0.05)])
+@pytest.mark.parametrize(
+    "init,expected", [("he", math.sqrt(2 / 400)), ("xavier", math.sqrt(2 / 700)), ("normal", 0.05)]
+)
 def test_init_scales(init, expected):
     net = Network(400, [300], 2, init=init, init_std=0.05, rng=0)
     assert net.params["W1"].std() == pytest.approx(expected, rel=0.02)
@@ -294,7 +329,7 @@ def test_regularization_is_on_weights_only_and_in_the_loss():
     net = Network(3, [4], 2, l2=0.5, l1=0.25, rng=0, dtype=np.float64)
     net.params["b1"][...] = 10.0
     W = np.concatenate([net.params["W1"].ravel(), net.params["W2"].ravel()])
-    assert net.regularization_loss() == pytest.approx(0.5 * 0.5 * (W ** 2).sum() + 0.25 * np.abs(W).sum())
+    assert net.regularization_loss() == pytest.approx(0.5 * 0.5 * (W**2).sum() + 0.25 * np.abs(W).sum())
     X, y = np.zeros((2, 3)), np.array([0, 1])
     total = net.loss(X, y)
     assert total == pytest.approx(net.data_loss + net.regularization_loss())
@@ -325,13 +360,16 @@ def test_three_layer_net_overfits_fifty_samples():
 def spiral(rng, classes=3, k=100, noise=0.2):
     X, y = np.zeros((classes * k, 2)), np.repeat(np.arange(classes), k)
     r = np.tile(np.linspace(0.0, 1, k), classes)
-    t = (np.linspace(0, 4, k)[None, :] + 4 * np.arange(classes)[:, None]).ravel() + rng.standard_normal(classes * k) * noise
+    t = (np.linspace(0, 4, k)[None, :] + 4 * np.arange(classes)[:, None]).ravel() + rng.standard_normal(
+        classes * k
+    ) * noise
     X[:, 0], X[:, 1] = r * np.sin(t), r * np.cos(t)
     return X, y
 
 
-@pytest.mark.parametrize("hidden,bound", [([100], lambda acc: acc >= 0.98), ([], lambda acc: acc <= 0.60)],
-                         ids=["two-layer", "linear"])
+@pytest.mark.parametrize(
+    "hidden,bound", [([100], lambda acc: acc >= 0.98), ([], lambda acc: acc <= 0.60)], ids=["two-layer", "linear"]
+)
 def test_spiral_case_study(hidden, bound):
     X, y = spiral(np.random.default_rng(0))
     net = Network(2, hidden, 3, l2=1e-3, init="normal", init_std=0.01, rng=0, dtype=np.float64)
@@ -382,7 +420,7 @@ def test_adam():
     m1, v1 = 0.1 * 0.5, 0.001 * 0.25
     w1 = 1 - 0.1 * (m1 / 0.1) / (math.sqrt(v1 / 0.001) + 1e-8)
     m2, v2 = 0.9 * m1 + 0.1 * -0.25, 0.999 * v1 + 0.001 * 0.0625
-    w2 = w1 - 0.1 * (m2 / (1 - 0.81)) / (math.sqrt(v2 / (1 - 0.999 ** 2)) + 1e-8)
+    w2 = w1 - 0.1 * (m2 / (1 - 0.81)) / (math.sqrt(v2 / (1 - 0.999**2)) + 1e-8)
     assert two_steps("adam", beta1=0.9, beta2=0.999, eps=1e-8) == pytest.approx((w1, w2))
 
 
@@ -399,12 +437,15 @@ def test_optimizer_state_round_trip():
     assert np.array_equal(w, w2)
 
 
-@pytest.mark.parametrize("name,kw,expected", [
-    ("constant", {}, [1.0, 1.0, 1.0]),
-    ("step", {"every": 2, "gamma": 0.5}, [1.0, 1.0, 0.5]),
-    ("exponential", {"gamma": 0.9}, [1.0, 0.9, 0.81]),
-    ("cosine", {"min_lr": 0.1}, [1.0, 0.1 + 0.9 * (1 + math.sqrt(0.5)) / 2, 0.55]),
-])
+@pytest.mark.parametrize(
+    "name,kw,expected",
+    [
+        ("constant", {}, [1.0, 1.0, 1.0]),
+        ("step", {"every": 2, "gamma": 0.5}, [1.0, 1.0, 0.5]),
+        ("exponential", {"gamma": 0.9}, [1.0, 0.9, 0.81]),
+        ("cosine", {"min_lr": 0.1}, [1.0, 0.1 + 0.9 * (1 + math.sqrt(0.5)) / 2, 0.55]),
+    ],
+)
 def test_schedules(name, kw, expected):
     assert [learning_rate(1.0, e, 4, name, **kw) for e in range(3)] == pytest.approx(expected)
 
@@ -420,17 +461,27 @@ def test_clip_by_global_norm():
 
 # Vectorization: no Python loop over samples or coordinates in any forward, backward or loss.
 
+
 def test_no_python_loops_in_forward_backward_or_loss():
-    functions = [losses.softmax, losses.softmax_loss, losses.svm_loss, losses.svm_margins,
-                 regularization.regularization_loss, regularization.add_regularization_grad]
+    functions = [
+        losses.softmax,
+        losses.softmax_loss,
+        losses.svm_loss,
+        losses.svm_margins,
+        regularization.regularization_loss,
+        regularization.add_regularization_grad,
+    ]
     for module in (layers, gates):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             functions += [getattr(cls, m) for m in ("forward", "backward") if m in cls.__dict__]
     assert len(functions) > 15
     for func in functions:
         source = inspect.getsource(func)
-        loops = [n for n in ast.walk(ast.parse(textwrap.dedent(source)))
-                 if isinstance(n, (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.SetComp))]
+        loops = [
+            n
+            for n in ast.walk(ast.parse(textwrap.dedent(source)))
+            if isinstance(n, (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.DictComp, ast.SetComp))
+        ]
         assert not loops, f"{func.__qualname__} loops in Python"
 
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from nncli.optim import rules as optim
+from nncli import blas
 from nncli.nn.layers import Dropout
 from nncli.nn.losses import softmax_loss
 from nncli.nn.network import Network
@@ -30,7 +30,7 @@ def act_forward(name, z):
         return s, s * (1 - s)
     if name == "tanh":
         t = np.tanh(z)
-        return t, 1 - t ** 2
+        return t, 1 - t**2
     if name == "elu":
         return np.where(z > 0, z, ALPHA * np.expm1(z)), np.where(z > 0, 1.0, ALPHA * np.exp(z))
     raise ValueError(name)
@@ -78,7 +78,7 @@ def reference_loss_and_grads(params, X, y, activation, loss, l2, l1, masks):
             _, local, mask = cache[i - 2]
             d = (d @ W.T) * mask * local
     weights = [params[f"W{i}"] for i in range(1, L + 1)]
-    total += 0.5 * l2 * sum((W ** 2).sum() for W in weights) + l1 * sum(np.abs(W).sum() for W in weights)
+    total += 0.5 * l2 * sum((W**2).sum() for W in weights) + l1 * sum(np.abs(W).sum() for W in weights)
     return total, grads
 
 
@@ -86,8 +86,8 @@ def reference_loss_and_grads(params, X, y, activation, loss, l2, l1, masks):
 def update_path(request, monkeypatch):
     """Run a test with SciPy's BLAS level-1 routines (when installed) and with the pure-NumPy fallback."""
     if request.param == "numpy":
-        monkeypatch.setattr(optim, "_GET_BLAS", None)
-    elif optim._GET_BLAS is None:
+        monkeypatch.setattr(blas, "_GET_BLAS", None)
+    elif blas._GET_BLAS is None:
         pytest.skip("SciPy/threadpoolctl not installed: only the NumPy path exists")
     return request.param
 
@@ -98,8 +98,20 @@ def update_path(request, monkeypatch):
 def test_loss_and_gradients_match_plain_reference(activation, loss, dropout, update_path):
     rng = np.random.default_rng(len(activation) + 10 * len(loss) + int(100 * dropout))
     X, y = rng.standard_normal((9, 6)), rng.integers(4, size=9)
-    net = Network(6, [7, 5], 4, activation=activation, negative_slope=SLOPE, alpha=ALPHA, loss=loss,
-                  l2=0.03, l1=0.02, dropout=dropout, dtype=np.float64, rng=1)
+    net = Network(
+        6,
+        [7, 5],
+        4,
+        activation=activation,
+        negative_slope=SLOPE,
+        alpha=ALPHA,
+        loss=loss,
+        l2=0.03,
+        l1=0.02,
+        dropout=dropout,
+        dtype=np.float64,
+        rng=1,
+    )
     for p in net.params.values():  # nonzero biases so every term of the gradient is exercised
         p += 0.1 * rng.standard_normal(p.shape)
     for _ in range(2):  # the second call reuses every buffer of the first
@@ -163,12 +175,12 @@ def plain_updates(name, w, grads, lr, mu=0.9, decay=0.99, beta1=0.9, beta2=0.999
             v = mu * v - lr * dw
             w = w + mu * v - lr * dw
         elif name == "rmsprop":
-            cache = decay * cache + (1 - decay) * dw ** 2
+            cache = decay * cache + (1 - decay) * dw**2
             w = w - lr * dw / (np.sqrt(cache) + eps)
         elif name == "adam":
             m = beta1 * m + (1 - beta1) * dw
-            v = beta2 * v + (1 - beta2) * dw ** 2
-            w = w - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+            v = beta2 * v + (1 - beta2) * dw**2
+            w = w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
     return w
 
 
@@ -197,7 +209,7 @@ def test_training_steps_are_bit_identical_run_to_run(update_path):
         net = Network(20, [33], 3, l2=1e-3, dropout=0.2, rng=7)
         opt = make_optimizer("momentum", net.num_params, np.float32, momentum=0.9)
         for start in range(0, 64, 16):
-            loss = net.loss(X[start:start + 16], y[start:start + 16])
+            loss = net.loss(X[start : start + 16], y[start : start + 16])
             assert math.isfinite(loss)
             opt.step(net.theta, net.grad, 0.1)
         thetas.append(net.theta.copy())

@@ -9,9 +9,9 @@ import pydot
 import pytest
 from typer.testing import CliRunner
 
+from nncli.backprop.graph import network_graph, to_dot
 from nncli.backprop.trace import circuit, trace
 from nncli.cli import app
-from nncli.backprop.graph import network_graph, to_dot
 from nncli.nn.network import Network
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +27,12 @@ def make_net(hidden, activation, loss, seed, **kw):
     return Network(4, hidden, 3, activation=activation, loss=loss, l2=0.01, dtype=np.float64, rng=seed, **kw)
 
 
-NETS = [(hidden, act, loss) for hidden in ([6], [6, 5]) for act in ("relu", "leaky_relu", "sigmoid", "tanh", "elu")
-        for loss in ("softmax", "svm")]
+NETS = [
+    (hidden, act, loss)
+    for hidden in ([6], [6, 5])
+    for act in ("relu", "leaky_relu", "sigmoid", "tanh", "elu")
+    for loss in ("softmax", "svm")
+]
 
 
 @pytest.mark.parametrize("hidden, activation, loss", NETS)
@@ -62,10 +66,23 @@ def test_trace_steps_chain_each_gates_downstream_to_the_next_gates_upstream():
     rng = np.random.default_rng(0)
     t = trace(net, rng.standard_normal((4, 4)), rng.integers(3, size=4), check=False)
     gates = [s.gate for s in t.steps]
-    assert gates[:3] == ["+ (L = data loss + regularization)", "0.5·l2·Σ‖W‖² + l1·Σ|W| (l2 0.01, l1 0.001)",
-                         "softmax loss"]
-    assert gates[3:] == ["add b3", "mul W3", "dropout p=0.3", "tanh", "add b2", "mul W2", "dropout p=0.3", "tanh",
-                         "add b1", "mul W1"]
+    assert gates[:3] == [
+        "+ (L = data loss + regularization)",
+        "0.5·l2·Σ‖W‖² + l1·Σ|W| (l2 0.01, l1 0.001)",
+        "softmax loss",
+    ]
+    assert gates[3:] == [
+        "add b3",
+        "mul W3",
+        "dropout p=0.3",
+        "tanh",
+        "add b2",
+        "mul W2",
+        "dropout p=0.3",
+        "tanh",
+        "add b1",
+        "mul W1",
+    ]
     layer_steps = t.steps[2:]
     for upper, lower in zip(layer_steps, layer_steps[1:]):
         sent = [v for k, v in upper.downstream.items() if not k.startswith(("db", "dW"))][-1]
@@ -108,13 +125,36 @@ def wire_rows(output):
     return rows
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("add-mul", {"x": ("-2.00", "-4.00"), "y": ("5.00", "-4.00"), "z": ("-4.00", "3.00"), "f = q·z": ("-12.00", "1.00")}),
-    ("sigmoid-neuron", {"w0": ("2.00", "-0.20"), "w1": ("-3.00", "-0.39"), "w2": ("-3.00", "0.20"),
-                        "x0": ("-1.00", "0.39"), "x1": ("-2.00", "-0.59"), "f = σ(s)": ("0.73", "1.00")}),
-    ("max", {"x": ("3.00", "-8.00"), "y": ("-4.00", "6.00"), "z": ("2.00", "2.00"), "w": ("-1.00", "0.00"),
-             "f = 2·s": ("-20.00", "1.00")}),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "add-mul",
+            {"x": ("-2.00", "-4.00"), "y": ("5.00", "-4.00"), "z": ("-4.00", "3.00"), "f = q·z": ("-12.00", "1.00")},
+        ),
+        (
+            "sigmoid-neuron",
+            {
+                "w0": ("2.00", "-0.20"),
+                "w1": ("-3.00", "-0.39"),
+                "w2": ("-3.00", "0.20"),
+                "x0": ("-1.00", "0.39"),
+                "x1": ("-2.00", "-0.59"),
+                "f = σ(s)": ("0.73", "1.00"),
+            },
+        ),
+        (
+            "max",
+            {
+                "x": ("3.00", "-8.00"),
+                "y": ("-4.00", "6.00"),
+                "z": ("2.00", "2.00"),
+                "w": ("-1.00", "0.00"),
+                "f = 2·s": ("-20.00", "1.00"),
+            },
+        ),
+    ],
+)
 def test_cli_prints_the_circuits_to_two_decimals(name, expected):
     result = run("backprop", "--circuit", name)
     assert result.exit_code == 0, result.output
@@ -175,7 +215,10 @@ def test_graph_of_a_deeper_net_has_a_gate_node_for_every_engine_gate():
 def test_graph_text_shows_the_chain_of_the_spiral_net():
     result = run("graph", SPIRAL)
     assert result.exit_code == 0, result.output
-    chain = "x (N,2) → mul W1 (2,100) → add b1 → relu → mul W2 (100,3) → add b2 → scores (N,3) → softmax loss → + 0.5·l2·Σ‖W‖² → L"
+    chain = (
+        "x (N,2) → mul W1 (2,100) → add b1 → relu → mul W2 (100,3) → add b2 → scores (N,3) → softmax loss → "
+        "+ 0.5·l2·Σ‖W‖² → L"
+    )
     assert chain in result.output
     for line in ("layer 1", "mul W1 (2,100) → (N,100)", "relu → (N,100)", "add b2 (3,) → (N,3)", "softmax loss"):
         assert line in result.output
@@ -184,13 +227,16 @@ def test_graph_text_shows_the_chain_of_the_spiral_net():
 
 
 def test_graph_of_a_checkpoint(tmp_path):
-    from nncli.training.checkpoint import save_checkpoint
     from nncli.config.schema import config_to_dict, load_config
+    from nncli.training.checkpoint import save_checkpoint
 
     config = config_to_dict(load_config(SPIRAL, ["model.hidden=[7]"]))
     net = Network(2, [7], 3)
-    save_checkpoint(tmp_path / "c.npz", net.params, {"config": config, "classes": [0, 1, 2],
-                                                     "layer_sizes": net.sizes, "epoch": 1, "metrics": {}})
+    save_checkpoint(
+        tmp_path / "c.npz",
+        net.params,
+        {"config": config, "classes": [0, 1, 2], "layer_sizes": net.sizes, "epoch": 1, "metrics": {}},
+    )
     result = run("graph", tmp_path / "c.npz")
     assert result.exit_code == 0, result.output
     assert "mul W1 (2,7) → add b1 → relu → mul W2 (7,3)" in result.output
@@ -267,8 +313,9 @@ def test_check_table_shows_a_gradient_with_every_coordinate_at_a_kink_as_not_che
     from nncli.gradcheck.numerical import GradCheck
 
     console = Console(width=200, record=True)
-    console.print(check_table([GradCheck("b1", (3,), 0.0, 0, 3, 1e-6), GradCheck("W1", (2, 3), 2e-7, 6, 0, 1e-6)],
-                              "checks"))
+    console.print(
+        check_table([GradCheck("b1", (3,), 0.0, 0, 3, 1e-6), GradCheck("W1", (2, 3), 2e-7, 6, 0, 1e-6)], "checks")
+    )
     text = console.export_text()
     rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") > 4}
     assert "not checked" in rows["b1"] and "pass" not in rows["b1"]

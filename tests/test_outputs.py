@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nncli.training.atomic import atomic_write_text, check_output
 from nncli.cli import app
 from nncli.errors import NncliError, OutputError
+from nncli.training.atomic import atomic_write_text, check_output
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = ROOT / "configs/spiral-2layer.yaml"
@@ -79,8 +79,21 @@ def test_plot_out_keeps_an_existing_file_unless_forced_and_writes_the_format_its
     runner = CliRunner()
     root = Path(__file__).resolve().parent.parent
     run_dir = tmp_path / "r"
-    assert runner.invoke(app, ["train", str(root / "configs/spiral-2layer.yaml"), "train.epochs=2",
-                               "data.samples_per_class=20", "--out", str(run_dir), "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "train",
+                str(root / "configs/spiral-2layer.yaml"),
+                "train.epochs=2",
+                "data.samples_per_class=20",
+                "--out",
+                str(run_dir),
+                "-q",
+            ],
+        ).exit_code
+        == 0
+    )
     mine = tmp_path / "mine.png"
     mine.write_bytes(b"my picture")
     result = runner.invoke(app, ["plot", str(run_dir), "--out", str(mine)])

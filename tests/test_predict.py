@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nncli.data import files as data_files
 from nncli.cli import app
 from nncli.config.schema import load_config
+from nncli.data import files as data_files
 from nncli.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +87,14 @@ def test_csv_for_a_checkpoint_without_column_names_with_or_without_a_label_colum
     X, y = digits()
     names = ",".join(f"px{i}" for i in range(64))
     np.savetxt(tmp_path / "pixels.csv", X[:20], fmt="%d", delimiter=",", header=names, comments="")
-    np.savetxt(tmp_path / "labelled.csv", np.column_stack([X[:20], y[:20]]), fmt="%d", delimiter=",",
-               header=names + ",digit", comments="")
+    np.savetxt(
+        tmp_path / "labelled.csv",
+        np.column_stack([X[:20], y[:20]]),
+        fmt="%d",
+        delimiter=",",
+        header=names + ",digit",
+        comments="",
+    )
     unlabelled, labelled = (run("predict", digits_run, tmp_path / name) for name in ("pixels.csv", "labelled.csv"))
     assert unlabelled.exit_code == 0 and labelled.exit_code == 0, unlabelled.output + labelled.output
     assert unlabelled.output == labelled.output
@@ -124,15 +130,23 @@ def test_predicted_probabilities_are_the_networks_predict_proba_in_float64(iris_
 
 def test_svm_checkpoint_gives_score_columns(tmp_path):
     out = tmp_path / "svm"
-    result = run("train", ROOT / "configs/iris.yaml", f"data.source={IRIS}", "loss=svm", "train.epochs=5",
-                 "--out", out, "--quiet")
+    result = run(
+        "train",
+        ROOT / "configs/iris.yaml",
+        f"data.source={IRIS}",
+        "loss=svm",
+        "train.epochs=5",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     result = run("predict", out / "best.npz", IRIS)
     assert result.exit_code == 0, result.output
     header, rows = rows_of(result.output)
     assert header == ["predicted", "score_setosa", "score_versicolor", "score_virginica"]
     scores = np.array([r[1:] for r in rows], dtype=float)
-    assert [header[1 + i][len("score_"):] for i in scores.argmax(axis=1)] == [r[0] for r in rows]
+    assert [header[1 + i][len("score_") :] for i in scores.argmax(axis=1)] == [r[0] for r in rows]
 
 
 def test_out_writes_a_file_and_refuses_to_overwrite_it(iris_run, tmp_path):
@@ -168,8 +182,8 @@ def _npy_dataset(folder, rows, features=256, seed=0):
     y = np.empty(rows, np.int64)
     for start in range(0, rows, 8192):
         n = min(8192, rows - start)
-        y[start:start + n] = rng.integers(0, 2, n)
-        X[start:start + n] = rng.standard_normal((n, features), dtype=np.float32) + y[start:start + n, None]
+        y[start : start + n] = rng.integers(0, 2, n)
+        X[start : start + n] = rng.standard_normal((n, features), dtype=np.float32) + y[start : start + n, None]
     X.flush()
     del X
     np.save(folder / "y.npy", y)
@@ -178,10 +192,22 @@ def _npy_dataset(folder, rows, features=256, seed=0):
 
 def _peak_training_bytes(tmp_path, rows, monkeypatch):
     features, labels = _npy_dataset(tmp_path, rows)
-    cfg = load_config(ROOT / "configs/spiral-2layer.yaml", [
-        f"data.source={features}", f"data.labels={labels}", "data.classes=null", "data.samples_per_class=null",
-        "data.noise=null", "data.val_fraction=0.1", "model.hidden=[16]", "optimizer.name=adam", "optimizer.lr=0.001",
-        "train.epochs=1", "train.batch_size=256"])
+    cfg = load_config(
+        ROOT / "configs/spiral-2layer.yaml",
+        [
+            f"data.source={features}",
+            f"data.labels={labels}",
+            "data.classes=null",
+            "data.samples_per_class=null",
+            "data.noise=null",
+            "data.val_fraction=0.1",
+            "model.hidden=[16]",
+            "optimizer.name=adam",
+            "optimizer.lr=0.001",
+            "train.epochs=1",
+            "train.batch_size=256",
+        ],
+    )
     monkeypatch.setattr(data_files, "CHUNK_BYTES", 2**20)  # the scans for NaN and for the mean/std read 1 MB at a time
     tracemalloc.start()
     try:

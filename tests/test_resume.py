@@ -12,16 +12,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nncli.training.checkpoint import load_checkpoint
 from nncli.cli import app
 from nncli.config.schema import config_from_dict
+from nncli.training.checkpoint import load_checkpoint
 from nncli.training.rundir import RunLock, read_metrics
 from nncli.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
-BASE = {"data": {"source": "spiral", "samples_per_class": 30}, "model": {"hidden": [16], "dropout": 0.2},
-        "train": {"epochs": 6, "batch_size": 16}, "optimizer": {"lr": 0.05}}
+BASE = {
+    "data": {"source": "spiral", "samples_per_class": 30},
+    "model": {"hidden": [16], "dropout": 0.2},
+    "train": {"epochs": 6, "batch_size": 16},
+    "optimizer": {"lr": 0.05},
+}
 
 
 def config(**sections):
@@ -47,19 +51,27 @@ def train_interrupted(cfg, run_dir, stop_after):
     def on_epoch(row):
         if row["epoch"] == stop_after:
             trainer.stop_signal = signal.SIGINT
+
     trainer.on_epoch = on_epoch
     assert trainer.run()["status"] == "interrupted"
     return Trainer(cfg, run_dir, resume=True).run()
 
 
-@pytest.mark.parametrize("optimizer,schedule", [
-    ("sgd", {"name": "constant"}), ("momentum", {"name": "step", "every": 2, "gamma": 0.5}),
-    ("nesterov", {"name": "exponential", "gamma": 0.9}), ("rmsprop", {"name": "cosine", "min_lr": 0.001}),
-    ("adam", {"name": "cosine"}),
-])
+@pytest.mark.parametrize(
+    "optimizer,schedule",
+    [
+        ("sgd", {"name": "constant"}),
+        ("momentum", {"name": "step", "every": 2, "gamma": 0.5}),
+        ("nesterov", {"name": "exponential", "gamma": 0.9}),
+        ("rmsprop", {"name": "cosine", "min_lr": 0.001}),
+        ("adam", {"name": "cosine"}),
+    ],
+)
 def test_resume_is_bit_identical_for_every_optimizer_and_schedule(tmp_path, optimizer, schedule):
-    cfg = config(optimizer={"name": optimizer, "lr": 0.01 if optimizer in ("rmsprop", "adam") else 0.05,
-                            "schedule": schedule}, train={"early_stopping": {"patience": 50}})
+    cfg = config(
+        optimizer={"name": optimizer, "lr": 0.01 if optimizer in ("rmsprop", "adam") else 0.05, "schedule": schedule},
+        train={"early_stopping": {"patience": 50}},
+    )
     straight = Trainer(cfg, tmp_path / "straight").run()
     resumed = train_interrupted(cfg, tmp_path / "resumed", stop_after=2)
     assert weights(tmp_path / "straight") == weights(tmp_path / "resumed")
@@ -72,15 +84,17 @@ def test_resume_is_bit_identical_for_every_optimizer_and_schedule(tmp_path, opti
 
 
 def test_early_stopping_state_survives_resume(tmp_path):
-    cfg = config(train={"epochs": 40, "early_stopping": {"patience": 2, "monitor": "val_accuracy"}},
-                 optimizer={"lr": 0.5})
+    cfg = config(
+        train={"epochs": 40, "early_stopping": {"patience": 2, "monitor": "val_accuracy"}}, optimizer={"lr": 0.5}
+    )
     straight = Trainer(cfg, tmp_path / "a").run()
     assert straight["status"] == "early_stopped"
     resumed = train_interrupted(cfg, tmp_path / "b", stop_after=straight["epochs_run"] - 1)
     assert resumed["status"] == "early_stopped" and resumed["epochs_run"] == straight["epochs_run"]
     assert weights(tmp_path / "a") == weights(tmp_path / "b")
-    longer = config(train={"epochs": 60, "early_stopping": {"patience": 2, "monitor": "val_accuracy"}},
-                    optimizer={"lr": 0.5})
+    longer = config(
+        train={"epochs": 60, "early_stopping": {"patience": 2, "monitor": "val_accuracy"}}, optimizer={"lr": 0.5}
+    )
     extended = Trainer(longer, tmp_path / "a", resume=True).run()  # more epochs do not undo the early stop: say so
     assert extended["status"] == "early_stopped" and extended["epochs_run"] == straight["epochs_run"]
     assert any("has not improved for" in w and "ends this run again at epoch" in w for w in extended["warnings"])
@@ -88,16 +102,42 @@ def test_early_stopping_state_survives_resume(tmp_path):
 
 def test_raising_epochs_extends_a_finished_run_other_changes_need_force(tmp_path):
     run_dir = tmp_path / "r"
-    assert runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=3",
-                               "data.samples_per_class=30", "--out", str(run_dir), "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "train",
+                str(ROOT / "configs/spiral-2layer.yaml"),
+                "train.epochs=3",
+                "data.samples_per_class=30",
+                "--out",
+                str(run_dir),
+                "-q",
+            ],
+        ).exit_code
+        == 0
+    )
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "optimizer.lr=0.3", "train.epochs=5"])
     assert result.exit_code == 2 and "optimizer.lr" in result.output and "--force" in result.output
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "train.epochs=5", "-q"])
     assert result.exit_code == 0, result.output
     assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3, 4, 5]
     straight = tmp_path / "s"
-    assert runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=5",
-                               "data.samples_per_class=30", "--out", str(straight), "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "train",
+                str(ROOT / "configs/spiral-2layer.yaml"),
+                "train.epochs=5",
+                "data.samples_per_class=30",
+                "--out",
+                str(straight),
+                "-q",
+            ],
+        ).exit_code
+        == 0
+    )
     # constant schedule: 3 + 2 epochs equal 5 straight
     assert weights(straight) == weights(run_dir)
 
@@ -109,12 +149,23 @@ def test_resume_without_a_run(tmp_path):
 
 def cli_train(args, **kw):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "nncli", "train", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nncli", "train", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
-LONG = [ROOT / "configs/spiral-2layer.yaml", "train.epochs=150", "train.batch_size=8", "data.samples_per_class=80",
-        "--quiet"]
+LONG = [
+    ROOT / "configs/spiral-2layer.yaml",
+    "train.epochs=150",
+    "train.batch_size=8",
+    "data.samples_per_class=80",
+    "--quiet",
+]
 
 
 def wait_for_rows(run_dir, n, proc, timeout=60):
@@ -156,7 +207,7 @@ def test_kill_9_at_random_moments_never_loses_the_run(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     proc = cli_train([*LONG, "--out", run_dir])
     wait_for_rows(run_dir, 1, proc)
-    for attempt in range(3):
+    for _ in range(3):
         time.sleep(rng.uniform(0.05, 0.6))
         proc.kill()
         proc.wait()
@@ -188,8 +239,9 @@ def test_one_run_per_directory(tmp_path):
     result = runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "--out", str(run_dir)])
     assert result.exit_code == 2 and "in use" in result.output
     lock.release()
-    result = runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=1",
-                                 "--out", str(run_dir), "-q"])
+    result = runner.invoke(
+        app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=1", "--out", str(run_dir), "-q"]
+    )
     assert result.exit_code == 0, result.output
     assert not (run_dir / ".lock").exists()
 
@@ -231,6 +283,7 @@ def test_a_stop_during_an_epochs_last_step_lets_that_epoch_complete(tmp_path):
         calls.append(1)
         if len(calls) == 2 * steps:  # the last step of epoch 2
             trainer.stop_signal = signal.SIGINT
+
     trainer.optimizer.step = step_then_signal
     summary = trainer.run()
     assert summary["status"] == "interrupted" and summary["epochs_run"] == 2
@@ -259,10 +312,14 @@ def test_a_moved_or_copied_run_resumes_from_its_new_path(tmp_path):
 
 def test_a_forced_change_of_optimizer_starts_its_state_fresh(tmp_path):
     run_dir = tmp_path / "r"
-    assert runner.invoke(app, ["train", *SPIRAL, "train.epochs=2", "optimizer.name=sgd",
-                               "--out", str(run_dir)]).exit_code == 0
-    result = runner.invoke(app, ["train", "--resume", str(run_dir), "optimizer.name=adam", "optimizer.lr=0.01",
-                                 "train.epochs=3", "--force"])
+    assert (
+        runner.invoke(app, ["train", *SPIRAL, "train.epochs=2", "optimizer.name=sgd", "--out", str(run_dir)]).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app,
+        ["train", "--resume", str(run_dir), "optimizer.name=adam", "optimizer.lr=0.01", "train.epochs=3", "--force"],
+    )
     assert result.exit_code == 0, result.output
     assert "optimizer.name changed from sgd to adam" in result.output and "fresh state" in result.output
     assert load_checkpoint(run_dir / "checkpoint.npz").meta["state"]["optimizer"]["t"] > 0
@@ -307,8 +364,9 @@ def test_out_that_is_a_file_or_inside_one_is_refused_without_traceback(tmp_path)
 def test_scores_that_overflow_on_validation_data_end_the_run_as_diverged(tmp_path):
     # full batch, lr 1e38: epoch 1's one update leaves finite weights whose scores overflow to inf − inf
     run_dir = tmp_path / "r"
-    result = runner.invoke(app, ["train", *SPIRAL, "optimizer.lr=1e38", "train.batch_size=full", "train.epochs=3",
-                                 "--out", str(run_dir)])
+    result = runner.invoke(
+        app, ["train", *SPIRAL, "optimizer.lr=1e38", "train.batch_size=full", "train.epochs=3", "--out", str(run_dir)]
+    )
     assert result.exit_code == 1 and "validation loss became nan after epoch 1" in result.output
     assert not (run_dir / "best.npz").exists() and not (run_dir / "checkpoint.npz").exists()
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "diverged"
@@ -321,6 +379,7 @@ def test_weights_made_non_finite_by_an_epochs_last_update_end_the_run_as_diverge
     def overflowing_step(w, dw, lr):
         step(w, dw, lr)
         w[0] = np.inf  # as an update past float32's range would leave it
+
     trainer.optimizer.step = overflowing_step
     summary = trainer.run()
     assert summary["status"] == "diverged" and "non-finite in the last update of epoch 1" in summary["error"]
@@ -340,8 +399,11 @@ def test_eval_of_a_checkpoint_written_inside_an_epoch_says_so(tmp_path):
 
 
 def test_a_validation_monitor_without_validation_data_says_what_it_follows_instead(tmp_path):
-    cfg = config(data={"val_fraction": 0.0}, train={"epochs": 2, "early_stopping": {"monitor": "val_accuracy",
-                                                                                     "patience": 1}})
+    cfg = config(
+        data={"val_fraction": 0.0}, train={"epochs": 2, "early_stopping": {"monitor": "val_accuracy", "patience": 1}}
+    )
     summary = Trainer(cfg, tmp_path / "r").run()
     assert summary["monitor"] == "train_accuracy"
-    assert any("val_accuracy needs a validation split" in w and "follow train_accuracy" in w for w in summary["warnings"])
+    assert any(
+        "val_accuracy needs a validation split" in w and "follow train_accuracy" in w for w in summary["warnings"]
+    )

@@ -32,14 +32,23 @@ def study(tmp_path_factory):
     return out, result
 
 
-@pytest.mark.parametrize("spec, seeds", [("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("3", [3]),
-                                         (" 0-1, 7 ", [0, 1, 7])])
+@pytest.mark.parametrize(
+    "spec, seeds", [("0-4", [0, 1, 2, 3, 4]), ("0,2,5", [0, 2, 5]), ("3", [3]), (" 0-1, 7 ", [0, 1, 7])]
+)
 def test_seed_specs(spec, seeds):
     assert parse_seeds(spec) == seeds
 
 
-@pytest.mark.parametrize("spec, needle", [("4-1", "backwards"), ("a", "non-negative integers"),
-                                          ("-1", "non-negative integers"), ("1,1", "twice"), ("0,", "non-negative")])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("4-1", "backwards"),
+        ("a", "non-negative integers"),
+        ("-1", "non-negative integers"),
+        ("1,1", "twice"),
+        ("0,", "non-negative"),
+    ],
+)
 def test_bad_seed_specs_exit_2_naming_the_option(spec, needle, tmp_path):
     with pytest.raises(SeedsError):
         parse_seeds(spec)
@@ -153,6 +162,7 @@ def test_a_diverged_seed_is_reported_and_left_out_of_the_mean(tmp_path, monkeypa
         if self.config.seed == 1:
             raise trainer.Diverged("loss became nan at epoch 1, step 1; the learning rate is probably too high")
         return real_epoch(self, *args, **kwargs)
+
     monkeypatch.setattr(trainer.Trainer, "_epoch", diverge_seed_1)
     out = tmp_path / "s"
     result = run("train", SPIRAL, *TINY, "--seeds", "0-2", "--out", out, "-q")
@@ -173,5 +183,7 @@ def test_diff_and_plot_of_a_study_point_at_its_seed_runs(study):
     out, _ = study
     for command in (["diff", out, out / "seed-0"], ["plot", out, "--text"]):
         result = run(*command)
-        assert result.exit_code == 2 and "is a seed study: its runs are" in result.output and "seed-<k>/" in result.output
+        assert (
+            result.exit_code == 2 and "is a seed study: its runs are" in result.output and "seed-<k>/" in result.output
+        )
         assert "Errno" not in result.output

@@ -16,22 +16,30 @@ from typer.testing import CliRunner
 
 pytest.importorskip("optuna")
 
-from nncli.cli import app  # noqa: E402
-from nncli.config.schema import load_config  # noqa: E402
-from nncli.studies.sweep import run_sweep  # noqa: E402
-from nncli.studies.space import load_sweep  # noqa: E402
-from nncli.training.trainer import train  # noqa: E402
+from nncli.cli import app
+from nncli.config.schema import load_config
+from nncli.studies.space import load_sweep
+from nncli.studies.sweep import run_sweep
+from nncli.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE = {"data": {"source": "spiral", "samples_per_class": 30, "val_fraction": 0.25},
-        "model": {"hidden": [16]}, "optimizer": {"name": "adam", "lr": 0.01},
-        "train": {"epochs": 4, "batch_size": 32, "diagnostics": False}}
+BASE = {
+    "data": {"source": "spiral", "samples_per_class": 30, "val_fraction": 0.25},
+    "model": {"hidden": [16]},
+    "optimizer": {"name": "adam", "lr": 0.01},
+    "train": {"epochs": 4, "batch_size": 32, "diagnostics": False},
+}
 runner = CliRunner()
 
 
 def write_sweep(tmp_path, name="s", **keys):
-    spec = {"base": BASE, "method": "random", "trials": 4, "seeds": [0],
-            "space": {"optimizer.lr": {"log_uniform": [1e-3, 1e-1]}, "model.activation": ["relu", "tanh"]}}
+    spec = {
+        "base": BASE,
+        "method": "random",
+        "trials": 4,
+        "seeds": [0],
+        "space": {"optimizer.lr": {"log_uniform": [1e-3, 1e-1]}, "model.activation": ["relu", "tanh"]},
+    }
     spec.update(keys)
     spec.setdefault("output", str(tmp_path / "sweeps" / name))
     path = tmp_path / f"{name}.yaml"
@@ -50,14 +58,20 @@ def read_trials(out):
 
 
 def test_grid_covers_every_combination_once_and_best_yaml_trains(tmp_path):
-    path = write_sweep(tmp_path, method="grid", trials=None, seeds=[0, 1],
-                       space={"optimizer.lr": [0.003, 0.03], "model.hidden": {"choice": [[8], [16, 8]]}})
+    path = write_sweep(
+        tmp_path,
+        method="grid",
+        trials=None,
+        seeds=[0, 1],
+        space={"optimizer.lr": [0.003, 0.03], "model.hidden": {"choice": [[8], [16, 8]]}},
+    )
     spec, rows = sweep(path)
     trials = read_trials(spec.output)
     assert list(trials[0]) == ["number", "state", "mean", "std", "epochs", "optimizer.lr", "model.hidden", "error"]
     assert [t["number"] for t in trials] == ["0", "1", "2", "3"]
     assert sorted((float(t["optimizer.lr"]), t["model.hidden"]) for t in trials) == sorted(
-        itertools.product([0.003, 0.03], ["[8]", "[16, 8]"]))
+        itertools.product([0.003, 0.03], ["[8]", "[16, 8]"])
+    )
     assert all(t["state"] == "complete" and t["epochs"] == "4" for t in trials)
     for t in trials:
         for seed in (0, 1):
@@ -65,7 +79,9 @@ def test_grid_covers_every_combination_once_and_best_yaml_trains(tmp_path):
     best = max(trials, key=lambda t: float(t["mean"]))
     assert rows[0]["number"] == int(best["number"])
     config = load_config(Path(spec.output) / "best.yaml")
-    assert config.optimizer.lr == float(best["optimizer.lr"]) and json.dumps(config.model.hidden) == best["model.hidden"]
+    assert (
+        config.optimizer.lr == float(best["optimizer.lr"]) and json.dumps(config.model.hidden) == best["model.hidden"]
+    )
     summary = train(config, tmp_path / "best-run")
     assert summary["status"] == "completed" and summary["epochs_run"] == 4
 
@@ -74,20 +90,34 @@ def test_grid_covers_every_combination_once_and_best_yaml_trains(tmp_path):
 def test_samplers_are_reproducible_for_a_sampler_seed(tmp_path, method):
     runs = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        spec, rows = sweep(write_sweep(tmp_path, name=name, method=method, trials=4, sampler_seed=seed,
-                                       base=dict(BASE, train={"epochs": 2, "batch_size": 32, "diagnostics": False})))
-        runs.append(sorted((r["number"], r["params"]["optimizer.lr"], r["params"]["model.activation"], r["mean"])
-                           for r in rows))
+        spec, rows = sweep(
+            write_sweep(
+                tmp_path,
+                name=name,
+                method=method,
+                trials=4,
+                sampler_seed=seed,
+                base=dict(BASE, train={"epochs": 2, "batch_size": 32, "diagnostics": False}),
+            )
+        )
+        runs.append(
+            sorted((r["number"], r["params"]["optimizer.lr"], r["params"]["model.activation"], r["mean"]) for r in rows)
+        )
     assert runs[0] == runs[1]
     assert [r[1] for r in runs[0]] != [r[1] for r in runs[2]]
     assert all(1e-3 <= r[1] <= 1e-1 and r[2] in ("relu", "tanh") for r in runs[0])
 
 
 def test_median_pruning_stops_a_useless_learning_rate_early(tmp_path):
-    path = write_sweep(tmp_path, method="grid", trials=None, sampler_seed=1,
-                       base=dict(BASE, train={"epochs": 6, "batch_size": 32, "diagnostics": False}),
-                       space={"optimizer.lr": [0.05, 0.04, 0.03, 0.02, 1e-7, 2e-7]},
-                       prune={"median": {"startup_trials": 1, "warmup_epochs": 1}})
+    path = write_sweep(
+        tmp_path,
+        method="grid",
+        trials=None,
+        sampler_seed=1,
+        base=dict(BASE, train={"epochs": 6, "batch_size": 32, "diagnostics": False}),
+        space={"optimizer.lr": [0.05, 0.04, 0.03, 0.02, 1e-7, 2e-7]},
+        prune={"median": {"startup_trials": 1, "warmup_epochs": 1}},
+    )
     spec, rows = sweep(path, workers=1)
     useless = [r for r in rows if r["params"]["optimizer.lr"] < 1e-6]
     assert len(useless) == 2 and all(r["state"] == "pruned" and r["epochs"] < 6 for r in useless)
@@ -99,9 +129,13 @@ def test_median_pruning_stops_a_useless_learning_rate_early(tmp_path):
 
 
 def test_a_diverging_trial_is_recorded_failed_and_the_sweep_completes(tmp_path):
-    path = write_sweep(tmp_path, method="grid", trials=None,
-                       base=dict(BASE, optimizer={"name": "sgd", "lr": 0.5}),
-                       space={"optimizer.lr": [0.5, 1.0e9]})
+    path = write_sweep(
+        tmp_path,
+        method="grid",
+        trials=None,
+        base=dict(BASE, optimizer={"name": "sgd", "lr": 0.5}),
+        space={"optimizer.lr": [0.5, 1.0e9]},
+    )
     spec, rows = sweep(path)
     states = {r["params"]["optimizer.lr"]: r for r in rows}
     assert states[0.5]["state"] == "complete"
@@ -133,8 +167,13 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tmp_path):
     path = write_sweep(tmp_path, trials=6, base=dict(BASE, train={"epochs": 8, "batch_size": 16, "diagnostics": False}))
     out = tmp_path / "sweeps" / "s"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "nncli", "sweep", str(path), "--workers", "1"], cwd=tmp_path,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nncli", "sweep", str(path), "--workers", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not ((out / "trials.csv").exists() and len(read_trials(out)) >= 2):
         time.sleep(0.02)
@@ -157,8 +196,11 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tmp_path):
         twin = [u for u in after.values() if u["optimizer.lr"] == t["optimizer.lr"] and u is not t]
         assert twin and twin[0]["state"] == "complete", after
 
-    stamps = {n: (out / f"trial-{int(n):04d}/seed-0/metrics.jsonl").stat().st_mtime_ns
-              for n, t in after.items() if t["state"] == "complete"}
+    stamps = {
+        n: (out / f"trial-{int(n):04d}/seed-0/metrics.jsonl").stat().st_mtime_ns
+        for n, t in after.items()
+        if t["state"] == "complete"
+    }
     result = runner.invoke(app, ["sweep", str(path)])
     assert result.exit_code == 0, result.output
     assert read_trials(out) == list(after.values()) or {t["number"]: t for t in read_trials(out)} == after
@@ -172,8 +214,9 @@ def test_a_trial_killed_while_optuna_proposed_it_is_not_requeued(tmp_path):
     path = write_sweep(tmp_path, trials=2)
     spec = load_sweep(path)
     Path(spec.output).mkdir(parents=True)
-    study = optuna.create_study(study_name=spec.stem, storage=f"sqlite:///{Path(spec.output) / 'study.db'}",
-                                direction="maximize")
+    study = optuna.create_study(
+        study_name=spec.stem, storage=f"sqlite:///{Path(spec.output) / 'study.db'}", direction="maximize"
+    )
     lr = next(p for p in spec.space if p.key == "optimizer.lr")
     study.ask({"optimizer.lr": lr.distribution()})  # model.activation never proposed
     _, rows = sweep(path)
@@ -186,8 +229,9 @@ def test_a_trial_killed_while_optuna_proposed_it_is_not_requeued(tmp_path):
 def test_a_changed_sweep_file_is_refused_unless_forced(tmp_path):
     path = write_sweep(tmp_path, trials=1)
     sweep(path)
-    write_sweep(tmp_path, trials=1, space={"optimizer.lr": {"log_uniform": [1e-4, 1e-1]},
-                                           "model.activation": ["relu", "tanh"]})
+    write_sweep(
+        tmp_path, trials=1, space={"optimizer.lr": {"log_uniform": [1e-4, 1e-1]}, "model.activation": ["relu", "tanh"]}
+    )
     result = runner.invoke(app, ["sweep", str(path)])
     assert result.exit_code == 2 and "--force" in result.output
     assert "space.optimizer.lr: {'log_uniform': [0.001, 0.1]} in" in result.output and ", now" in result.output
@@ -197,27 +241,47 @@ def test_a_changed_sweep_file_is_refused_unless_forced(tmp_path):
 def test_a_dask_cluster_gives_the_same_trials_as_local_workers(tmp_path):
     distributed = pytest.importorskip("distributed")
     _, local = sweep(write_sweep(tmp_path, name="local", trials=4, sampler_seed=7))
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-        _, remote = sweep(write_sweep(tmp_path, name="dask", trials=4, sampler_seed=7),
-                          scheduler=cluster.scheduler_address)
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        _, remote = sweep(
+            write_sweep(tmp_path, name="dask", trials=4, sampler_seed=7), scheduler=cluster.scheduler_address
+        )
     key = lambda r: (r["number"], r["state"], r["params"], r["mean"], r["std"], r["epochs"])  # noqa: E731
     assert sorted(map(key, remote), key=str) == sorted(map(key, local), key=str)
     assert all(r["state"] == "complete" for r in remote)
 
 
 def test_bad_sweep_files_name_every_problem_and_exit_2(tmp_path):
-    path = write_sweep(tmp_path, method="bayes", metric="val_f1", colour="red", prune="early",
-                       space={"optimizer.lerning_rate": {"log_uniform": [1e-3, 1e-1]},
-                              "optimizer.lr": {"log_uniform": [0, 1]}, "model.activation": ["relu", "relux"],
-                              "model.hidden": {"normal": [1, 2]}, "model.dropout": {"choise": [0.1, 0.5]}})
+    path = write_sweep(
+        tmp_path,
+        method="bayes",
+        metric="val_f1",
+        colour="red",
+        prune="early",
+        space={
+            "optimizer.lerning_rate": {"log_uniform": [1e-3, 1e-1]},
+            "optimizer.lr": {"log_uniform": [0, 1]},
+            "model.activation": ["relu", "relux"],
+            "model.hidden": {"normal": [1, 2]},
+            "model.dropout": {"choise": [0.1, 0.5]},
+        },
+    )
     result = runner.invoke(app, ["sweep", str(path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    for text in (f"invalid sweep file {path}:", "colour: unknown key",
-                 "space.model.dropout: 'choise' is not a distribution", "(did you mean 'choice'?)", "method: 'bayes' is not one of grid, random, tpe", "metric: 'val_f1'",
-                 "prune: 'early'", "space.optimizer.lerning_rate: optimizer.lerning_rate: unknown key (did you mean 'lr'?)",
-                 "space.optimizer.lr: log_uniform needs low > 0", "space.model.activation: model.activation: 'relux'",
-                 "space.model.hidden: 'normal' is not a distribution"):
+    for text in (
+        f"invalid sweep file {path}:",
+        "colour: unknown key",
+        "space.model.dropout: 'choise' is not a distribution",
+        "(did you mean 'choice'?)",
+        "method: 'bayes' is not one of grid, random, tpe",
+        "metric: 'val_f1'",
+        "prune: 'early'",
+        "space.optimizer.lerning_rate: optimizer.lerning_rate: unknown key (did you mean 'lr'?)",
+        "space.optimizer.lr: log_uniform needs low > 0",
+        "space.model.activation: model.activation: 'relux'",
+        "space.model.hidden: 'normal' is not a distribution",
+    ):
         assert text in result.output
     grid = write_sweep(tmp_path, name="g", method="grid", base=dict(BASE, data={"source": "spiral", "val_fraction": 0}))
     result = runner.invoke(app, ["sweep", str(grid)])
@@ -229,8 +293,9 @@ def test_bad_sweep_files_name_every_problem_and_exit_2(tmp_path):
     assert not (tmp_path / "sweeps").exists()
 
 
-@pytest.mark.parametrize("module, extra, args", [("optuna", "sweep", []),
-                                                 ("distributed", "dask", ["--scheduler", "tcp://127.0.0.1:1"])])
+@pytest.mark.parametrize(
+    "module, extra, args", [("optuna", "sweep", []), ("distributed", "dask", ["--scheduler", "tcp://127.0.0.1:1"])]
+)
 def test_a_missing_optional_library_names_its_extra(tmp_path, monkeypatch, module, extra, args):
     path = write_sweep(tmp_path, trials=1)
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
@@ -242,8 +307,11 @@ def test_a_changed_distribution_is_refused_even_with_force_before_anything_is_wr
     path = write_sweep(tmp_path, trials=1)
     spec, _ = sweep(path)
     recorded = (Path(spec.output) / "sweep.yaml").read_text()
-    write_sweep(tmp_path, trials=1, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]},
-                                           "model.activation": ["relu", "tanh", "elu"]})
+    write_sweep(
+        tmp_path,
+        trials=1,
+        space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]}, "model.activation": ["relu", "tanh", "elu"]},
+    )
     result = runner.invoke(app, ["sweep", str(path), "--force"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "space.model.activation:" in result.output and "cannot change once its sweep has started" in result.output
@@ -253,16 +321,21 @@ def test_a_changed_distribution_is_refused_even_with_force_before_anything_is_wr
     assert result.exit_code == 2 and "space.optimizer.lr: its distribution" in result.output.replace("\n", " ")
     write_sweep(tmp_path, trials=2, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]}})  # activation dropped
     assert runner.invoke(app, ["sweep", str(path), "--force"]).exit_code == 0
-    write_sweep(tmp_path, trials=2, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]},
-                                           "model.activation": ["relu", "elu"]})  # back, with other choices
+    write_sweep(
+        tmp_path, trials=2, space={"optimizer.lr": {"log_uniform": [1e-3, 1e-1]}, "model.activation": ["relu", "elu"]}
+    )  # back, with other choices
     result = runner.invoke(app, ["sweep", str(path), "--force"])
     assert result.exit_code == 2 and "space.model.activation: its distribution" in result.output.replace("\n", " ")
 
 
 def test_a_sweep_needs_its_own_directory_and_keys_the_sweep_sets_cannot_be_swept(tmp_path):
     run_dir = tmp_path / "run"
-    assert runner.invoke(app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=1",
-                               "--out", str(run_dir), "-q"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["train", str(ROOT / "configs/spiral-2layer.yaml"), "train.epochs=1", "--out", str(run_dir), "-q"]
+        ).exit_code
+        == 0
+    )
     result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, trials=1)), "--out", str(run_dir)])
     assert result.exit_code == 2 and "holds a training run; a sweep needs a directory of its own" in result.output
     assert not (run_dir / "sweep.yaml").exists()

@@ -9,9 +9,11 @@ from typer.testing import CliRunner
 from nncli.cli import app
 
 runner = CliRunner()
-SPACE = {"optimizer.lr": {"log_uniform": [1.0e-4, 1.0e-1]},
-         "model.hidden": {"choice": [[64], [128], [256, 128]]},
-         "model.activation": {"choice": ["relu", "tanh"]}}
+SPACE = {
+    "optimizer.lr": {"log_uniform": [1.0e-4, 1.0e-1]},
+    "model.hidden": {"choice": [[64], [128], [256, 128]]},
+    "model.activation": {"choice": ["relu", "tanh"]},
+}
 TRIALS = [  # number, state, mean, std, epochs, lr, hidden, activation, error
     (0, "complete", 0.90, 0.01, 5, 3.2e-3, [128], "relu", ""),
     (1, "complete", 0.95, 0.02, 5, 1.1e-2, [256, 128], "tanh", ""),
@@ -23,9 +25,19 @@ TRIALS = [  # number, state, mean, std, epochs, lr, hidden, activation, error
 
 def write_sweep(path, seeds=(0, 1, 2), metric="val_accuracy"):
     path.mkdir()
-    (path / "sweep.yaml").write_text(yaml.safe_dump({
-        "base": "configs/digits-2layer.yaml", "method": "random", "trials": 5, "metric": metric,
-        "seeds": list(seeds), "space": SPACE, "prune": {"median": {}}}))
+    (path / "sweep.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "base": "configs/digits-2layer.yaml",
+                "method": "random",
+                "trials": 5,
+                "metric": metric,
+                "seeds": list(seeds),
+                "space": SPACE,
+                "prune": {"median": {}},
+            }
+        )
+    )
     lines = ["number,state,mean,std,epochs,optimizer.lr,model.hidden,model.activation,error"]
     for n, state, mean, std, epochs, lr, hidden, act, error in TRIALS:
         lines.append(f'{n},{state},{mean},{std},{epochs},{lr!r},"{json.dumps(hidden)}",{act},{error}')

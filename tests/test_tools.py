@@ -8,8 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from nncli.training.checkpoint import FORMAT_VERSION, sha256_of
 from nncli.cli import app
+from nncli.training.checkpoint import FORMAT_VERSION, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -23,8 +23,16 @@ def run(*args):
 def two_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     for name, extra in [("a", []), ("b", ["optimizer.lr=0.5", "model.hidden=[20]"])]:
-        result = run("train", ROOT / "configs/spiral-2layer.yaml", "train.epochs=3", "data.samples_per_class=30",
-                     *extra, "--out", base / name, "-q")
+        result = run(
+            "train",
+            ROOT / "configs/spiral-2layer.yaml",
+            "train.epochs=3",
+            "data.samples_per_class=30",
+            *extra,
+            "--out",
+            base / name,
+            "-q",
+        )
         assert result.exit_code == 0, result.output
     return base
 
@@ -55,8 +63,9 @@ def test_schema_rejects_an_unknown_key(schema):
 
 
 def test_validate_marks_where_values_come_from():
-    result = runner.invoke(app, ["validate", str(ROOT / "configs/spiral-2layer.yaml"), "optimizer.lr=0.3"],
-                           terminal_width=200)
+    result = runner.invoke(
+        app, ["validate", str(ROOT / "configs/spiral-2layer.yaml"), "optimizer.lr=0.3"], terminal_width=200
+    )
     assert result.exit_code == 0, result.output
     lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") >= 4}
     assert "override" in lines["optimizer.lr"] and "0.3" in lines["optimizer.lr"]
@@ -93,8 +102,12 @@ def test_inspect_shows_layers_metrics_and_hash(two_runs):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["sha256"] == sha256_of(path) and info["format_version"] == FORMAT_VERSION
-    assert [(l["name"], l["shape"]) for l in info["layers"]] == [("W1", [2, 100]), ("b1", [100]), ("W2", [100, 3]),
-                                                                  ("b2", [3])]
+    assert [(layer["name"], layer["shape"]) for layer in info["layers"]] == [
+        ("W1", [2, 100]),
+        ("b1", [100]),
+        ("W2", [100, 3]),
+        ("b2", [3]),
+    ]
     assert info["parameters"] == 603 and "val_accuracy" in info["metrics"]
     assert run("inspect", path).exit_code == 0
 
@@ -107,6 +120,7 @@ def test_inspect_refuses_a_bad_file(tmp_path):
 
 def test_runs_table_sorted(two_runs):
     from nncli.evaluation.inspection import list_runs
+
     rows = list_runs(two_runs, "best_val_accuracy")
     accs = [r["best_val_accuracy"] for r in rows]
     assert len(rows) == 2 and accs == sorted(accs, reverse=True)
@@ -117,6 +131,7 @@ def test_runs_table_sorted(two_runs):
 
 def test_diff_names_the_changed_keys(two_runs):
     from nncli.evaluation.inspection import diff_runs
+
     result = diff_runs(two_runs / "a", two_runs / "b")
     assert set(result["config"]) == {"optimizer.lr", "model.hidden"}  # output.dir is each run's own path
     assert result["config"]["optimizer.lr"] == (1.0, 0.5)
@@ -133,6 +148,7 @@ def test_plot_writes_a_png_with_decision_regions(two_runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from matplotlib.image import imread
+
     assert imread(out).shape[1] == 2000  # four panels: loss, accuracy, confusion, decision regions
 
 

@@ -91,16 +91,42 @@ def network_graph(net, name="network"):
             group = f"layer {i}"
             nodes += [
                 Node(f"W{i}", f"W{i}", "param", _shape(fan_in, width), group=group),
-                Node(f"mul_W{i}", f"mul W{i}", "gate", _shape("N", width), [prev, f"W{i}"], layer, group,
-                     _shape(fan_in, width)),
+                Node(
+                    f"mul_W{i}",
+                    f"mul W{i}",
+                    "gate",
+                    _shape("N", width),
+                    [prev, f"W{i}"],
+                    layer,
+                    group,
+                    _shape(fan_in, width),
+                ),
                 Node(f"b{i}", f"b{i}", "param", _shape(width), group=group),
-                Node(f"add_b{i}", f"add b{i}", "gate", _shape("N", width), [f"mul_W{i}", f"b{i}"], layer, group,
-                     _shape(width)),
+                Node(
+                    f"add_b{i}",
+                    f"add b{i}",
+                    "gate",
+                    _shape("N", width),
+                    [f"mul_W{i}", f"b{i}"],
+                    layer,
+                    group,
+                    _shape(width),
+                ),
             ]
             prev = f"add_b{i}"
         elif isinstance(layer, Dropout):
-            nodes.append(Node(f"dropout{layer_no}", "dropout", "gate", _shape("N", width), [prev], layer,
-                              f"layer {layer_no}", f"p={layer.p:g}"))
+            nodes.append(
+                Node(
+                    f"dropout{layer_no}",
+                    "dropout",
+                    "gate",
+                    _shape("N", width),
+                    [prev],
+                    layer,
+                    f"layer {layer_no}",
+                    f"p={layer.p:g}",
+                )
+            )
             prev = nodes[-1].id
         else:
             act = activation_name(layer)
@@ -115,8 +141,10 @@ def network_graph(net, name="network"):
     if reg:
         weights = [n.id for n in nodes if n.kind == "param" and n.id.startswith("W")]
         strengths = ", ".join(f"{k} {v:g}" for k, v in (("l2", net.l2), ("l1", net.l1)) if v)
-        nodes += [Node("reg", reg, "gate", "()", weights, group="regularization", detail=strengths),
-                  Node("join", "+", "gate", "()", ["loss", "reg"], group="regularization")]
+        nodes += [
+            Node("reg", reg, "gate", "()", weights, group="regularization", detail=strengths),
+            Node("join", "+", "gate", "()", ["loss", "reg"], group="regularization"),
+        ]
         nodes.append(Node("L", "L", "value", "()", ["join"], group="regularization"))
     else:
         nodes.append(Node("L", "L", "value", "()", ["loss"], group="loss"))
@@ -133,8 +161,12 @@ def _quote(text):
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-DOT_STYLE = {"input": "shape=ellipse", "param": "shape=ellipse, style=dashed",
-             "gate": "shape=box, style=rounded", "value": "shape=ellipse, style=bold"}
+DOT_STYLE = {
+    "input": "shape=ellipse",
+    "param": "shape=ellipse, style=dashed",
+    "gate": "shape=box, style=rounded",
+    "value": "shape=ellipse, style=bold",
+}
 
 
 def to_dot(graph):

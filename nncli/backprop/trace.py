@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nncli.backprop.gates import Add, Max, Multiply, record
-from nncli.gradcheck.numerical import check_network
 from nncli.backprop.graph import network_graph
+from nncli.gradcheck.numerical import check_network
 from nncli.nn.layers import ELU, Affine, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from nncli.nn.regularization import add_regularization_grad
 
@@ -91,8 +91,10 @@ def trace(net, X, y, check=True):
     for layer in net.layers:
         fwd, bwd = tape.of(layer, "forward"), tape.of(layer, "backward")
         if len(fwd) != 1 or len(bwd) != 1:
-            raise RuntimeError(f"expected one forward and one backward of {type(layer).__name__}, "
-                               f"recorded {len(fwd)} and {len(bwd)}: the engine no longer runs net.layers in turn")
+            raise RuntimeError(
+                f"expected one forward and one backward of {type(layer).__name__}, "
+                f"recorded {len(fwd)} and {len(bwd)}: the engine no longer runs net.layers in turn"
+            )
         calls[id(layer)] = (fwd[0], bwd[0])
 
     grads = {name: g.copy() for name, g in net.grads.items()}
@@ -107,17 +109,41 @@ def trace(net, X, y, check=True):
     steps = []
     for node in reversed(graph.gates):
         if node.id == "join":
-            steps.append(Step("+ (L = data loss + regularization)", RULES["join"], float(loss), 1.0,
-                              {"d(data loss)": 1.0, "d(regularization)": 1.0}))
+            steps.append(
+                Step(
+                    "+ (L = data loss + regularization)",
+                    RULES["join"],
+                    float(loss),
+                    1.0,
+                    {"d(data loss)": 1.0, "d(regularization)": 1.0},
+                )
+            )
         elif node.id == "reg":
-            steps.append(Step(f"{node.label} ({node.detail})", RULES["reg"], reg_loss, 1.0,
-                              {f"d{w}": reg_grads[w] for w in node.inputs}))
+            steps.append(
+                Step(
+                    f"{node.label} ({node.detail})",
+                    RULES["reg"],
+                    reg_loss,
+                    1.0,
+                    {f"d{w}": reg_grads[w] for w in node.inputs},
+                )
+            )
         elif node.id == "loss":
             steps.append(Step(node.label, RULES[net.loss_name], float(net.data_loss), 1.0, {"dscores": dscores}))
         else:
             steps.append(_layer_step(node, *calls[id(node.layer)]))
-    result = Trace(float(loss), float(net.data_loss), reg_loss, steps, grads, data_grads, reg_grads, net.dx.copy(),
-                   X, np.asarray(y))
+    result = Trace(
+        float(loss),
+        float(net.data_loss),
+        reg_loss,
+        steps,
+        grads,
+        data_grads,
+        reg_grads,
+        net.dx.copy(),
+        X,
+        np.asarray(y),
+    )
     if check:
         result.checks = check_network(net, X, y)
     return result
@@ -129,11 +155,17 @@ def _layer_step(node, fwd, back):
     i = int(node.group.split()[-1])
     h = "x" if i == 1 else f"h{i - 1}"
     if node.id.startswith("add_b"):
-        return Step(node.label, RULES["add"], fwd.result, back.value,
-                    {f"db{i}": back.grads["b"], f"d({h}·W{i})": back.value})
+        return Step(
+            node.label, RULES["add"], fwd.result, back.value, {f"db{i}": back.grads["b"], f"d({h}·W{i})": back.value}
+        )
     if node.id.startswith("mul_W"):
-        return Step(node.label, RULES["mul"], np.matmul(fwd.value, node.layer.W), back.value,
-                    {f"dW{i}": back.grads["W"], f"d{h}": back.result})
+        return Step(
+            node.label,
+            RULES["mul"],
+            np.matmul(fwd.value, node.layer.W),
+            back.value,
+            {f"dW{i}": back.grads["W"], f"d{h}": back.result},
+        )
     label = f"{node.label} {node.detail}" if node.detail else node.label
     wire = f"da{i}" if isinstance(node.layer, Dropout) else f"dz{i}"
     return Step(label, RULES[type(node.layer)], fwd.result, back.value, {wire: back.result})
@@ -169,8 +201,10 @@ def _add_mul():
     dq, dz = mul.backward(1.0)
     dx, dy = add.backward(dq)
     wires = [Wire("x", x, dx), Wire("y", y, dy), Wire("z", z, dz), Wire("q = x + y", q, dq), Wire("f = q·z", f, 1.0)]
-    steps = [Step("f = q·z", Multiply.rule, f, 1.0, {"dq": dq, "dz": dz}),
-             Step("q = x + y", Add.rule, q, dq, {"dx": dx, "dy": dy})]
+    steps = [
+        Step("f = q·z", Multiply.rule, f, 1.0, {"dq": dq, "dz": dz}),
+        Step("q = x + y", Add.rule, q, dq, {"dx": dx, "dy": dy}),
+    ]
     return Circuit("add-mul", "f = (x + y)·z", wires, steps)
 
 
@@ -183,11 +217,25 @@ def _sigmoid_neuron():
     ds = sigmoid.backward(np.ones((1, 1)))[0, 0]
     dx = affine.backward(np.array([[ds]]))[0]
     dw = [affine.dW[0, 0], affine.dW[1, 0], affine.db[0]]
-    wires = [Wire("w0", w[0], dw[0]), Wire("x0", x[0, 0], dx[0]), Wire("w1", w[1], dw[1]), Wire("x1", x[0, 1], dx[1]),
-             Wire("w2", w[2], dw[2]), Wire("s = w0·x0 + w1·x1 + w2", s, ds), Wire("f = σ(s)", f, 1.0)]
-    steps = [Step("f = σ(s)", RULES[Sigmoid], f, 1.0, {"ds": ds}),
-             Step("s = w0·x0 + w1·x1 + w2 (affine)", "affine: dw_i = x_i·ds, dw2 = ds, dx_i = w_i·ds", s, ds,
-                  {"dw0": dw[0], "dw1": dw[1], "dw2": dw[2], "dx0": dx[0], "dx1": dx[1]})]
+    wires = [
+        Wire("w0", w[0], dw[0]),
+        Wire("x0", x[0, 0], dx[0]),
+        Wire("w1", w[1], dw[1]),
+        Wire("x1", x[0, 1], dx[1]),
+        Wire("w2", w[2], dw[2]),
+        Wire("s = w0·x0 + w1·x1 + w2", s, ds),
+        Wire("f = σ(s)", f, 1.0),
+    ]
+    steps = [
+        Step("f = σ(s)", RULES[Sigmoid], f, 1.0, {"ds": ds}),
+        Step(
+            "s = w0·x0 + w1·x1 + w2 (affine)",
+            "affine: dw_i = x_i·ds, dw2 = ds, dx_i = w_i·ds",
+            s,
+            ds,
+            {"dw0": dw[0], "dw1": dw[1], "dw2": dw[2], "dx0": dx[0], "dx1": dx[1]},
+        ),
+    ]
     return Circuit("sigmoid-neuron", "f = σ(w0·x0 + w1·x1 + w2)", wires, steps)
 
 
@@ -202,12 +250,22 @@ def _max():
     dp, dm = add.backward(ds)
     dz, dw = map(float, mx.backward(dm))  # np.where gives 0-d arrays
     dx, dy = mul.backward(dp)
-    wires = [Wire("x", x, dx), Wire("y", y, dy), Wire("z", z, dz), Wire("w", w, dw), Wire("p = x·y", p, dp),
-             Wire("m = max(z, w)", m, dm), Wire("s = p + m", s, ds), Wire("f = 2·s", f, 1.0)]
-    steps = [Step("f = 2·s", Multiply.rule, f, 1.0, {"ds": ds}),
-             Step("s = p + m", Add.rule, s, ds, {"dp": dp, "dm": dm}),
-             Step("m = max(z, w)", Max.rule, m, dm, {"dz": dz, "dw": dw}),
-             Step("p = x·y", Multiply.rule, p, dp, {"dx": dx, "dy": dy})]
+    wires = [
+        Wire("x", x, dx),
+        Wire("y", y, dy),
+        Wire("z", z, dz),
+        Wire("w", w, dw),
+        Wire("p = x·y", p, dp),
+        Wire("m = max(z, w)", m, dm),
+        Wire("s = p + m", s, ds),
+        Wire("f = 2·s", f, 1.0),
+    ]
+    steps = [
+        Step("f = 2·s", Multiply.rule, f, 1.0, {"ds": ds}),
+        Step("s = p + m", Add.rule, s, ds, {"dp": dp, "dm": dm}),
+        Step("m = max(z, w)", Max.rule, m, dm, {"dz": dz, "dw": dw}),
+        Step("p = x·y", Multiply.rule, p, dp, {"dx": dx, "dy": dy}),
+    ]
     return Circuit("max", "f = 2·(x·y + max(z, w))", wires, steps)
 
 

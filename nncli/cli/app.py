@@ -61,6 +61,6 @@ def user_errors(command):
             if _debug["on"]:
                 traceback.print_exc()  # --debug adds the traceback; the exit code stays that of bad input
             err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
 
     return wrapper

@@ -17,8 +17,12 @@ from nncli.training.atomic import jsonable
 @user_errors
 def eval_(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Evaluate on this labelled file instead of the recorded split."),
-    split: Optional[str] = typer.Option(None, "--split", help="train | val | test (default: test when there is one, else val)."),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Evaluate on this labelled file instead of the recorded split."
+    ),
+    split: Optional[str] = typer.Option(
+        None, "--split", help="train | val | test (default: test when there is one, else val)."
+    ),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a .npy or IDX --data file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
@@ -56,11 +60,15 @@ def eval_(
 @user_errors
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
-    input_path: Path = typer.Argument(..., metavar="INPUT", help="Data to label: .csv, .npz, .npy or IDX; a label column is allowed and ignored."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the CSV to this file (atomically) instead of stdout."),
+    input_path: Path = typer.Argument(
+        ..., metavar="INPUT", help="Data to label: .csv, .npz, .npy or IDX; a label column is allowed and ignored."
+    ),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", help="Write the CSV to this file (atomically) instead of stdout."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ):
-    """Label new data with a checkpoint: CSV with the predicted label and one probability (softmax) or score (SVM) column per class.
+    """Label new data with a checkpoint: CSV with the predicted label and a probability (softmax) or score (SVM) per class.
 
     Columns: `predicted`, then `p_<label>` (softmax) or `score_<label>` (SVM) for every class, in the labels
     the network was trained on. Inputs are standardized with the checkpoint's training statistics.

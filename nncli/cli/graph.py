@@ -74,15 +74,17 @@ def _tree(graph):
 def graph(
     source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help="A YAML config or a checkpoint (.npz)."),
     fmt: str = typer.Option("text", "--format", help="text (a tree) | dot (Graphviz DOT)."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Write to FILE; .svg/.png/.pdf renders the graph with Graphviz's `dot`."),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", help="Write to FILE; .svg/.png/.pdf renders the graph with Graphviz's `dot`."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ):
     """Show the network's forward graph as gates: x → mul W1 → add b1 → activation → … → scores → loss → L.
 
     Example: `nncli graph configs/spiral-2layer.yaml --format dot --out spiral.svg`
     """
-    from nncli.training.atomic import atomic_write_text, check_output
     from nncli.backprop.graph import to_dot
+    from nncli.training.atomic import atomic_write_text, check_output
 
     if fmt not in ("text", "dot"):
         raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
@@ -113,8 +115,8 @@ def graph(
 
 def _render(dot_text, path, force):
     """Render DOT to an image with Graphviz's `dot`; without it, write the .dot source, say how to install, exit 2."""
-    from nncli.training.atomic import atomic_write_bytes, atomic_write_text, check_output
     from nncli.errors import OutputError
+    from nncli.training.atomic import atomic_write_bytes, atomic_write_text, check_output
 
     dot = shutil.which("dot")
     if dot is None:
@@ -125,10 +127,15 @@ def _render(dot_text, path, force):
             kept = f"The DOT source was not written: {escape(str(e))}."
         else:
             atomic_write_text(source, dot_text)
-            kept = (f"The DOT source is in {escape(str(source))}: render it with "
-                    f"`dot -T{path.suffix[1:].lower()} {escape(str(source))} -o {escape(str(path))}`.")
-        err.print(f"[bold red]error:[/] Graphviz's `dot` program is not on PATH, so {escape(str(path))} was not "
-                  f"rendered; {INSTALL_DOT}. {kept}", soft_wrap=True)
+            kept = (
+                f"The DOT source is in {escape(str(source))}: render it with "
+                f"`dot -T{path.suffix[1:].lower()} {escape(str(source))} -o {escape(str(path))}`."
+            )
+        err.print(
+            f"[bold red]error:[/] Graphviz's `dot` program is not on PATH, so {escape(str(path))} was not "
+            f"rendered; {INSTALL_DOT}. {kept}",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
     done = subprocess.run([dot, f"-T{path.suffix[1:].lower()}"], input=dot_text.encode(), capture_output=True)
     if done.returncode != 0:
@@ -155,8 +162,11 @@ def _show(value):
 
 
 def _print_trace(t, samples):
-    out.print(f"forward: L = {t.loss:.6g} (data loss {t.data_loss:.6g} + regularization {t.reg_loss:.6g}) "
-              f"on {samples} samples, float64; backward, gate by gate, from L to x:", soft_wrap=True)
+    out.print(
+        f"forward: L = {t.loss:.6g} (data loss {t.data_loss:.6g} + regularization {t.reg_loss:.6g}) "
+        f"on {samples} samples, float64; backward, gate by gate, from L to x:",
+        soft_wrap=True,
+    )
     for step in t.steps:
         out.print(Rule(escape(step.gate), align="left"))
         grid = Table.grid(padding=(0, 2))
@@ -195,17 +205,26 @@ def _print_circuit(c):
     out.print("backward, gate by gate:")
     for step in c.steps:
         sends = ", ".join(f"{escape(k)} = {_two(v)}" for k, v in step.downstream.items())
-        out.print(f"  {escape(step.gate)} = {_two(step.output)}: upstream {_two(step.upstream)} → {sends}"
-                  f"\n    [dim]{escape(step.rule)}[/]", soft_wrap=True)
+        out.print(
+            f"  {escape(step.gate)} = {_two(step.output)}: upstream {_two(step.upstream)} → {sends}"
+            f"\n    [dim]{escape(step.rule)}[/]",
+            soft_wrap=True,
+        )
 
 
 @app.command()
 @user_errors
 def backprop(
-    config: Optional[Path] = typer.Argument(None, help="YAML config whose network is traced on a few samples of its data."),
+    config: Optional[Path] = typer.Argument(
+        None, help="YAML config whose network is traced on a few samples of its data."
+    ),
     samples: int = typer.Option(2, "--samples", min=1, help="Samples K of the config's training data."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the weights and the sample choice (default: the config's)."),
-    circuit: Optional[str] = typer.Option(None, "--circuit", help="A worked circuit of the notes instead: add-mul | sigmoid-neuron | max."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", min=0, help="Seed of the weights and the sample choice (default: the config's)."
+    ),
+    circuit: Optional[str] = typer.Option(
+        None, "--circuit", help="A worked circuit of the notes instead: add-mul | sigmoid-neuron | max."
+    ),
 ):
     """One forward and backward pass, gate by gate: outputs, upstream gradients, local rules, gradients sent on.
 
@@ -218,7 +237,9 @@ def backprop(
         if config is not None:
             raise typer.BadParameter("give either CONFIG or --circuit, not both", param_hint="--circuit")
         if circuit not in bp.CIRCUITS:
-            raise typer.BadParameter(f"must be one of {', '.join(bp.CIRCUITS)}, got {circuit!r}", param_hint="--circuit")
+            raise typer.BadParameter(
+                f"must be one of {', '.join(bp.CIRCUITS)}, got {circuit!r}", param_hint="--circuit"
+            )
         _print_circuit(bp.circuit(circuit))
         return
     if config is None:

@@ -3,10 +3,10 @@
 import sys
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import err, out
-from rich.markup import escape
 
 
 def mean_std(entry):
@@ -38,6 +38,7 @@ class Progress:
         self.quiet, self.bar = quiet, None
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
+
             self.bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True)
 
     def update(self, row):
@@ -67,15 +68,23 @@ class Progress:
 def print_setup(trainer):
     cfg, data, net = trainer.config, trainer.data, trainer.net
     table = Table(title=f"run {cfg.name} → {trainer.run_dir}", show_header=False)
-    table.add_row("data", f"{data.source}: {len(data.train.y)} train"
-                  + (f", {len(data.val.y)} val" if data.val is not None else "")
-                  + (f", {len(data.test.y)} test" if data.test is not None else "")
-                  + f"; {data.num_features} features, {data.num_classes} classes")
-    table.add_row("model", f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
-                  f"dropout {cfg.model.dropout}, loss {cfg.loss}")
+    table.add_row(
+        "data",
+        f"{data.source}: {len(data.train.y)} train"
+        + (f", {len(data.val.y)} val" if data.val is not None else "")
+        + (f", {len(data.test.y)} test" if data.test is not None else "")
+        + f"; {data.num_features} features, {data.num_classes} classes",
+    )
+    table.add_row(
+        "model",
+        f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
+        f"dropout {cfg.model.dropout}, loss {cfg.loss}",
+    )
     table.add_row("regularization", f"l2 {cfg.regularization.l2}, l1 {cfg.regularization.l1}")
     table.add_row("optimizer", f"{cfg.optimizer.name}, lr {cfg.optimizer.lr}, schedule {cfg.optimizer.schedule.name}")
-    table.add_row("train", f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, {cfg.train.dtype}, seed {cfg.seed}")
+    table.add_row(
+        "train", f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, {cfg.train.dtype}, seed {cfg.seed}"
+    )
     out.print(table)
     layers = Table(title="model")
     for col in ("parameter", "shape", "count"):
@@ -97,5 +106,6 @@ def print_summary(summary, run_dir):
             table.add_row(key, fmt(best.get(key)), fmt(final.get(key)))
     out.print(table)
     rate = summary.get("samples_per_second")
-    out.print(f"run directory: {run_dir}  ·  {summary['wall_seconds']:.1f}s"
-              + (f"  ·  {rate:,.0f} samples/s" if rate else ""))
+    out.print(
+        f"run directory: {run_dir}  ·  {summary['wall_seconds']:.1f}s" + (f"  ·  {rate:,.0f} samples/s" if rate else "")
+    )

@@ -62,13 +62,16 @@ def runs(
     from nncli.evaluation.inspection import RUN_COLUMNS, list_runs
 
     if not folder.is_dir():
-        raise RunError(f"{folder}: {'is not a folder' if folder.exists() else 'no such folder'}; "
-                       "give the folder that holds the run directories")
+        raise RunError(
+            f"{folder}: {'is not a folder' if folder.exists() else 'no such folder'}; "
+            "give the folder that holds the run directories"
+        )
     rows = list_runs(folder, sort)
     table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'} under {folder}")
     for col in ("path", *RUN_COLUMNS):
-        table.add_column(col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left",
-                         overflow="fold")
+        table.add_column(
+            col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left", overflow="fold"
+        )
     for row in rows:
         table.add_row(*(fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
     out.print(table)
@@ -110,14 +113,19 @@ def diff(
 @app.command()
 @user_errors
 def plot(
-    run_dir: Path = typer.Argument(..., help="A run directory written by nncli train, or a sweep directory written by nncli sweep."),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="Picture to write, .png, .svg or .pdf (default: DIR/plot.png, redrawn each time)."),
+    run_dir: Path = typer.Argument(
+        ..., help="A run directory written by nncli train, or a sweep directory written by nncli sweep."
+    ),
+    out_file: Optional[Path] = typer.Option(
+        None, "--out", help="Picture to write, .png, .svg or .pdf (default: DIR/plot.png, redrawn each time)."
+    ),
     text: bool = typer.Option(False, "--text", help="Terminal summary only (no matplotlib needed)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ):
     """Plot a run: loss/accuracy/learning-rate curves, the best checkpoint's confusion matrix and, for 2-D data,
     its decision regions. Plot a sweep: the metric against each swept key (complete trials, ± std over
-    seeds; pruned and failed trials counted in the title). Needs the `plot` extra (matplotlib); without it, shows a terminal summary.
+    seeds; pruned and failed trials counted in the title). Needs the `plot` extra (matplotlib); without it,
+    shows a terminal summary.
 
     Example: `nncli plot runs/spiral-2layer --out spiral.png`
 
@@ -157,17 +165,22 @@ def _print_sweep_summary(sweep_dir):
 
     summary = sweep_summary(sweep_dir)
     metric, counts, best = summary["metric"], summary["counts"], summary["best"]
-    out.print(f"{sweep_dir}: {metric} ({'max' if summary['maximize'] else 'min'}imized"
-              + (f", mean over seeds {summary['seeds']}" if len(summary["seeds"]) > 1 else "")
-              + f"); {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed",
-              soft_wrap=True)
+    out.print(
+        f"{sweep_dir}: {metric} ({'max' if summary['maximize'] else 'min'}imized"
+        + (f", mean over seeds {summary['seeds']}" if len(summary["seeds"]) > 1 else "")
+        + f"); {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed",
+        soft_wrap=True,
+    )
     if best is None:
         out.print("no complete trial yet")
     else:
         params = ", ".join(f"{k}={_show_value(v)}" for k, v in best["params"].items())
-        out.print(f"best trial {best['number']}: {metric} {fmt(best['mean'])}"
-                  + (f" ± {fmt(best['std'])}" if best["std"] is not None else "") + f"  ({escape(params)})",
-                  soft_wrap=True)
+        out.print(
+            f"best trial {best['number']}: {metric} {fmt(best['mean'])}"
+            + (f" ± {fmt(best['std'])}" if best["std"] is not None else "")
+            + f"  ({escape(params)})",
+            soft_wrap=True,
+        )
     for key, entry in summary["keys"].items():
         table = Table(title=f"{key} ({entry['kind']})")
         for col in ("value", "trials", f"best {metric}", "trial"):

@@ -35,10 +35,18 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
             out.print(f"  seed {seed}: {run['status']} after {run['epochs_run']} epochs")
 
     try:
-        study = run_seeds(cfg, seed_list, study_dir, force=force, resume=resume is not None,
-                          on_seed_start=on_seed_start, on_seed_end=on_seed_end, on_start=on_start,
-                          on_epoch=lambda row: state["progress"].update(row),
-                          on_warning=lambda message: state["progress"].warn(message))
+        study = run_seeds(
+            cfg,
+            seed_list,
+            study_dir,
+            force=force,
+            resume=resume is not None,
+            on_seed_start=on_seed_start,
+            on_seed_end=on_seed_end,
+            on_start=on_start,
+            on_epoch=lambda row: state["progress"].update(row),
+            on_warning=lambda message: state["progress"].warn(message),
+        )
     except KeyboardInterrupt:
         stopped_at_once()
     finally:
@@ -48,11 +56,15 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
     runs = study["runs"]
     for run in runs:
         if run["status"] == "diverged":
-            err.print(f"[bold red]seed {run['seed']} diverged[/] and is left out of the mean and std: "
-                      f"{escape(run['error'])}", soft_wrap=True)
+            err.print(
+                f"[bold red]seed {run['seed']} diverged[/] and is left out of the mean and std: {escape(run['error'])}",
+                soft_wrap=True,
+            )
     if runs and runs[-1]["status"] == "interrupted":
-        err.print(f"interrupted by {runs[-1]['signal']} during seed {runs[-1]['seed']}: checkpoint written; "
-                  f"continue with nncli train --resume {study_dir} --seeds {spec}")
+        err.print(
+            f"interrupted by {runs[-1]['signal']} during seed {runs[-1]['seed']}: checkpoint written; "
+            f"continue with nncli train --resume {study_dir} --seeds {spec}"
+        )
         raise typer.Exit(runs[-1]["exit_code"])
     if any(run["status"] == "diverged" for run in runs):
         raise typer.Exit(1)
@@ -68,8 +80,9 @@ def _print_study(name, study, study_dir):
     per_seed += [k for k in TEST_METRICS if any(k in r.get("test", {}) for r in runs)]
     table = Table(title=f"{name}: {len(runs)} of {len(study['seeds'])} seeds", caption="final epoch; test: best.npz")
     for col in ("seed", "status", "epochs", *per_seed):
-        table.add_column(col.replace("_accuracy", " acc").replace("_loss", " loss"),
-                         justify="left" if col == "status" else "right")
+        table.add_column(
+            col.replace("_accuracy", " acc").replace("_loss", " loss"), justify="left" if col == "status" else "right"
+        )
     for run in runs:
         values = dict(run.get("final") or {}, **run.get("test", {}))
         status = run["status"] if run["status"] not in ("diverged", "interrupted") else f"[bold red]{run['status']}[/]"
@@ -79,8 +92,10 @@ def _print_study(name, study, study_dir):
     if not study["included"]:
         out.print("no seed finished without diverging or being interrupted: no mean to report")
     n = len(study["included"])
-    overview = Table(title=f"mean ± std over {n} seed{'s' if n != 1 else ''}",
-                     caption="best: each seed's best epoch (test: its best.npz)")
+    overview = Table(
+        title=f"mean ± std over {n} seed{'s' if n != 1 else ''}",
+        caption="best: each seed's best epoch (test: its best.npz)",
+    )
     overview.add_column("metric")
     overview.add_column("best", justify="right")
     overview.add_column("final", justify="right")
@@ -92,5 +107,6 @@ def _print_study(name, study, study_dir):
     left_out = ", ".join(f"seed {s} ({status})" for s, status in study["excluded"].items())
     if left_out:
         out.print(f"left out of the mean and std: {left_out}")
-    out.print(f"study directory: {study_dir}  ·  seeds.json  ·  "
-              f"{sum(r['wall_seconds'] or 0 for r in runs):.1f}s of training")
+    out.print(
+        f"study directory: {study_dir}  ·  seeds.json  ·  {sum(r['wall_seconds'] or 0 for r in runs):.1f}s of training"
+    )

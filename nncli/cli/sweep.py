@@ -24,33 +24,57 @@ def _headers(keys):
 
 
 def _print_table(rows, sweep, directory):
-    table = Table(title=f"sweep {sweep.stem}: {len(rows)} trials by {sweep.metric} "
-                        f"({'max' if sweep.maximize else 'min'}, mean ± std over seeds {sweep.seeds})",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(
+        title=f"sweep {sweep.stem}: {len(rows)} trials by {sweep.metric} "
+        f"({'max' if sweep.maximize else 'min'}, mean ± std over seeds {sweep.seeds})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
     for col in ("trial", sweep.metric, *_headers([p.key for p in sweep.space]), "epochs", "state"):
-        table.add_column(col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left",
-                         overflow="fold")  # a narrow terminal wraps values rather than cutting them short
+        table.add_column(
+            col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left", overflow="fold"
+        )  # a narrow terminal wraps values rather than cutting them short
     for r in rows:
         metric = mean_std(r)
         state = {"complete": "", "pruned": "[yellow]pruned[/]", "failed": "[red]failed[/]"}[r["state"]]
-        table.add_row(str(r["number"]), metric, *(escape(_value(r["params"].get(p.key, "—"))) for p in sweep.space),
-                      str(r["epochs"] or 0), state)
+        table.add_row(
+            str(r["number"]),
+            metric,
+            *(escape(_value(r["params"].get(p.key, "—"))) for p in sweep.space),
+            str(r["epochs"] or 0),
+            state,
+        )
     out.print(table)
     for r in sorted(rows, key=lambda r: r["number"]):
         if r["error"]:
             out.print(f"trial {r['number']} failed: {escape(r['error'])}", soft_wrap=True)
     best = directory / "best.yaml"
-    out.print(f"sweep directory: {directory}  ·  trials.csv"
-              + (f"  ·  best config: {best} (nncli train {best})" if best.exists() else "  ·  no trial completed"))
+    out.print(
+        f"sweep directory: {directory}  ·  trials.csv"
+        + (f"  ·  best config: {best} (nncli train {best})" if best.exists() else "  ·  no trial completed")
+    )
 
 
 @app.command()
 @user_errors
 def sweep(
-    sweep_file: Path = typer.Argument(..., metavar="SWEEP", help="Sweep file: base config, search space, method, trials, metric, seeds."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Trials trained at once (default: the core count; with --scheduler, the cluster's threads)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run the trials on this Dask cluster, e.g. tcp://10.0.0.5:8786 (pip install 'nncli[dask]')."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default: output of the sweep file, else runs/sweeps/NAME)."),
+    sweep_file: Path = typer.Argument(
+        ..., metavar="SWEEP", help="Sweep file: base config, search space, method, trials, metric, seeds."
+    ),
+    workers: Optional[int] = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Trials trained at once (default: the core count; with --scheduler, the cluster's threads).",
+    ),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        help="Run the trials on this Dask cluster, e.g. tcp://10.0.0.5:8786 (pip install 'nncli[dask]').",
+    ),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", help="Sweep directory (default: output of the sweep file, else runs/sweeps/NAME)."
+    ),
     force: bool = typer.Option(False, "--force", help="Continue a sweep directory although the sweep file changed."),
 ):
     """Search hyperparameters: Optuna proposes configs (grid, random, TPE), each trained over the sweep's seeds.
@@ -61,24 +85,36 @@ def sweep(
 
     Example: `nncli sweep configs/sweeps/digits.yaml --workers 2`
     """
-    from nncli.studies.sweep import run_sweep
     from nncli.studies.space import load_sweep
+    from nncli.studies.sweep import run_sweep
 
     spec = load_sweep(sweep_file, None if out_dir is None else str(out_dir))
 
     def on_trial(row):
         value = mean_std(row) if row["mean"] is not None else row["state"]
         note = f" ({escape(row['error'])})" if row["error"] else ""
-        err.print(f"trial {row['number']}: {spec.metric} {value} after {row['epochs'] or 0} epochs"
-                  f"{note}", soft_wrap=True, highlight=False)
+        err.print(
+            f"trial {row['number']}: {spec.metric} {value} after {row['epochs'] or 0} epochs{note}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
     try:
         rows = run_sweep(spec, workers=workers, scheduler=scheduler, force=force, on_trial=on_trial)
     except KeyboardInterrupt:
-        again = shlex.join(["nncli", "sweep", str(sweep_file), *(["--out", str(out_dir)] if out_dir is not None else []),
-                            *(["--workers", str(workers)] if workers is not None else []),
-                            *(["--scheduler", scheduler] if scheduler else [])])  # same --workers: same trials
-        err.print(f"[bold red]interrupted:[/] finished trials are kept in {spec.output}; run {again} again to resume",
-                  soft_wrap=True)
-        raise typer.Exit(130)
+        again = shlex.join(
+            [
+                "nncli",
+                "sweep",
+                str(sweep_file),
+                *(["--out", str(out_dir)] if out_dir is not None else []),
+                *(["--workers", str(workers)] if workers is not None else []),
+                *(["--scheduler", scheduler] if scheduler else []),
+            ]
+        )  # same --workers: same trials
+        err.print(
+            f"[bold red]interrupted:[/] finished trials are kept in {spec.output}; run {again} again to resume",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     _print_table(rows, spec, Path(spec.output))

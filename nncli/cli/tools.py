@@ -9,8 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, err, out, user_errors
-from nncli.data.files import file_missing
 from nncli.data.builtin import BUILTINS
+from nncli.data.files import file_missing
 from nncli.errors import ConfigError
 
 
@@ -22,8 +22,8 @@ def schema(out_file: Optional[Path] = typer.Option(None, "--out", help="Write th
     Example: `nncli schema --out configs/schema.json`, then start a config with
     `# yaml-language-server: $schema=schema.json`
     """
-    from nncli.training.atomic import atomic_write_text
     from nncli.config.schema import json_schema
+    from nncli.training.atomic import atomic_write_text
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out_file is None:
@@ -55,8 +55,11 @@ def validate(
     for key in ("source", "labels", "val_source", "val_labels", "test_source", "test_labels"):
         path = getattr(cfg.data, key)
         if path is not None and not (key == "source" and path in BUILTINS) and not Path(path).is_file():
-            err.print(f"[yellow]warning:[/] data.{key}: {escape(str(file_missing(path)))}; the config is valid, "
-                      f"but training needs the file", soft_wrap=True)
+            err.print(
+                f"[yellow]warning:[/] data.{key}: {escape(str(file_missing(path)))}; the config is valid, "
+                f"but training needs the file",
+                soft_wrap=True,
+            )
 
 
 @app.command()
@@ -69,9 +72,9 @@ def init(
 
     Example: `nncli init my-digits.yaml --template digits`
     """
-    from nncli.training.atomic import atomic_write_text, check_output
     from nncli.config.schema import json_schema
     from nncli.config.templates import DATA, starter_config
+    from nncli.training.atomic import atomic_write_text, check_output
 
     if template not in DATA:
         raise ConfigError(f"--template: {template!r} is not one of {', '.join(DATA)}")

@@ -15,12 +15,20 @@ from nncli.errors import ConfigError, RunError
 @user_errors
 def train(
     config: Optional[str] = typer.Argument(None, help="YAML config file (omit with --resume)."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="Dotted overrides KEY=VALUE, e.g. optimizer.lr=0.1 'model.hidden=[64,32]'."),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="Dotted overrides KEY=VALUE, e.g. optimizer.lr=0.1 'model.hidden=[64,32]'."
+    ),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: output.dir of the config)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its checkpoint.npz."),
-    force: bool = typer.Option(False, "--force", help="Replace a run already in the run directory; with --resume, accept config changes."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue the run in this directory from its checkpoint.npz."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a run already in the run directory; with --resume, accept config changes."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Train once per seed (0-4, 0,2,5 or 3) into DIR/seed-K/ and report mean ± std."),
+    seeds: Optional[str] = typer.Option(
+        None, "--seeds", help="Train once per seed (0-4, 0,2,5 or 3) into DIR/seed-K/ and report mean ± std."
+    ),
 ):
     """Train the network a config describes; write metrics and checkpoints to its run directory.
 
@@ -47,11 +55,15 @@ def train(
     overrides = list(overrides or ())
     if resume is not None:
         if out_dir is not None and Path(out_dir).resolve() != resume.resolve():
-            raise ConfigError(f"--out {out_dir} with --resume {resume}: a run resumes in its own directory; "
-                              f"copy {resume} to {out_dir} first to continue it there")
+            raise ConfigError(
+                f"--out {out_dir} with --resume {resume}: a run resumes in its own directory; "
+                f"copy {resume} to {out_dir} first to continue it there"
+            )
         if config is not None and "=" not in config:
-            raise ConfigError(f"--resume {resume} takes no CONFIG (the run's own config.yaml is used), got {config!r}; "
-                              f"changes go as KEY=VALUE overrides")
+            raise ConfigError(
+                f"--resume {resume} takes no CONFIG (the run's own config.yaml is used), got {config!r}; "
+                f"changes go as KEY=VALUE overrides"
+            )
         if config is not None:
             overrides.insert(0, config)  # with --resume every positional argument is an override
         config, out_dir = resume / "config.yaml", resume
@@ -77,8 +89,15 @@ def train(
             print_setup(trainer)
 
     try:
-        summary = run_training(cfg, out_dir, force=force, resume=resume is not None, on_start=on_start,
-                               on_epoch=progress.update, on_warning=progress.warn)
+        summary = run_training(
+            cfg,
+            out_dir,
+            force=force,
+            resume=resume is not None,
+            on_start=on_start,
+            on_epoch=progress.update,
+            on_warning=progress.warn,
+        )
     except KeyboardInterrupt:
         stopped_at_once()
     finally:
@@ -88,6 +107,9 @@ def train(
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
         raise typer.Exit(1)
     if summary["status"] == "interrupted":
-        err.print(f"interrupted by {summary['signal']}: checkpoint written; continue with "
-                  f"nncli train --resume {out_dir or cfg.output.dir}", soft_wrap=True)
+        err.print(
+            f"interrupted by {summary['signal']}: checkpoint written; continue with "
+            f"nncli train --resume {out_dir or cfg.output.dir}",
+            soft_wrap=True,
+        )
         raise typer.Exit(summary["exit_code"])

@@ -37,9 +37,14 @@ _EXPONENT_FLOAT = re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE
 class ConfigLoader(yaml.SafeLoader):
     """SafeLoader that reads 1e-3 as a float, keeps dates as strings and limits nesting while composing."""
 
-    yaml_implicit_resolvers = {first: [(tag, regexp) for tag, regexp in resolvers
-                                       if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")]
-                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    yaml_implicit_resolvers = {
+        first: [
+            (tag, regexp)
+            for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+        ]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -109,8 +114,11 @@ def _refuse_duplicate_keys(mapping):
     for key, _ in mapping.value:
         if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
             if (key.tag, key.value) in lines:
-                raise _Refused(f"key {show_value(key.value)} appears twice in one mapping "
-                               f"(first on line {lines[key.tag, key.value]})", key.start_mark)
+                raise _Refused(
+                    f"key {show_value(key.value)} appears twice in one mapping "
+                    f"(first on line {lines[key.tag, key.value]})",
+                    key.start_mark,
+                )
             lines[key.tag, key.value] = key.start_mark.line + 1
 
 

@@ -16,9 +16,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from nncli.config.safe_yaml import ConfigDumper, parse_yaml, read_yaml_file
 from nncli.data.builtin import BUILTINS as BUILTIN_DATASETS
 from nncli.errors import ConfigError, show_value
-from nncli.config.safe_yaml import ConfigDumper, parse_yaml, read_yaml_file
 
 MAX_EPOCHS = 1_000_000
 MAX_SAMPLES = 10_000_000
@@ -71,8 +71,9 @@ class Section(BaseModel):
 class DataConfig(Section):
     """Where the samples come from: a built-in generator or a file, and how they are split."""
 
-    source: PathText = Field(description=f"Built-in dataset ({', '.join(BUILTIN_DATASETS)}) "
-                                         "or a .csv/.npz/.npy/.idx/.gz file.")
+    source: PathText = Field(
+        description=f"Built-in dataset ({', '.join(BUILTIN_DATASETS)}) or a .csv/.npz/.npy/.idx/.gz file."
+    )
     val_fraction: Fraction = Field(0.2, description="Fraction of the samples held out for validation.")
     test_fraction: Fraction = Field(0.0, description="Fraction of the samples held out for testing.")
     standardize: bool = Field(True, description="Shift and scale features by the training split's mean and std.")
@@ -85,10 +86,12 @@ class DataConfig(Section):
     test_source: PathText | None = Field(None, description="Test split from its own file instead of a fraction.")
     val_labels: PathText | None = Field(None, description="Labels file for a .npy or IDX val_source.")
     test_labels: PathText | None = Field(None, description="Labels file for a .npy or IDX test_source.")
-    classes: Integer | None = Field(None, ge=2, le=1000, description="Built-in generators: number of classes "
-                                                                     "(spiral and blobs default to 3).")
-    samples_per_class: Integer | None = Field(None, ge=1, le=MAX_SAMPLES,
-                                              description="spiral: points per class (default 100).")
+    classes: Integer | None = Field(
+        None, ge=2, le=1000, description="Built-in generators: number of classes (spiral and blobs default to 3)."
+    )
+    samples_per_class: Integer | None = Field(
+        None, ge=1, le=MAX_SAMPLES, description="spiral: points per class (default 100)."
+    )
     samples: Integer | None = Field(None, ge=4, le=MAX_SAMPLES, description="xor, circles, moons, blobs: total points.")
     noise: Number | None = Field(None, ge=0, description="Built-in generators: std of the added Gaussian noise.")
     centers: Integer | None = Field(None, ge=2, le=1000, description="blobs: number of cluster centres.")
@@ -104,15 +107,19 @@ class DataConfig(Section):
             return source
         close = difflib.get_close_matches(source.lower(), BUILTIN_DATASETS, n=1)
         if close:
-            raise _invalid(f"{show_value(source)} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}) "
-                           f"or a data file (did you mean '{close[0]}'?)")
+            raise _invalid(
+                f"{show_value(source)} is not a built-in dataset ({', '.join(BUILTIN_DATASETS)}) "
+                f"or a data file (did you mean '{close[0]}'?)"
+            )
         return source
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self):
         if self.val_fraction + self.test_fraction >= 1:
-            raise _invalid(f"val_fraction + test_fraction must be < 1 so samples remain for training, "
-                           f"got {self.val_fraction} + {self.test_fraction}")
+            raise _invalid(
+                f"val_fraction + test_fraction must be < 1 so samples remain for training, "
+                f"got {self.val_fraction} + {self.test_fraction}"
+            )
         return self
 
 
@@ -120,16 +127,22 @@ class ModelConfig(Section):
     """The fully connected network: affine layers with a nonlinearity between them."""
 
     hidden: list[Annotated[Integer, Field(ge=1, le=MAX_WIDTH)]] = Field(
-        [100], description="Hidden layer widths: [] linear classifier, [h] two-layer net, [h1, h2] three-layer net.")
+        [100], description="Hidden layer widths: [] linear classifier, [h] two-layer net, [h1, h2] three-layer net."
+    )
     activation: Literal["relu", "leaky_relu", "sigmoid", "tanh", "elu"] = Field(
-        "relu", description="Nonlinearity after each hidden affine layer.")
+        "relu", description="Nonlinearity after each hidden affine layer."
+    )
     negative_slope: Number = Field(0.01, gt=0, description="leaky_relu: slope for negative inputs.")
     alpha: Number = Field(1.0, gt=0, description="elu: alpha·(exp(x) − 1) for negative inputs.")
     init: Literal["he", "xavier", "normal"] = Field(
-        "he", description="Weight init: he N(0, 2/fan_in), xavier N(0, 2/(fan_in+fan_out)), normal N(0, init_std²).")
+        "he", description="Weight init: he N(0, 2/fan_in), xavier N(0, 2/(fan_in+fan_out)), normal N(0, init_std²)."
+    )
     init_std: Number = Field(0.01, gt=0, description="init: normal: std of the initial weights.")
-    bias_init: Number = Field(0.0, description="Initial value of the hidden layers' biases: 0, or a small positive "
-                                               "value such as 0.01 so that every ReLU fires at first.")
+    bias_init: Number = Field(
+        0.0,
+        description="Initial value of the hidden layers' biases: 0, or a small positive "
+        "value such as 0.01 so that every ReLU fires at first.",
+    )
     dropout: Fraction = Field(0.0, description="Probability of dropping a hidden unit in training (inverted dropout).")
 
 
@@ -165,13 +178,20 @@ class CosineSchedule(Section):
     """Anneal the rate along half a cosine."""
 
     name: Literal["cosine"] = Field(description="Half a cosine from lr down to min_lr over the run.")
-    min_lr: Number = Field(0.0, ge=0, description="The rate the anneal reaches at the end of the run (the last epoch runs just above it).")
+    min_lr: Number = Field(
+        0.0, ge=0, description="The rate the anneal reaches at the end of the run (the last epoch runs just above it)."
+    )
 
 
-SCHEDULES = {"constant": ConstantSchedule, "step": StepSchedule, "exponential": ExponentialSchedule,
-             "cosine": CosineSchedule}
-Schedule = Annotated[Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule],
-                     Field(discriminator="name")]
+SCHEDULES = {
+    "constant": ConstantSchedule,
+    "step": StepSchedule,
+    "exponential": ExponentialSchedule,
+    "cosine": CosineSchedule,
+}
+Schedule = Annotated[
+    Union[ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule], Field(discriminator="name")
+]
 
 
 class OptimizerConfig(Section):
@@ -185,15 +205,17 @@ class OptimizerConfig(Section):
     beta2: Number = Field(0.999, ge=0, lt=1, description="adam: decay of the second-moment estimate.")
     eps: Number = Field(1e-8, gt=0, description="rmsprop, adam: added to the denominator.")
     clip_norm: Number | None = Field(None, gt=0, description="Rescale gradients whose global L2 norm exceeds this.")
-    schedule: Schedule = Field(default_factory=lambda: ConstantSchedule(name="constant"),
-                               description="Learning-rate schedule over epochs.")
+    schedule: Schedule = Field(
+        default_factory=lambda: ConstantSchedule(name="constant"), description="Learning-rate schedule over epochs."
+    )
 
 
 class EarlyStopping(Section):
     """Stop once the monitored metric has not improved for `patience` epochs."""
 
     monitor: Literal["val_loss", "val_accuracy", "train_loss", "train_accuracy"] = Field(
-        "val_loss", description="Metric watched for improvement.")
+        "val_loss", description="Metric watched for improvement."
+    )
     patience: Integer = Field(10, ge=1, le=MAX_EPOCHS, description="Epochs without improvement before stopping.")
     min_delta: Number = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 
@@ -205,8 +227,9 @@ class TrainConfig(Section):
     batch_size: BatchSize = Field(64, description="Samples per gradient step, or 'full' for full-batch descent.")
     shuffle: bool = Field(True, description="Reshuffle the training data every epoch.")
     dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point type of data and parameters.")
-    early_stopping: EarlyStopping | None = Field(None, description="Stop when the monitored metric stops improving "
-                                                                   "(null: off).")
+    early_stopping: EarlyStopping | None = Field(
+        None, description="Stop when the monitored metric stops improving (null: off)."
+    )
     diagnostics: bool = Field(True, description="Record per-layer diagnostics (update/weight ratios, dead units).")
 
 
@@ -223,10 +246,12 @@ class Config(Section):
     seed: Integer = Field(0, ge=0, le=2**63 - 1, description="Seed of every random stream (data, init, shuffling).")
     data: DataConfig = Field(description="Where the samples come from and how they are split.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The fully connected network.")
-    loss: Literal["softmax", "svm"] = Field("softmax", description="Data loss: softmax cross-entropy or multiclass "
-                                                                     "SVM (hinge).")
-    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig,
-                                                 description="Weight penalties added to the data loss.")
+    loss: Literal["softmax", "svm"] = Field(
+        "softmax", description="Data loss: softmax cross-entropy or multiclass SVM (hinge)."
+    )
+    regularization: RegularizationConfig = Field(
+        default_factory=RegularizationConfig, description="Weight penalties added to the data loss."
+    )
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="Update rule and learning rate.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="The training loop.")
     output: OutputConfig = Field(default_factory=OutputConfig, description="Where the run is written.")
@@ -235,8 +260,9 @@ class Config(Section):
     @classmethod
     def _usable_as_directory(cls, name):
         if name is not None and (name in ("", ".", "..") or re.search(r"[/\\\x00-\x1f]", name)):
-            raise _invalid(f"must be a plain name (no '/', '\\' or control characters, not '.' or '..'), "
-                           f"got {show_value(name)}")
+            raise _invalid(
+                f"must be a plain name (no '/', '\\' or control characters, not '.' or '..'), got {show_value(name)}"
+            )
         return name
 
     @model_validator(mode="after")
@@ -276,7 +302,9 @@ def _apply_overrides(raw, overrides):
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)
             if child is not None and not isinstance(child, dict):
-                problems.append(f"{'.'.join(parts[:i + 1])}: cannot set {key} inside {show_value(child)}, not a mapping")
+                problems.append(
+                    f"{'.'.join(parts[: i + 1])}: cannot set {key} inside {show_value(child)}, not a mapping"
+                )
                 break
             node[part] = node = dict(child or {})
         else:
@@ -298,14 +326,31 @@ def _model_at(loc):
         elif part == "schedule":
             model = SCHEDULES
         else:
-            model = next((t for t in (field.annotation, *getattr(field.annotation, "__args__", ()))
-                          if isinstance(t, type) and issubclass(t, BaseModel)), None)
+            model = next(
+                (
+                    t
+                    for t in (field.annotation, *getattr(field.annotation, "__args__", ()))
+                    if isinstance(t, type) and issubclass(t, BaseModel)
+                ),
+                None,
+            )
     return path, model, schedule
 
 
-_ALIASES = {"learning_rate": "lr", "weight_decay": "l2", "lambda": "l2", "hidden_sizes": "hidden",
-            "hidden_layers": "hidden", "layers": "hidden", "num_epochs": "epochs", "max_epochs": "epochs",
-            "batch": "batch_size", "scheduler": "schedule", "lr_schedule": "schedule", "optim": "optimizer"}
+_ALIASES = {
+    "learning_rate": "lr",
+    "weight_decay": "l2",
+    "lambda": "l2",
+    "hidden_sizes": "hidden",
+    "hidden_layers": "hidden",
+    "layers": "hidden",
+    "num_epochs": "epochs",
+    "max_epochs": "epochs",
+    "batch": "batch_size",
+    "scheduler": "schedule",
+    "lr_schedule": "schedule",
+    "optim": "optimizer",
+}
 
 
 def _unknown_key(key, model, schedule):
@@ -321,10 +366,18 @@ def _unknown_key(key, model, schedule):
         return f"unknown key{where} (did you mean '{names[close[0]]}'?)"
     return f"unknown key{where} (allowed: {', '.join(allowed)})" if allowed else f"unknown key{where}"
 
+
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
-_TYPES = {"int_type": "an integer", "float_type": "a number", "bool_type": "true or false", "string_type": "a string",
-          "list_type": "a list", "model_type": "a mapping of keys", "model_attributes_type": "a mapping of keys",
-          "dict_type": "a mapping of keys"}
+_TYPES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "dict_type": "a mapping of keys",
+}
 
 
 def _problem(err):
@@ -360,13 +413,20 @@ def _problem(err):
 
 
 def _kind(value):
-    names = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number",
-             type(None): "null"}
+    names = {
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
-def config_from_dict(raw: dict, source: str | None = None, overrides: Sequence[str] = (),
-                     default_name: str = "run") -> Config:
+def config_from_dict(
+    raw: dict, source: str | None = None, overrides: Sequence[str] = (), default_name: str = "run"
+) -> Config:
     """Validate a plain dict (e.g. a checkpoint's embedded config) into a Config; every problem in one ConfigError."""
     if not isinstance(raw, dict):
         raise ConfigError(f"top level must be a mapping of keys, got {_kind(raw)}", source)
@@ -384,8 +444,10 @@ def read_config_file(path: str | Path) -> dict:
     """A config file's plain, not yet validated mapping (a sweep composes its params onto it)."""
     path = Path(path)
     if path.suffix.lower() in (".npz", ".npy"):
-        raise ConfigError(f"{path}: a NumPy file (a checkpoint?), not a YAML config; the commands that take a "
-                          f"checkpoint are eval, predict and inspect")
+        raise ConfigError(
+            f"{path}: a NumPy file (a checkpoint?), not a YAML config; the commands that take a "
+            f"checkpoint are eval, predict and inspect"
+        )
     raw = read_yaml_file(path, "a config is a few hundred bytes")
     if raw is None:
         raise ConfigError(f"{path}: is empty; a config needs at least data.source")
@@ -407,8 +469,11 @@ def config_to_dict(config: Config) -> dict:
 
 def dump_config_yaml(config: Config, header_lines: Sequence[str] = ()) -> str:
     """The config as YAML that load_config reads back to an equal Config, after `# ` comment header lines."""
-    comments = [f"# {yaml.reader.Reader.NON_PRINTABLE.sub('?', part)}".rstrip()
-                for line in header_lines for part in (str(line).splitlines() or [""])]
+    comments = [
+        f"# {yaml.reader.Reader.NON_PRINTABLE.sub('?', part)}".rstrip()
+        for line in header_lines
+        for part in (str(line).splitlines() or [""])
+    ]
     body = yaml.dump(config_to_dict(config), Dumper=ConfigDumper, sort_keys=False, allow_unicode=True)
     return "".join(f"{c}\n" for c in comments) + body
 

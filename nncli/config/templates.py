@@ -23,7 +23,8 @@ train:
 """
 
 DATA = {
-    "spiral": ("""# Starter: the course's spiral, three interleaved arms a linear classifier cannot separate.
+    "spiral": (
+        """# Starter: the course's spiral, three interleaved arms a linear classifier cannot separate.
 name: {name}
 seed: 0
 data:
@@ -32,16 +33,22 @@ data:
   samples_per_class: 100
   noise: 0.2
   val_fraction: 0.2
-""", {"optimizer": "sgd", "lr": 1.0, "epochs": 300}),
-    "digits": ("""# Starter: the bundled UCI handwritten digits (8x8 images, 10 classes).
+""",
+        {"optimizer": "sgd", "lr": 1.0, "epochs": 300},
+    ),
+    "digits": (
+        """# Starter: the bundled UCI handwritten digits (8x8 images, 10 classes).
 name: {name}
 seed: 0
 data:
   source: digits
   val_fraction: 0.1
   test_fraction: 0.2       # held out; nncli eval reports it
-""", {"optimizer": "adam", "lr": 0.001, "epochs": 60}),
-    "csv": ("""# Starter: your own CSV file with a header row; every column but the target is a feature.
+""",
+        {"optimizer": "adam", "lr": 0.001, "epochs": 60},
+    ),
+    "csv": (
+        """# Starter: your own CSV file with a header row; every column but the target is a feature.
 name: {name}
 seed: 0
 data:
@@ -50,7 +57,9 @@ data:
   # features: [sepal_length, petal_length]   # default: every other column
   val_fraction: 0.2
   test_fraction: 0.2
-""", {"optimizer": "adam", "lr": 0.01, "epochs": 100}),
+""",
+        {"optimizer": "adam", "lr": 0.01, "epochs": 100},
+    ),
 }
 
 

@@ -31,8 +31,10 @@ def data_file(name):
     for folder in DATA_DIRS:
         if (folder / name).is_file():
             return folder / name
-    raise DataError(f"bundled data file {name} not found in any of: {', '.join(map(str, DATA_DIRS))}; "
-                    f"reinstall nncli (pip install .) so its data files are installed")
+    raise DataError(
+        f"bundled data file {name} not found in any of: {', '.join(map(str, DATA_DIRS))}; "
+        f"reinstall nncli (pip install .) so its data files are installed"
+    )
 
 
 def spiral(classes=3, samples_per_class=100, noise=0.2, *, rng):
@@ -56,8 +58,9 @@ def xor(samples=400, noise=0.1, *, rng):
 def circles(samples=400, noise=0.05, factor=0.5, *, rng):
     """Two concentric circles: class 0 on the unit circle, class 1 on radius `factor`; Gaussian noise added."""
     n_out = samples - samples // 2
-    angle = np.concatenate([np.linspace(0, 2 * np.pi, n_out, endpoint=False),
-                            np.linspace(0, 2 * np.pi, samples - n_out, endpoint=False)])
+    angle = np.concatenate(
+        [np.linspace(0, 2 * np.pi, n_out, endpoint=False), np.linspace(0, 2 * np.pi, samples - n_out, endpoint=False)]
+    )
     radius = np.where(np.arange(samples) < n_out, 1.0, factor)
     X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
     y = (np.arange(samples) >= n_out).astype(np.int64)
@@ -69,8 +72,9 @@ def moons(samples=400, noise=0.1, *, rng):
     n_out = samples - samples // 2
     a_out = np.linspace(0, np.pi, n_out)
     a_in = np.linspace(0, np.pi, samples - n_out)
-    X = np.concatenate([np.column_stack([np.cos(a_out), np.sin(a_out)]),
-                        np.column_stack([1 - np.cos(a_in), 0.5 - np.sin(a_in)])])
+    X = np.concatenate(
+        [np.column_stack([np.cos(a_out), np.sin(a_out)]), np.column_stack([1 - np.cos(a_in), 0.5 - np.sin(a_in)])]
+    )
     y = (np.arange(samples) >= n_out).astype(np.int64)
     return X + rng.standard_normal(X.shape) * noise, y
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.data.files import read_source, row_chunks
 from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
+from nncli.data.files import read_source, row_chunks
 from nncli.errors import DataError
-
 
 
 @dataclass
@@ -115,8 +114,10 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
             return Split(X, y[rows], rows, mean, std, dtype)
         return Split(_prepare(X[rows], mean, std, dtype), y[rows])
 
-    parts = {"val": split(X, y, val_idx) if val_fraction > 0 else None,
-             "test": split(X, y, test_idx) if test_fraction > 0 else None}
+    parts = {
+        "val": split(X, y, val_idx) if val_fraction > 0 else None,
+        "test": split(X, y, test_idx) if test_fraction > 0 else None,
+    }
     for part, path in explicit.items():
         if path:
             labels = getattr(data_cfg, f"{part}_labels", None)
@@ -146,8 +147,10 @@ def class_ids(y_raw, source):
     labels = _label_array(y_raw, source)
     values, y = np.unique(labels, return_inverse=True)
     if len(values) < 2:
-        raise DataError(f"{source}: the labels hold {len(values)} class ({', '.join(map(str, values.tolist()))}); "
-                        f"classification needs at least two classes")
+        raise DataError(
+            f"{source}: the labels hold {len(values)} class ({', '.join(map(str, values.tolist()))}); "
+            f"classification needs at least two classes"
+        )
     return values.tolist(), y.astype(np.int64).ravel()
 
 
@@ -167,9 +170,11 @@ def encode_labels(y_raw, classes, source=None):
     if not hit.all():
         unseen = np.unique(labels[~hit]).tolist()
         shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
-        raise DataError(f"{source or 'labels'}: label{'s' if len(unseen) > 1 else ''} {shown} "
-                        f"{'are' if len(unseen) > 1 else 'is'} not among the training classes "
-                        f"({', '.join(map(repr, list(classes)))})")
+        raise DataError(
+            f"{source or 'labels'}: label{'s' if len(unseen) > 1 else ''} {shown} "
+            f"{'are' if len(unseen) > 1 else 'is'} not among the training classes "
+            f"({', '.join(map(repr, list(classes)))})"
+        )
     return order[pos].astype(np.int64)
 
 
@@ -194,9 +199,11 @@ def stratified_split(y, classes, val_fraction, test_fraction, rng, source="data"
     if len(short):
         c = short[0]
         need = 1 + (val_fraction > 0) + (test_fraction > 0)
-        raise DataError(f"{source}: class {classes[c]!r} has {counts[c]} sample(s), too few to split with "
-                        f"val_fraction {val_fraction} and test_fraction {test_fraction}: each class needs at "
-                        f"least {need} (one for training and one for each held-out split)")
+        raise DataError(
+            f"{source}: class {classes[c]!r} has {counts[c]} sample(s), too few to split with "
+            f"val_fraction {val_fraction} and test_fraction {test_fraction}: each class needs at "
+            f"least {need} (one for training and one for each held-out split)"
+        )
     order = rng.permutation(len(y))
     by_class = order[np.argsort(y[order], kind="stable")]  # grouped by class, random within each class
     rank = np.arange(len(y)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -250,5 +257,3 @@ def _label_array(y_raw, source):
     if y.dtype.kind in "UO":
         return y.astype(str)
     raise DataError(f"{source}: labels must be integers or strings, got dtype {y.dtype}")
-
-

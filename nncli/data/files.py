@@ -30,11 +30,11 @@ def row_chunks(X, rows=None):
     step = max(1, CHUNK_BYTES // max(1, X.shape[1] * X.itemsize))
     if rows is None:
         for start in range(0, len(X), step):
-            yield start, X[start:start + step]
+            yield start, X[start : start + step]
     else:
         rows = np.sort(rows)
         for start in range(0, len(rows), step):
-            yield start, X[rows[start:start + step]]
+            yield start, X[rows[start : start + step]]
 
 
 def read_source(source, cfg, labels, require_labels, feature_names, rng):
@@ -59,11 +59,14 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
         if labels:
             y = read_label_file(os.fspath(labels))
         elif require_labels:
-            raise DataError(f"{source}: {kind} features need a labels file, a .npy or IDX file holding one label per "
-                            f"sample (data.labels in a config, --labels for nncli eval)")
+            raise DataError(
+                f"{source}: {kind} features need a labels file, a .npy or IDX file holding one label per "
+                f"sample (data.labels in a config, --labels for nncli eval)"
+            )
     if y is not None and len(y) != len(X):
-        raise DataError(f"{source}: {len(X)} samples but {len(y)} labels"
-                        + (f" in {labels}" if kind in ("npy", "idx") else ""))
+        raise DataError(
+            f"{source}: {len(X)} samples but {len(y)} labels" + (f" in {labels}" if kind in ("npy", "idx") else "")
+        )
     return X, y, None
 
 
@@ -91,8 +94,9 @@ def _format(source):
     """The file kind of a data source; an unsupported name is a DataError listing formats and built-ins."""
     if _kind(source):
         return _kind(source)
-    raise DataError(f"data source {source!r} is not a built-in dataset ({', '.join(BUILTINS)}) "
-                    f"or a supported data file ({FORMATS})")
+    raise DataError(
+        f"data source {source!r} is not a built-in dataset ({', '.join(BUILTINS)}) or a supported data file ({FORMATS})"
+    )
 
 
 def _features_2d(X, source):
@@ -107,8 +111,10 @@ def _features_2d(X, source):
             bad = ~np.isfinite(block)
             if bad.any():
                 r, c = np.argwhere(bad)[0]
-                raise DataError(f"{source}: sample {start + r} (0-based), feature {c} is {block[r, c]}; "
-                                f"features must be finite numbers")
+                raise DataError(
+                    f"{source}: sample {start + r} (0-based), feature {c} is {block[r, c]}; "
+                    f"features must be finite numbers"
+                )
     return X
 
 
@@ -142,8 +148,10 @@ def _read_csv(path, target, features, require_labels):
         raise DataError(f"{path}: line {line + 1}: {err}") from None
     named = {target, *(features or ())} & set(header or ())  # columns a config names are a header, numbers or not
     if header is not None and not named and all(_is_number(name) for name in header):
-        raise DataError(f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
-                        f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost")
+        raise DataError(
+            f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
+            f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost"
+        )
     if header is None or not rows:
         raise DataError(f"{path}: no data rows (a CSV needs a header row and at least one sample)")
     if len(set(header)) != len(header):
@@ -235,7 +243,9 @@ def _read_npz(path, x_key, y_key, require_labels):
         keys = archive.files
         for key, option, needed in ((x_key, "x_key", True), (y_key, "y_key", require_labels)):
             if needed and key not in keys:
-                raise DataError(f"{path}: no array {key!r} (data.{option}); the archive holds {', '.join(keys) or 'nothing'}")
+                raise DataError(
+                    f"{path}: no array {key!r} (data.{option}); the archive holds {', '.join(keys) or 'nothing'}"
+                )
         try:
             X = archive[x_key]
             y = archive[y_key] if y_key in keys else None
@@ -271,8 +281,10 @@ def _read_idx(path):
     dtype = np.dtype(IDX_TYPES[raw[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - start != expected:
-        raise DataError(f"{path}: IDX header promises {'x'.join(map(str, shape))} values of {dtype.name} "
-                        f"({expected} bytes) but the file holds {len(raw) - start} bytes of data")
+        raise DataError(
+            f"{path}: IDX header promises {'x'.join(map(str, shape))} values of {dtype.name} "
+            f"({expected} bytes) but the file holds {len(raw) - start} bytes of data"
+        )
     return np.frombuffer(raw, dtype, offset=start).reshape(shape)
 
 

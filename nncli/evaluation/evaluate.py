@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from nncli.training.checkpoint import load_checkpoint
 from nncli.config.schema import config_from_dict
 from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
 from nncli.errors import DataError, DataFileMissing
 from nncli.nn.network import build_network
+from nncli.training.checkpoint import load_checkpoint
 
 SPLITS = ("train", "val", "test")
 
@@ -26,7 +26,9 @@ def load_model(path):
 
 def classification_report(y, pred, num_classes):
     """Confusion matrix (rows: true class, columns: predicted) and per-class precision, recall and support."""
-    confusion = np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    confusion = np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
     tp = np.diag(confusion).astype(np.float64)
     predicted, support = confusion.sum(axis=0), confusion.sum(axis=1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -37,8 +39,9 @@ def classification_report(y, pred, num_classes):
 def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
     """The Split a checkpoint is evaluated on: a labelled file given by the user, or a split rebuilt from its config."""
     if data_path is not None:
-        X, y_raw, _ = load_features(data_path, config.data, require_labels=True, labels=labels,
-                                    feature_names=ckpt.meta.get("feature_names"))
+        X, y_raw, _ = load_features(
+            data_path, config.data, require_labels=True, labels=labels, feature_names=ckpt.meta.get("feature_names")
+        )
         y = encode_labels(y_raw, ckpt.classes, source=str(data_path))
         if X.shape[1] != ckpt.layer_sizes[0]:
             raise DataError(f"{data_path}: has {X.shape[1]} features, the checkpoint expects {ckpt.layer_sizes[0]}")
@@ -46,19 +49,24 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
             X = standardize(X, ckpt.norm_mean, ckpt.norm_std)
         return Split(np.ascontiguousarray(X, dtype=config.train.dtype), y), split or "file"
     if labels is not None:
-        raise DataError(f"--labels {labels} goes with --data FILE (.npy or IDX features); without --data the "
-                        f"checkpoint's own data split is evaluated")
+        raise DataError(
+            f"--labels {labels} goes with --data FILE (.npy or IDX features); without --data the "
+            f"checkpoint's own data split is evaluated"
+        )
     try:
         data = load_dataset(config.data, config.seed, np.dtype(config.train.dtype))
     except DataFileMissing as err:
-        raise DataFileMissing(f"{err}; the checkpoint's config names this file: run from where it was trained, or "
-                              f"pass --data FILE") from None
+        raise DataFileMissing(
+            f"{err}; the checkpoint's config names this file: run from where it was trained, or pass --data FILE"
+        ) from None
     if split is None:
         split = "test" if data.test is not None else "val" if data.val is not None else "train"
     chosen = getattr(data, split)
     if chosen is None:
-        raise DataError(f"the checkpoint's data has no {split} split (data.{split}_fraction is 0); "
-                        f"choose --split train{', val' if data.val is not None else ''} or pass --data FILE")
+        raise DataError(
+            f"the checkpoint's data has no {split} split (data.{split}_fraction is 0); "
+            f"choose --split train{', val' if data.val is not None else ''} or pass --data FILE"
+        )
     return chosen, split
 
 
@@ -72,9 +80,17 @@ def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     pred = np.concatenate([net.predict(xb) for xb, _ in data.chunks()] or [np.zeros(0, np.int64)])
     confusion, precision, recall, support = classification_report(data.y, pred, net.sizes[-1])
     return {
-        "checkpoint": str(path), "split": split, "samples": int(len(data.y)), "loss": loss, "accuracy": accuracy,
-        "epoch": ckpt.epoch, "position": ckpt.position, "classes": list(ckpt.classes),
-        "per_class": [{"class": c, "precision": float(p), "recall": float(r), "support": int(s)}
-                      for c, p, r, s in zip(ckpt.classes, precision, recall, support)],
+        "checkpoint": str(path),
+        "split": split,
+        "samples": int(len(data.y)),
+        "loss": loss,
+        "accuracy": accuracy,
+        "epoch": ckpt.epoch,
+        "position": ckpt.position,
+        "classes": list(ckpt.classes),
+        "per_class": [
+            {"class": c, "precision": float(p), "recall": float(r), "support": int(s)}
+            for c, p, r, s in zip(ckpt.classes, precision, recall, support)
+        ],
         "confusion": confusion.tolist(),
     }

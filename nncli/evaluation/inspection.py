@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from nncli.training.checkpoint import load_checkpoint, sha256_of
 from nncli.config.schema import changed_keys, flatten
 from nncli.errors import RunError
+from nncli.training.checkpoint import load_checkpoint, sha256_of
 from nncli.training.rundir import read_metrics, runs_inside
 
 RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
@@ -19,13 +19,21 @@ def describe_checkpoint(path):
     """A checkpoint's format, provenance, layers and recorded metrics as a JSON-ready dict."""
     ckpt = load_checkpoint(path)
     return {
-        "path": str(path), "sha256": sha256_of(path), "format_version": ckpt.meta["format_version"],
-        "nncli_version": ckpt.meta["nncli_version"], "epoch": ckpt.epoch, "position": ckpt.position,
+        "path": str(path),
+        "sha256": sha256_of(path),
+        "format_version": ckpt.meta["format_version"],
+        "nncli_version": ckpt.meta["nncli_version"],
+        "epoch": ckpt.epoch,
+        "position": ckpt.position,
         "classes": ckpt.classes,
-        "layers": [{"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
-                   for name, p in ckpt.params.items()],
+        "layers": [
+            {"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
+            for name, p in ckpt.params.items()
+        ],
         "parameters": int(sum(p.size for p in ckpt.params.values())),
-        "standardized": ckpt.norm_mean is not None, "metrics": ckpt.meta["metrics"], "config": ckpt.config,
+        "standardized": ckpt.norm_mean is not None,
+        "metrics": ckpt.meta["metrics"],
+        "config": ckpt.config,
     }
 
 
@@ -55,6 +63,7 @@ def list_runs(folder, sort="name"):
         if value is None or isinstance(value, str):
             return (value is None, str(value))
         return (False, -value if descending else value)
+
     rows.sort(key=key)
     return rows
 
@@ -64,9 +73,14 @@ def _run_row(run_dir):
     try:
         summary = read_summary(run_dir)
         best = summary.get("best") or {}
-        return {"path": str(run_dir), "name": summary.get("name"), "status": summary.get("status"),
-                "epochs": summary.get("epochs_run"), "best_val_accuracy": best.get("val_accuracy"),
-                "wall_seconds": summary.get("wall_seconds")}
+        return {
+            "path": str(run_dir),
+            "name": summary.get("name"),
+            "status": summary.get("status"),
+            "epochs": summary.get("epochs_run"),
+            "best_val_accuracy": best.get("val_accuracy"),
+            "wall_seconds": summary.get("wall_seconds"),
+        }
     except (RunError, AttributeError):  # AttributeError: JSON that is not an object
         exists = (run_dir / "summary.json").exists()
         status = "summary.json unreadable" if exists else "no summary (running or killed)"
@@ -75,8 +89,14 @@ def _run_row(run_dir):
     except RunError:
         rows = []
     accuracies = [r["val_accuracy"] for r in rows if isinstance(r.get("val_accuracy"), (int, float))]
-    return {"path": str(run_dir), "name": run_dir.name, "status": status, "epochs": len(rows),
-            "best_val_accuracy": max(accuracies, default=None), "wall_seconds": None}
+    return {
+        "path": str(run_dir),
+        "name": run_dir.name,
+        "status": status,
+        "epochs": len(rows),
+        "best_val_accuracy": max(accuracies, default=None),
+        "wall_seconds": None,
+    }
 
 
 def diff_runs(run_a, run_b):
@@ -94,6 +114,9 @@ def diff_runs(run_a, run_b):
         for key in sorted(set(a) | set(b)):
             if key != "seconds":
                 metrics[f"{which}.{key}"] = (a.get(key), b.get(key))
-    return {"config": {k: (flat[0].get(k), flat[1].get(k)) for k in keys}, "metrics": metrics,
-            "epochs": (len(read_metrics(run_a)), len(read_metrics(run_b))),
-            "status": tuple(s.get("status") for s in summaries)}
+    return {
+        "config": {k: (flat[0].get(k), flat[1].get(k)) for k in keys},
+        "metrics": metrics,
+        "epochs": (len(read_metrics(run_a)), len(read_metrics(run_b))),
+        "status": tuple(s.get("status") for s in summaries),
+    }

@@ -11,10 +11,10 @@ import io
 
 import numpy as np
 
-from nncli.training.atomic import atomic_write, check_output
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
 from nncli.evaluation.evaluate import load_model
+from nncli.training.atomic import atomic_write, check_output
 
 
 def prediction_header(classes, loss):
@@ -27,16 +27,22 @@ def _features(path, ckpt, config, labels):
     """The input's features (N, D) float64, checked against the checkpoint's input dimension D."""
     names, D = ckpt.meta.get("feature_names"), ckpt.layer_sizes[0]
     X, y, _ = load_features(path, config.data, require_labels=False, labels=labels, feature_names=names)
-    if (X.shape[1] == D - 1 and y is not None and names is None and config.data.target is None
-            and str(path).lower().endswith(".csv")):
+    if (
+        X.shape[1] == D - 1
+        and y is not None
+        and names is None
+        and config.data.target is None
+        and str(path).lower().endswith(".csv")
+    ):
         # Trained without column names, so the last of these D columns was taken for a label: read it again with a
         # target no column is named ("\0"), which makes every column a feature.
         everything = config.data.model_copy(update={"target": "\0"})
         X, _, _ = load_features(path, everything, require_labels=False, labels=labels)
     if X.shape[1] != D:
         label = " besides a label column (a CSV's last column, or data.target)" if y is not None else ""
-        raise DataError(f"{path}: has {X.shape[1]} feature{'s' if X.shape[1] != 1 else ''}{label}, "
-                        f"the checkpoint expects {D}")
+        raise DataError(
+            f"{path}: has {X.shape[1]} feature{'s' if X.shape[1] != 1 else ''}{label}, the checkpoint expects {D}"
+        )
     return X
 
 
@@ -53,7 +59,7 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096):
 
     def rows():
         for start in range(0, len(X), chunk):
-            xb = X[start:start + chunk]
+            xb = X[start : start + chunk]
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
             values = net.predict_proba(xb) if config.loss == "softmax" else net.predict_scores(xb).astype(np.float64)
@@ -67,10 +73,11 @@ def write_csv(stream, header, rows):
     """Write `header` then every row of `rows` as CSV to the text stream `stream`; returns the number of rows."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(header)
-    n = 0
-    for n, row in enumerate(rows, start=1):
+    count = 0
+    for row in rows:
         writer.writerow(row)
-    return n
+        count += 1
+    return count
 
 
 def predict_to_file(checkpoint, input_path, out_path, labels=None, force=False):

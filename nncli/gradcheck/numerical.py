@@ -56,9 +56,16 @@ class GradCheck:
         return "not checked" if self.checked == 0 else "pass" if self.passed else "FAIL"
 
     def as_dict(self):
-        return {"name": self.name, "shape": list(self.shape), "max_rel_error": self.max_rel_error,
-                "checked": self.checked, "kinks": self.kinks, "tolerance": self.tolerance, "passed": self.passed,
-                "status": self.status}
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "max_rel_error": self.max_rel_error,
+            "checked": self.checked,
+            "kinks": self.kinks,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "status": self.status,
+        }
 
 
 def check_gradient(name, f, x, analytic, *, kinks=None, tolerance=LAYER_TOLERANCE, max_coords=200, rng=None, h=H):
@@ -111,8 +118,11 @@ def check_layer(name, layer, x, rng, tolerance=LAYER_TOLERANCE):
     kinks = layer.kinks if layer.kinked else None
     results = [check_gradient(f"{name}: dx", f, x, dx, kinks=kinks, tolerance=tolerance, rng=rng)]
     for p in layer.params:
-        results.append(check_gradient(f"{name}: d{p}", f, getattr(layer, p), analytic[p],
-                                      kinks=kinks, tolerance=tolerance, rng=rng))
+        results.append(
+            check_gradient(
+                f"{name}: d{p}", f, getattr(layer, p), analytic[p], kinks=kinks, tolerance=tolerance, rng=rng
+            )
+        )
     return results
 
 
@@ -121,15 +131,26 @@ def check_loss(name, loss_fn, scores, y, kinks=None, tolerance=LAYER_TOLERANCE):
     _, dscores = loss_fn(scores, y)
     dscores = dscores.copy()
     kink_fn = (lambda: kinks(scores, y)) if kinks else None
-    return [check_gradient(f"{name}: dscores", lambda: loss_fn(scores, y)[0], scores, dscores,
-                           kinks=kink_fn, tolerance=tolerance)]
+    return [
+        check_gradient(
+            f"{name}: dscores", lambda: loss_fn(scores, y)[0], scores, dscores, kinks=kink_fn, tolerance=tolerance
+        )
+    ]
 
 
 def check_regularizer(name, W, l2=0.0, l1=0.0, tolerance=LAYER_TOLERANCE):
     """Check the (sub)gradient of the L2/L1 penalty on a weight matrix."""
     analytic = add_regularization_grad(W, np.zeros_like(W), l2, l1)
-    return [check_gradient(f"{name}: dW", lambda: regularization_loss(W, l2, l1), W, analytic,
-                           kinks=(lambda: l1_kinks(W, l1)) if l1 else None, tolerance=tolerance)]
+    return [
+        check_gradient(
+            f"{name}: dW",
+            lambda: regularization_loss(W, l2, l1),
+            W,
+            analytic,
+            kinks=(lambda: l1_kinks(W, l1)) if l1 else None,
+            tolerance=tolerance,
+        )
+    ]
 
 
 def check_network(net, X, y, tolerance=NETWORK_TOLERANCE, max_coords=200, rng=None):
@@ -147,8 +168,12 @@ def check_network(net, X, y, tolerance=NETWORK_TOLERANCE, max_coords=200, rng=No
     analytic["x"] = net.dx.copy()
     kinks = lambda: net.kinks(y)  # noqa: E731
     targets = {"x": X, **net.params}
-    return [check_gradient(name, f, targets[name], analytic[name], kinks=kinks, tolerance=tolerance,
-                           max_coords=max_coords, rng=rng) for name in ["x", *net.params]]
+    return [
+        check_gradient(
+            name, f, targets[name], analytic[name], kinks=kinks, tolerance=tolerance, max_coords=max_coords, rng=rng
+        )
+        for name in ["x", *net.params]
+    ]
 
 
 def _rng_reset(rng):
@@ -159,6 +184,7 @@ def _rng_reset(rng):
 
     def reset():
         rng.bit_generator.state = state
+
     return reset
 
 
@@ -202,8 +228,10 @@ def builtin_checks(seed=0):
     results += check_regularizer("l1", W.copy(), l1=0.1)
     results += check_regularizer("l2+l1", W.copy(), l2=0.1, l1=0.1)
     for label, hidden in [("two-layer net", [7]), ("three-layer net", [7, 6])]:
+
         def make_net(hidden=hidden):
             return Network(5, hidden, 3, l2=0.01, dtype=np.float64, rng=rng.integers(2**32))
+
         for r in check_network_avoiding_kinks(make_net, 5, 3, rng):
             r.name = f"{label}: {r.name}"
             results.append(r)

@@ -45,7 +45,9 @@ class Gate:
                 if fill is not None:
                     view.fill(fill)
                 self._buffers[name] = view
-                self._views = {k: v for k, v in self._views.items() if k[0] != name}  # drop views of the replaced buffer
+                self._views = {
+                    k: v for k, v in self._views.items() if k[0] != name
+                }  # drop views of the replaced buffer
             self._views[key] = view
         return view
 

@@ -35,9 +35,25 @@ class Network:
     All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed.
     """
 
-    def __init__(self, input_dim, hidden, num_classes, *, activation="relu", negative_slope=0.01, alpha=1.0,
-                 init="he", init_std=0.01, bias_init=0.0, dropout=0.0, loss="softmax", l2=0.0, l1=0.0,
-                 dtype=np.float32, rng=0):
+    def __init__(
+        self,
+        input_dim,
+        hidden,
+        num_classes,
+        *,
+        activation="relu",
+        negative_slope=0.01,
+        alpha=1.0,
+        init="he",
+        init_std=0.01,
+        bias_init=0.0,
+        dropout=0.0,
+        loss="softmax",
+        l2=0.0,
+        l1=0.0,
+        dtype=np.float32,
+        rng=0,
+    ):
         self.sizes = [int(input_dim), *map(int, hidden), int(num_classes)]
         self.activation, self.loss_name = activation, loss
         self.l2, self.l1 = float(l2), float(l1)
@@ -52,10 +68,10 @@ class Network:
         self.params, self.grads = {}, {}
         w_off, b_off = 0, self.num_weights
         for i, (fi, fo) in enumerate(shapes, start=1):
-            self.params[f"W{i}"] = self.theta[w_off:w_off + fi * fo].reshape(fi, fo)
-            self.grads[f"W{i}"] = self.grad[w_off:w_off + fi * fo].reshape(fi, fo)
-            self.params[f"b{i}"] = self.theta[b_off:b_off + fo]
-            self.grads[f"b{i}"] = self.grad[b_off:b_off + fo]
+            self.params[f"W{i}"] = self.theta[w_off : w_off + fi * fo].reshape(fi, fo)
+            self.grads[f"W{i}"] = self.grad[w_off : w_off + fi * fo].reshape(fi, fo)
+            self.params[f"b{i}"] = self.theta[b_off : b_off + fo]
+            self.grads[f"b{i}"] = self.grad[b_off : b_off + fo]
             w_off, b_off = w_off + fi * fo, b_off + fo
             std = weight_std(init, fi, fo, init_std)
             self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * std
@@ -135,7 +151,7 @@ class Network:
         """Class scores (N, C) as a new array, computed in chunks (eval mode)."""
         out = np.empty((len(X), self.sizes[-1]), self.dtype)
         for start in range(0, len(X), chunk):
-            out[start:start + chunk] = self.forward(self._batch(X, start, chunk))
+            out[start : start + chunk] = self.forward(self._batch(X, start, chunk))
         return out
 
     def predict_proba(self, X, chunk=4096):
@@ -147,7 +163,7 @@ class Network:
         return self.predict_scores(X, chunk).argmax(axis=1)
 
     def _batch(self, X, start, chunk):
-        return np.ascontiguousarray(X[start:start + chunk], dtype=self.dtype)
+        return np.ascontiguousarray(X[start : start + chunk], dtype=self.dtype)
 
     def kinks(self, y=None):
         """Side of every non-differentiable point after the last forward (ReLU-family inputs, SVM margins, L1 weights)."""
@@ -171,6 +187,20 @@ class Network:
 def build_network(config, input_dim, num_classes, rng=0, dtype=None):
     """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe."""
     m, reg = config.model, config.regularization
-    return Network(input_dim, m.hidden, num_classes, activation=m.activation, negative_slope=m.negative_slope,
-                   alpha=m.alpha, init=m.init, init_std=m.init_std, bias_init=m.bias_init, dropout=m.dropout,
-                   loss=config.loss, l2=reg.l2, l1=reg.l1, dtype=dtype or config.train.dtype, rng=rng)
+    return Network(
+        input_dim,
+        m.hidden,
+        num_classes,
+        activation=m.activation,
+        negative_slope=m.negative_slope,
+        alpha=m.alpha,
+        init=m.init,
+        init_std=m.init_std,
+        bias_init=m.bias_init,
+        dropout=m.dropout,
+        loss=config.loss,
+        l2=reg.l2,
+        l1=reg.l1,
+        dtype=dtype or config.train.dtype,
+        rng=rng,
+    )

@@ -6,7 +6,7 @@ L2: 0.5·l2·Σ‖W‖², gradient l2·W.  L1: l1·Σ|W|, subgradient l1·sign(W
 
 import numpy as np
 
-from nncli.optim.rules import axpy
+from nncli.blas import axpy
 
 
 def regularization_loss(w, l2=0.0, l1=0.0):

@@ -14,7 +14,7 @@ def learning_rate(lr, epoch, epochs, name="constant", every=10, gamma=0.5, min_l
     if name == "step":
         return lr * gamma ** (epoch // every)
     if name == "exponential":
-        return lr * gamma ** epoch
+        return lr * gamma**epoch
     if name == "cosine":
         return min_lr + (lr - min_lr) * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
     raise ValueError(f"unknown schedule {name!r}")

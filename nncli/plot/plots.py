@@ -46,10 +46,12 @@ def _rows(run_dir):
 
 
 def _pyplot():
-    matplotlib = require("matplotlib", "plot", "plotting",
-                         " (nncli plot --text shows a summary in the terminal without it)")
+    matplotlib = require(
+        "matplotlib", "plot", "plotting", " (nncli plot --text shows a summary in the terminal without it)"
+    )
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -80,13 +82,19 @@ def plot_run(run_dir, out_path=None):
     confusion = np.array(report["confusion"])
     axes[2].imshow(confusion, cmap="Blues")
     labels = [str(c) for c in report["classes"]]
-    axes[2].set(title=f"confusion matrix, best epoch {ckpt.epoch} ({report['split']})", xlabel="predicted",
-                ylabel="true", xticks=range(len(labels)), yticks=range(len(labels)))
+    axes[2].set(
+        title=f"confusion matrix, best epoch {ckpt.epoch} ({report['split']})",
+        xlabel="predicted",
+        ylabel="true",
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+    )
     axes[2].set_xticklabels(labels)
     axes[2].set_yticklabels(labels)
     for (i, j), count in np.ndenumerate(confusion):
-        axes[2].text(j, i, str(count), ha="center", va="center",
-                     color="white" if count > confusion.max() / 2 else "black")
+        axes[2].text(
+            j, i, str(count), ha="center", va="center", color="white" if count > confusion.max() / 2 else "black"
+        )
     if two_d:
         data, _ = checkpoint_data(ckpt, config, split="train")
         X = np.concatenate([xb for xb, _ in data.chunks()])
@@ -126,8 +134,10 @@ def plot_target(path):
         return "run"
     if (path / "seeds.json").exists():
         raise RunError(runs_inside(path) + "; plot one of those")
-    raise RunError(f"{path}: neither a run directory (metrics.jsonl, written by nncli train) nor a sweep directory "
-                   f"(sweep.yaml and trials.csv, written by nncli sweep); nothing to plot")
+    raise RunError(
+        f"{path}: neither a run directory (metrics.jsonl, written by nncli train) nor a sweep directory "
+        f"(sweep.yaml and trials.csv, written by nncli sweep); nothing to plot"
+    )
 
 
 def read_sweep(sweep_dir):
@@ -150,15 +160,25 @@ def read_sweep(sweep_dir):
         raise RunError(f"{sweep_dir / 'sweep.yaml'}: " + "; ".join(problems))
     with open(sweep_dir / "trials.csv", encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in ("number", "state", "mean", "std", "epochs", *space) if c not in (reader.fieldnames or ())]
+        missing = [
+            c for c in ("number", "state", "mean", "std", "epochs", *space) if c not in (reader.fieldnames or ())
+        ]
         if missing:
             raise RunError(f"{sweep_dir / 'trials.csv'}: missing column(s) {', '.join(missing)}")
         space = {key: space[key] for key in reader.fieldnames if key in space}  # the columns' order
         sweep["space"] = space
-        trials = [{"number": int(row["number"]), "state": row["state"], "mean": _number(row["mean"]),
-                   "std": _number(row["std"]), "epochs": int(row["epochs"] or 0), "error": row.get("error") or "",
-                   "params": {key: _decode(row[key], param) for key, param in space.items()}}
-                  for row in reader]
+        trials = [
+            {
+                "number": int(row["number"]),
+                "state": row["state"],
+                "mean": _number(row["mean"]),
+                "std": _number(row["std"]),
+                "epochs": int(row["epochs"] or 0),
+                "error": row.get("error") or "",
+                "params": {key: _decode(row[key], param) for key, param in space.items()},
+            }
+            for row in reader
+        ]
     return sweep, trials
 
 
@@ -225,21 +245,23 @@ def sweep_figure(sweep_dir):
     maximize, counts = _maximize(metric), _counts(trials)
     shown = [t for t in trials if t["state"] in ("complete", "pruned") and t["mean"] is not None]
     if not shown:
-        raise RunError(f"{sweep_dir}: trials.csv holds no complete or pruned trial to plot yet "
-                       f"({counts['failed']} failed)")
+        raise RunError(
+            f"{sweep_dir}: trials.csv holds no complete or pruned trial to plot yet ({counts['failed']} failed)"
+        )
     with_std = len(sweep.get("seeds") or [0]) > 1
     best = _best(trials, maximize)
     cols = min(len(space), 3)
     rows = -(-len(space) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4 * rows), squeeze=False)
-    for ax in axes.flat[len(space):]:
+    for ax in axes.flat[len(space) :]:
         fig.delaxes(ax)
     for ax, (key, param) in zip(axes.flat, space.items()):
         kind, args = param.kind, param.args
         if kind == "choice":
             labels = [_label(c) for c in args]
-            where = [labels.index(_label(t["params"][key])) if _label(t["params"][key]) in labels else None
-                     for t in shown]
+            where = [
+                labels.index(_label(t["params"][key])) if _label(t["params"][key]) in labels else None for t in shown
+            ]
             total = {i: where.count(i) for i in set(where)}
             seen, xs = {}, []
             for i in where:  # trials of one category side by side, centred on it
@@ -262,19 +284,38 @@ def sweep_figure(sweep_dir):
                 continue
             x, ts = zip(*picked)
             yerr = [t["std"] or 0.0 for t in ts] if with_std else None
-            ax.errorbar(x, [t["mean"] for t in ts], yerr=yerr, fmt="o", color="C0", markerfacecolor=face,
-                        capsize=3, linestyle="none", label=state)
+            ax.errorbar(
+                x,
+                [t["mean"] for t in ts],
+                yerr=yerr,
+                fmt="o",
+                color="C0",
+                markerfacecolor=face,
+                capsize=3,
+                linestyle="none",
+                label=state,
+            )
         if best is not None and xs[shown.index(best)] is not None:
             x = xs[shown.index(best)]
-            ax.plot([x], [best["mean"]], marker="*", markersize=14, color="C3", linestyle="none",
-                    label=f"best (trial {best['number']})")
+            ax.plot(
+                [x],
+                [best["mean"]],
+                marker="*",
+                markersize=14,
+                color="C3",
+                linestyle="none",
+                label=f"best (trial {best['number']})",
+            )
         ax.set(title=key, xlabel=f"{key} ({kind})", ylabel=metric)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize="small")
     seeds = sweep.get("seeds") or []
-    fig.suptitle(f"{Path(sweep_dir).name}: {metric} ({'max' if maximize else 'min'}imized"
-                 + (f", mean ± std over {len(seeds)} seeds" if with_std else "") + f"); {counts['complete']} complete, "
-                 f"{counts['pruned']} pruned, {counts['failed']} failed (not shown)")
+    fig.suptitle(
+        f"{Path(sweep_dir).name}: {metric} ({'max' if maximize else 'min'}imized"
+        + (f", mean ± std over {len(seeds)} seeds" if with_std else "")
+        + f"); {counts['complete']} complete, "
+        f"{counts['pruned']} pruned, {counts['failed']} failed (not shown)"
+    )
     fig.tight_layout()
     return fig
 
@@ -322,8 +363,14 @@ def sweep_summary(sweep_dir, buckets=4):
             top = _best(picked, maximize)
             table.append((label, len(picked), top["mean"] if top else None, top["number"] if top else None))
         keys[key] = {"kind": param.kind, "rows": table}
-    return {"metric": metric, "maximize": maximize, "counts": _counts(trials), "best": _best(trials, maximize),
-            "seeds": list(sweep.get("seeds") or []), "keys": keys}
+    return {
+        "metric": metric,
+        "maximize": maximize,
+        "counts": _counts(trials),
+        "best": _best(trials, maximize),
+        "seeds": list(sweep.get("seeds") or []),
+        "keys": keys,
+    }
 
 
 def _groups(kind, args, values, buckets):
@@ -337,7 +384,7 @@ def _groups(kind, args, values, buckets):
     log = kind.startswith("log") and lo > 0
     decades = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1) if log else []
     if log and 3 <= len(decades) <= 2 * buckets + 1:  # 2 to 2·buckets bins
-        edges = 10.0 ** decades  # one bin per decade reads best, cut at the searched bounds
+        edges = 10.0**decades  # one bin per decade reads best, cut at the searched bounds
         edges[0], edges[-1] = lo, hi
     else:
         edges = np.geomspace(lo, hi, buckets + 1) if log else np.linspace(lo, hi, buckets + 1)

@@ -20,6 +20,7 @@ def _child(send, fn, args, parent):
     try:
         import ctypes
         import signal
+
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -117,7 +118,9 @@ class DaskExecutor:
         except (OSError, TimeoutError) as e:
             raise RunError(f"--scheduler {address}: cannot connect ({e})") from None
         except ValueError as e:  # an address Dask cannot parse
-            raise RunError(f"--scheduler {address}: not an address ({e}); expected one such as tcp://10.0.0.5:8786") from None
+            raise RunError(
+                f"--scheduler {address}: not an address ({e}); expected one such as tcp://10.0.0.5:8786"
+            ) from None
         self.distributed = distributed
         self.workers = max(1, sum(self.client.nthreads().values()))
 

@@ -16,8 +16,8 @@ import math
 import re
 from pathlib import Path
 
-from nncli.training.atomic import atomic_write_json
 from nncli.errors import NncliError, RunError
+from nncli.training.atomic import atomic_write_json
 from nncli.training.rundir import holds_run
 
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -66,21 +66,26 @@ def check_study_dir(study_dir, seeds, force=False, resume=False):
     if study_dir.exists() and not study_dir.is_dir():
         raise RunError(f"{study_dir} exists and is not a directory")
     if holds_run(study_dir):
-        raise RunError(f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and "
-                       f"seeds.json of its own: choose another --out"
-                       + (" (or resume that run without --seeds)" if resume else ""))
+        raise RunError(
+            f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and "
+            f"seeds.json of its own: choose another --out" + (" (or resume that run without --seeds)" if resume else "")
+        )
     if resume:
         if not any(seed_run_dir(study_dir, s).is_dir() for s in seeds):
-            raise RunError(f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)}); "
-                           f"start the study with nncli train CONFIG --seeds ...")
+            raise RunError(
+                f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)}); "
+                f"start the study with nncli train CONFIG --seeds ..."
+            )
         return
     if force:
         return
     taken = [seed_run_dir(study_dir, s) for s in seeds if holds_run(seed_run_dir(study_dir, s))]
     if (study_dir / "seeds.json").exists() or taken:
         what = ", ".join(p.name for p in taken) or "seeds.json"
-        raise RunError(f"{study_dir} already holds a seed study ({what}); pass --resume to continue it, "
-                       f"--force to replace these seed runs, or --out DIR to write somewhere else")
+        raise RunError(
+            f"{study_dir} already holds a seed study ({what}); pass --resume to continue it, "
+            f"--force to replace these seed runs, or --out DIR to write somewhere else"
+        )
 
 
 def study_config_path(study_dir, seeds):
@@ -93,8 +98,9 @@ def study_config_path(study_dir, seeds):
     raise RunError(f"{study_dir}: no seed-<k>/config.yaml for seeds {_listing(seeds)}; nothing to resume")
 
 
-def run_seeds(config, seeds, study_dir=None, *, force=False, resume=False, on_seed_start=None, on_seed_end=None,
-              **trainer_kwargs):
+def run_seeds(
+    config, seeds, study_dir=None, *, force=False, resume=False, on_seed_start=None, on_seed_end=None, **trainer_kwargs
+):
     """Train `config` once per seed into STUDY_DIR/seed-<k>/; return the study dict that seeds.json holds.
 
     `on_seed_start(seed, run_dir)` and `on_seed_end(seed, run)` observe the study; `trainer_kwargs` (on_start,
@@ -114,8 +120,9 @@ def run_seeds(config, seeds, study_dir=None, *, force=False, resume=False, on_se
         if on_seed_start:
             on_seed_start(seed, run_dir)
         # a resumed study starts fresh the seeds that never checkpointed an epoch: their files hold nothing trained
-        trainer = Trainer(cfg, run_dir, force=force if continuing else force or resume, resume=continuing,
-                          **trainer_kwargs)
+        trainer = Trainer(
+            cfg, run_dir, force=force if continuing else force or resume, resume=continuing, **trainer_kwargs
+        )
         summary = trainer.run()
         run = seed_summary(seed, run_dir, summary, has_test=trainer.data.test is not None)
         runs.append(run)
@@ -130,8 +137,11 @@ def run_seeds(config, seeds, study_dir=None, *, force=False, resume=False, on_se
 
 def seed_summary(seed, run_dir, summary, has_test=False):
     """One seed's entry: status, epochs, best and final metrics, and test loss/accuracy of best.npz."""
-    run = {"seed": seed, "run_dir": str(run_dir),
-           **{k: summary.get(k) for k in ("status", "epochs_run", "best_epoch", "wall_seconds")}}
+    run = {
+        "seed": seed,
+        "run_dir": str(run_dir),
+        **{k: summary.get(k) for k in ("status", "epochs_run", "best_epoch", "wall_seconds")},
+    }
     for key in ("best", "final"):  # the epoch's metrics; per-layer diagnostics stay in the run's summary.json
         row = summary.get(key)
         run[key] = {k: row[k] for k in ("epoch", *METRICS) if k in row} if row else None
@@ -160,7 +170,8 @@ def summarize(seeds, runs):
     }
     done = {r["seed"] for r in runs}
     return {
-        "seeds": list(seeds), "runs": runs,
+        "seeds": list(seeds),
+        "runs": runs,
         "included": [r["seed"] for r in included],
         "excluded": {str(r["seed"]): r["status"] for r in runs if r["status"] in EXCLUDED},
         "pending": [s for s in seeds if s not in done],

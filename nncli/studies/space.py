@@ -23,9 +23,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nncli.config.safe_yaml import read_yaml_file
 from nncli.config.schema import config_from_dict, read_config_file
 from nncli.errors import ConfigError, show_value
-from nncli.config.safe_yaml import read_yaml_file
 from nncli.studies.seeds import SeedsError, parse_seeds
 
 METHODS = ("grid", "random", "tpe")
@@ -98,9 +98,17 @@ class Sweep:
     def as_dict(self):
         """The resolved sweep file, as written to the sweep directory's sweep.yaml."""
         prune = "none" if self.prune is None else {"median": dict(self.prune)}
-        return {"base": self.base, "method": self.method, "trials": self.trials, "metric": self.metric,
-                "seeds": list(self.seeds), "space": {p.key: {p.kind: p.args} for p in self.space},
-                "prune": prune, "sampler_seed": self.sampler_seed, "output": self.output}
+        return {
+            "base": self.base,
+            "method": self.method,
+            "trials": self.trials,
+            "metric": self.metric,
+            "seeds": list(self.seeds),
+            "space": {p.key: {p.kind: p.args} for p in self.space},
+            "prune": prune,
+            "sampler_seed": self.sampler_seed,
+            "output": self.output,
+        }
 
     def config(self, params, **top):
         """The base config with `params` ({dotted key: value}) applied and top-level keys (seed, name) set."""
@@ -122,10 +130,12 @@ def parse_param(key, spec, problems):
     if isinstance(spec, list):
         spec = {"choice": spec}
     if not isinstance(spec, dict) or len(spec) != 1:
-        problems.append(f"{where}: expected one of {{{': ..., '.join(DISTRIBUTIONS)}: ...}} "
-                        f"or a list of values, got {show_value(spec)}")
+        problems.append(
+            f"{where}: expected one of {{{': ..., '.join(DISTRIBUTIONS)}: ...}} "
+            f"or a list of values, got {show_value(spec)}"
+        )
         return None
-    (kind, args), = spec.items()
+    ((kind, args),) = spec.items()
     if kind not in DISTRIBUTIONS:
         close = difflib.get_close_matches(str(kind), DISTRIBUTIONS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -162,11 +172,15 @@ def parse_param(key, spec, problems):
 def parse_space(space_raw, problems):
     """The Params of a `space` mapping (dotted key → distribution), in its order; problems noted for the rest."""
     if space_raw == {}:
-        problems.append("space: is empty; name at least one config key to search, e.g. "
-                        "optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}")
+        problems.append(
+            "space: is empty; name at least one config key to search, e.g. "
+            "optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}"
+        )
         return []
     if not isinstance(space_raw, dict):
-        problems.append(f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}")
+        problems.append(
+            f"space: expected a mapping of dotted config keys to distributions, got {show_value(space_raw)}"
+        )
         return []
     params = []
     for key, spec in space_raw.items():
@@ -226,15 +240,19 @@ def _prune(value, problems):
         options = value["median"] or {}
         unknown = [k for k in options if k not in PRUNE_DEFAULTS] if isinstance(options, dict) else ["?"]
         if unknown:
-            problems.append(f"prune.median: expected a mapping with {', '.join(PRUNE_DEFAULTS)}, got {show_value(options)}")
+            problems.append(
+                f"prune.median: expected a mapping with {', '.join(PRUNE_DEFAULTS)}, got {show_value(options)}"
+            )
             return None
         bad = [k for k, v in options.items() if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0)]
         if bad:
             problems.append(f"prune.median.{bad[0]}: expected a whole number >= 0, got {show_value(options[bad[0]])}")
             return None
     elif value != "median":
-        problems.append(f"prune: {show_value(value)} is not one of none, median (or {{median: {{startup_trials: N, "
-                        f"warmup_epochs: N}}}})")
+        problems.append(
+            f"prune: {show_value(value)} is not one of none, median (or {{median: {{startup_trials: N, "
+            f"warmup_epochs: N}}}})"
+        )
         return None
     return dict(PRUNE_DEFAULTS, **options)
 
@@ -274,14 +292,18 @@ def parse_sweep(raw, path, output=None):
         if metric in METRICS and metric.startswith("val_"):
             data = config_from_dict(base_raw, None, default_name=base_name).data
             if data.val_fraction == 0 and data.val_source is None:
-                problems.append(f"metric: {metric} needs a validation split, and the base has data.val_fraction 0 "
-                                f"and no data.val_source; use train_{metric[4:]} or give the base a val split")
+                problems.append(
+                    f"metric: {metric} needs a validation split, and the base has data.val_fraction 0 "
+                    f"and no data.val_source; use train_{metric[4:]} or give the base a val split"
+                )
     combos = None
     if method == "grid":
         not_choice = [p.key for p in space if p.kind != "choice"]
         if not_choice:
-            problems.append(f"space: grid search needs a choice (list of values) for every key; "
-                            f"{', '.join(not_choice)} {'is a range' if len(not_choice) == 1 else 'are ranges'}")
+            problems.append(
+                f"space: grid search needs a choice (list of values) for every key; "
+                f"{', '.join(not_choice)} {'is a range' if len(not_choice) == 1 else 'are ranges'}"
+            )
         else:
             combos = len(list(itertools.product(*(p.args for p in space))))
     trials = raw.get("trials")
@@ -295,9 +317,21 @@ def parse_sweep(raw, path, output=None):
         problems.append(f"output: expected a directory path, got {show_value(out)}")
     if problems:
         raise ConfigError(problems, str(path), "sweep file")
-    return Sweep(path=path, stem=path.stem, base=raw["base"], base_raw=base_raw, base_name=base_name, method=method,
-                 trials=trials, metric=metric, seeds=seeds, space=space, prune=prune, sampler_seed=sampler_seed,
-                 output=str(out))
+    return Sweep(
+        path=path,
+        stem=path.stem,
+        base=raw["base"],
+        base_raw=base_raw,
+        base_name=base_name,
+        method=method,
+        trials=trials,
+        metric=metric,
+        seeds=seeds,
+        space=space,
+        prune=prune,
+        sampler_seed=sampler_seed,
+        output=str(out),
+    )
 
 
 def load_sweep(path, output=None):
@@ -318,4 +352,3 @@ def sweep_changes(old, new):
     a, b = old.get("space") or {}, new.get("space") or {}
     changed += [f"space.{k}" for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
     return changed
-

@@ -36,14 +36,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from nncli.training.atomic import atomic_write_json, atomic_write_text
+from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.config.schema import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from nncli.errors import ConfigError, NncliError, RunError, require, show_value
 from nncli.studies.executors import DaskExecutor, LocalExecutor, WorkerLost
-from nncli.training.rundir import holds_run
-from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.studies.seeds import mean_and_std
 from nncli.studies.space import sweep_changes
+from nncli.training.atomic import atomic_write_json, atomic_write_text
+from nncli.training.rundir import holds_run
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 LOCK_WAIT_SECONDS = 10
@@ -60,8 +60,9 @@ class _MedianPrune:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=prune["startup_trials"],
-                                             n_warmup_steps=prune["warmup_epochs"])
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=prune["startup_trials"], n_warmup_steps=prune["warmup_epochs"]
+        )
         study = optuna.create_study(direction="maximize" if maximize else "minimize", pruner=pruner)
         for curve in prune["curves"]:
             values = {int(e): v for e, v in curve.items()}
@@ -79,6 +80,7 @@ def _limit_blas():
         os.environ[var] = "1"
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(1)
     except ImportError:
         pass
@@ -100,6 +102,39 @@ def _train(config, run_dir, on_epoch, number):
             time.sleep(0.2)
 
 
+def _train_seed(task, i, seed, out):
+    """Train seed number `i` of a trial into out/seed-K; returns (summary, {epoch: metric}).
+
+    Pruning compares this seed with the same seed of the completed trials (each seed has its own split).
+    """
+    metric, prune = task["metric"], None
+    if task["prune"]:
+        curves = [c[i] for c in task["prune"]["curves"] if c and len(c) > i]
+        prune = _MedianPrune(dict(task["prune"], curves=curves), task["maximize"])
+    curve = {}
+    try:
+        config = config_from_dict(dict(task["config"], seed=seed, name=f"{out.name}-seed-{seed}"))
+    except Exception as e:  # a crashing trial is a result, not the end of the sweep
+        return _failure(e), curve
+
+    def on_epoch(row):
+        curve[row["epoch"]] = row[metric]
+        if task.get("parent_pid") and os.getppid() != task["parent_pid"]:
+            return "orphaned"
+        if prune is not None and row["epoch"] < config.train.epochs and prune(row["epoch"], row[metric]):
+            return "pruned"
+        return None
+
+    try:
+        return _train(config, out / f"seed-{seed}", on_epoch, task["number"]), curve
+    except Exception as e:
+        return _failure(e), curve
+
+
+def _failure(e):
+    return {"status": "failed", "error": str(e) if isinstance(e, NncliError) else f"{type(e).__name__}: {e}"}
+
+
 def run_trial(task):
     """Train one trial (every seed) in a worker; returns the result dict, also written to the trial's result.json.
 
@@ -107,31 +142,20 @@ def run_trial(task):
     parent_pid (local workers stop when their coordinator is gone).
     """
     _limit_blas()
-    out, metric = Path(task["trial_dir"]), task["metric"]
+    out = Path(task["trial_dir"])
     out.mkdir(parents=True, exist_ok=True)  # before any seed: a trial that fails at once still records why
     (out / "result.json").unlink(missing_ok=True)
-    result = {"number": task["number"], "params": task["params"], "state": "complete", "values": [], "curves": [],
-              "epochs": 0, "error": None}
+    result = {
+        "number": task["number"],
+        "params": task["params"],
+        "state": "complete",
+        "values": [],
+        "curves": [],
+        "epochs": 0,
+        "error": None,
+    }
     for i, seed in enumerate(task["seeds"]):
-        prune = None
-        if task["prune"]:  # this seed against the same seed of the completed trials (each seed has its own split)
-            curves = [c[i] for c in task["prune"]["curves"] if c and len(c) > i]
-            prune = _MedianPrune(dict(task["prune"], curves=curves), task["maximize"])
-        curve = {}
-
-        def on_epoch(row):
-            curve[row["epoch"]] = row[metric]
-            if task.get("parent_pid") and os.getppid() != task["parent_pid"]:
-                return "orphaned"
-            if prune is not None and row["epoch"] < config.train.epochs and prune(row["epoch"], row[metric]):
-                return "pruned"
-            return None
-
-        try:
-            config = config_from_dict(dict(task["config"], seed=seed, name=f"{out.name}-seed-{seed}"))
-            summary = _train(config, out / f"seed-{seed}", on_epoch, task["number"])
-        except Exception as e:  # a crashing trial is a result, not the end of the sweep
-            summary = {"status": "failed", "error": str(e) if isinstance(e, NncliError) else f"{type(e).__name__}: {e}"}
+        summary, curve = _train_seed(task, i, seed, out)
         if summary["status"] in ("interrupted", "orphaned"):
             return dict(result, state="interrupted")
         result["epochs"] = max(result["epochs"], len(curve)) if summary["status"] != "pruned" else len(curve)
@@ -181,9 +205,11 @@ def _sampler(sweep, index):
 
     seed = int(np.random.SeedSequence([sweep.sampler_seed, index]).generate_state(1)[0])
     if sweep.method == "grid":
+
         class Grid(optuna.samplers.GridSampler):
             def after_trial(self, *args):  # it would call study.stop(), which only optimize() allows
                 pass
+
         return Grid({p.key: p.encoded for p in sweep.space}, seed=sweep.sampler_seed)  # its order of the grid
     if sweep.method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -226,8 +252,10 @@ def _fixed_distributions(optuna, study, sweep):
             try:
                 optuna.distributions.check_distribution_compatibility(recorded[param.key], param.distribution())
             except ValueError as e:
-                problems.append(f"space.{param.key}: its distribution (kind, log scale or choice list) cannot change "
-                                f"once its sweep has started ({e})")
+                problems.append(
+                    f"space.{param.key}: its distribution (kind, log scale or choice list) cannot change "
+                    f"once its sweep has started ({e})"
+                )
     return problems
 
 
@@ -238,21 +266,33 @@ def _open_study(sweep, out, force):
     recorded = out / "sweep.yaml"
     resolved = sweep.as_dict()
     base = config_to_dict(sweep.config({}))
-    study = optuna.create_study(study_name=sweep.stem, storage=_storage(out / "study.db"), load_if_exists=True,
-                                direction="maximize" if sweep.maximize else "minimize")
+    study = optuna.create_study(
+        study_name=sweep.stem,
+        storage=_storage(out / "study.db"),
+        load_if_exists=True,
+        direction="maximize" if sweep.maximize else "minimize",
+    )
     fixed = _fixed_distributions(optuna, study, sweep)
     if fixed:  # before sweep.yaml is rewritten: the directory stays usable with the old file
-        raise ConfigError(fixed + ["keep the old distribution, or start a new sweep with --out DIR"], str(sweep.path),
-                          "sweep file")
+        raise ConfigError(
+            fixed + ["keep the old distribution, or start a new sweep with --out DIR"], str(sweep.path), "sweep file"
+        )
     old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {} if recorded.exists() else None
     if old is not None and not force:
-        changed = [f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}"
-                   for k in sweep_changes(old, resolved)]
-        changed += [f"base: {k}: differs from the sweep in {out}"
-                    for k in changed_keys(study.user_attrs.get("base_config", base), base)]
+        changed = [
+            f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}"
+            for k in sweep_changes(old, resolved)
+        ]
+        changed += [
+            f"base: {k}: differs from the sweep in {out}"
+            for k in changed_keys(study.user_attrs.get("base_config", base), base)
+        ]
         if changed:
-            raise ConfigError(changed + ["pass --force to continue it with the new settings, or --out DIR to start "
-                                         "afresh"], str(sweep.path), "sweep file")
+            raise ConfigError(
+                changed + ["pass --force to continue it with the new settings, or --out DIR to start afresh"],
+                str(sweep.path),
+                "sweep file",
+            )
     atomic_write_text(recorded, yaml.dump(resolved, Dumper=ConfigDumper, sort_keys=False, allow_unicode=True))
     study.set_user_attr("base_config", base)
     return study
@@ -286,8 +326,14 @@ def _recover(study, sweep, out):
             continue
         trial.set_user_attr("interrupted", True)  # does not count towards `trials`
         proposed = all(p.key in frozen.params for p in sweep.space)  # a kill can land while Optuna asks
-        trial.set_user_attr("result", {"error": "interrupted; its params were re-queued as a new trial" if proposed
-                                       else "interrupted while its params were being proposed; nothing to re-queue"})
+        trial.set_user_attr(
+            "result",
+            {
+                "error": "interrupted; its params were re-queued as a new trial"
+                if proposed
+                else "interrupted while its params were being proposed; nothing to re-queue"
+            },
+        )
         study.tell(trial, state=TrialState.FAIL)
         shutil.rmtree(trial_dir(out, frozen.number), ignore_errors=True)
         if proposed:
@@ -308,8 +354,10 @@ def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None
     out = Path(sweep.output)
     what = "a training run" if holds_run(out) else "a seed study" if (out / "seeds.json").exists() else None
     if what or (out.exists() and not out.is_dir()):
-        raise RunError(f"{out} {'holds ' + what if what else 'is a file'}; a sweep needs a directory of its own: "
-                       f"choose another --out (or output in the sweep file)")
+        raise RunError(
+            f"{out} {'holds ' + what if what else 'is a file'}; a sweep needs a directory of its own: "
+            f"choose another --out (or output in the sweep file)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     lock = _Lock(out)
     try:
@@ -337,11 +385,17 @@ def _search(study, sweep, out, executor, remaining, workers, on_trial):
 
     def submit(trial, params):
         curves = [t.user_attrs.get("curves") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        task = {"number": trial.number, "params": params, "seeds": sweep.seeds, "metric": sweep.metric,
-                "config": config_to_dict(sweep.config(params)), "maximize": sweep.maximize,
-                "trial_dir": str(trial_dir(out, trial.number).resolve()),
-                "parent_pid": os.getpid() if isinstance(executor, LocalExecutor) else None,
-                "prune": dict(sweep.prune, curves=curves) if sweep.prune else None}
+        task = {
+            "number": trial.number,
+            "params": params,
+            "seeds": sweep.seeds,
+            "metric": sweep.metric,
+            "config": config_to_dict(sweep.config(params)),
+            "maximize": sweep.maximize,
+            "trial_dir": str(trial_dir(out, trial.number).resolve()),
+            "parent_pid": os.getpid() if isinstance(executor, LocalExecutor) else None,
+            "prune": dict(sweep.prune, curves=curves) if sweep.prune else None,
+        }
         return executor.submit(run_trial, task)
 
     while remaining > 0 or pending:
@@ -383,13 +437,22 @@ def trial_rows(study, sweep):
             continue
         result = t.user_attrs.get("result", {})
         params = {p.key: p.decode(t.params[p.key]) for p in sweep.space if p.key in t.params}
-        rows.append({"number": t.number, "state": STATES[t.state.name], "mean": result.get("mean"),
-                     "std": result.get("std"), "epochs": result.get("epochs"), "params": params,
-                     "error": result.get("error")})
+        rows.append(
+            {
+                "number": t.number,
+                "state": STATES[t.state.name],
+                "mean": result.get("mean"),
+                "std": result.get("std"),
+                "epochs": result.get("epochs"),
+                "params": params,
+                "error": result.get("error"),
+            }
+        )
     sign = -1 if sweep.maximize else 1
     order = {"complete": 0, "pruned": 1, "failed": 2}
-    return sorted(rows, key=lambda r: (order[r["state"]], sign * r["mean"] if r["mean"] is not None else 0,
-                                       r["number"]))
+    return sorted(
+        rows, key=lambda r: (order[r["state"]], sign * r["mean"] if r["mean"] is not None else 0, r["number"])
+    )
 
 
 def write_results(study, sweep, out):
@@ -399,17 +462,30 @@ def write_results(study, sweep, out):
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["number", "state", "mean", "std", "epochs", *(p.key for p in sweep.space), "error"])
     for r in sorted(rows, key=lambda r: r["number"]):
-        values = [json.dumps(v) if isinstance(v, (list, dict)) else v
-                  for v in (r["params"].get(p.key, "") for p in sweep.space)]
-        writer.writerow([r["number"], r["state"], r["mean"] if r["mean"] is not None else "",
-                         r["std"] if r["std"] is not None else "", r["epochs"] or 0, *values, r["error"] or ""])
+        values = [
+            json.dumps(v) if isinstance(v, (list, dict)) else v
+            for v in (r["params"].get(p.key, "") for p in sweep.space)
+        ]
+        writer.writerow(
+            [
+                r["number"],
+                r["state"],
+                r["mean"] if r["mean"] is not None else "",
+                r["std"] if r["std"] is not None else "",
+                r["epochs"] or 0,
+                *values,
+                r["error"] or "",
+            ]
+        )
     atomic_write_text(out / "trials.csv", text.getvalue())
     if rows and rows[0]["state"] == "complete":
         best = rows[0]
         name = f"{sweep.stem}-best"
         config = sweep.config(best["params"], name=name, output={"dir": f"runs/{name}"})
         spread = f" ± {best['std']:.4f}" if best["std"] is not None else ""
-        header = [f"best of sweep {sweep.path} (trial {best['number']}: {sweep.metric} "
-                  f"{best['mean']:.4f}{spread} over seeds {sweep.seeds})"]
+        header = [
+            f"best of sweep {sweep.path} (trial {best['number']}: {sweep.metric} "
+            f"{best['mean']:.4f}{spread} over seeds {sweep.seeds})"
+        ]
         atomic_write_text(out / "best.yaml", dump_config_yaml(config, header))
     return rows

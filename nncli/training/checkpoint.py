@@ -24,19 +24,27 @@ from pathlib import Path
 import numpy as np
 
 from nncli import __version__
-from nncli.training.atomic import atomic_save_npz, jsonable
 from nncli.data.files import is_idx
 from nncli.errors import CheckpointError, show_value
+from nncli.training.atomic import atomic_save_npz, jsonable
 
 FORMAT_VERSION = 2
-META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int,
-              "metrics": dict}
+META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int, "metrics": dict}
 FLOAT_TYPES = (np.float32, np.float64)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NPY_MAGIC = b"\x93NUMPY"
 # What zipfile / zlib / numpy raise on a damaged archive or member.
-READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, struct.error,
-               NotImplementedError, RuntimeError)
+READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 @dataclass
@@ -87,8 +95,9 @@ def _is_int(value):
 def _parse_meta(array):
     """The meta dict stored in the 0-d string array `array`, checked key by key."""
     if array.ndim != 0 or array.dtype.kind != "U":
-        raise CheckpointError(f"array 'meta' must be a 0-d unicode string holding JSON, "
-                              f"got dtype {array.dtype} with shape {array.shape}")
+        raise CheckpointError(
+            f"array 'meta' must be a 0-d unicode string holding JSON, got dtype {array.dtype} with shape {array.shape}"
+        )
     try:
         meta = json.loads(str(array[()]))
     except (json.JSONDecodeError, RecursionError) as e:
@@ -100,8 +109,10 @@ def _parse_meta(array):
         raise CheckpointError("meta is missing 'format_version'")
     version = meta["format_version"]
     if not _is_int(version) or version < 1:
-        raise CheckpointError(f"meta.format_version must be a positive integer "
-                              f"(this nncli reads formats 1 to {FORMAT_VERSION}), got {version!r}")
+        raise CheckpointError(
+            f"meta.format_version must be a positive integer "
+            f"(this nncli reads formats 1 to {FORMAT_VERSION}), got {version!r}"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(f"written by a newer nncli (format {version}, this is {FORMAT_VERSION}); upgrade nncli")
 
@@ -116,8 +127,9 @@ def _parse_meta(array):
 
     sizes, classes = meta["layer_sizes"], meta["classes"]
     if len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
-        raise CheckpointError(f"meta.layer_sizes must list at least two positive integers [D, …, C], "
-                              f"got {show_value(sizes)}")
+        raise CheckpointError(
+            f"meta.layer_sizes must list at least two positive integers [D, …, C], got {show_value(sizes)}"
+        )
     if meta["epoch"] < 0:
         raise CheckpointError(f"meta.epoch must be >= 0, got {meta['epoch']}")
     bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (str, int, float))]
@@ -136,8 +148,10 @@ def _check_float(name, array, shape, why, finite=True):
     if array.shape != shape:
         raise CheckpointError(f"array {name!r} has shape {array.shape}, {why} requires {shape}")
     if finite and not np.isfinite(array).all():  # the trainer never saves such weights: damaged or hand-made
-        raise CheckpointError(f"array {name!r} holds {np.count_nonzero(~np.isfinite(array))} NaN or infinite "
-                              f"value(s); its predictions would be meaningless")
+        raise CheckpointError(
+            f"array {name!r} holds {np.count_nonzero(~np.isfinite(array))} NaN or infinite "
+            f"value(s); its predictions would be meaningless"
+        )
 
 
 def _parse(arrays):
@@ -159,8 +173,10 @@ def _parse(arrays):
 
     for name in arrays:
         if name != "meta" and name not in shapes and not (name.startswith("opt_") and len(name) > 4):
-            raise CheckpointError(f"unknown array {name!r} (layer_sizes {sizes} has {layers} layers: "
-                                  f"W1..W{layers}, b1..b{layers}; optional norm_mean, norm_std, opt_<name>)")
+            raise CheckpointError(
+                f"unknown array {name!r} (layer_sizes {sizes} has {layers} layers: "
+                f"W1..W{layers}, b1..b{layers}; optional norm_mean, norm_std, opt_<name>)"
+            )
     params = {}
     for name in (f"{p}{i}" for i in range(1, layers + 1) for p in "Wb"):
         if name not in arrays:
@@ -215,8 +231,9 @@ def _read_arrays(path):
                 arrays[name] = npz[name]
     except READ_ERRORS as e:
         if isinstance(e, ValueError) and "allow_pickle" in str(e):
-            raise CheckpointError(f"array {name!r} holds a pickled object array; "
-                                  f"refusing to load it (pickles can run code)") from None
+            raise CheckpointError(
+                f"array {name!r} holds a pickled object array; refusing to load it (pickles can run code)"
+            ) from None
         where = f" in array {name!r}" if name is not None else ""
         raise CheckpointError(f"is truncated or corrupt{where} ({type(e).__name__}: {e})") from None
     return arrays

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from nncli.nn.layers import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
-from nncli.optim.rules import global_norm
+from nncli.optim.clipping import global_norm
 
 # ‖ΔW‖/‖W‖: healthy is about 1e-3; warn two orders of magnitude either side, judged on the median over the last
 # RATIO_WINDOW epochs from epoch RATIO_FROM_EPOCH on, because a fresh net's first updates are large (the course's
@@ -38,9 +38,11 @@ def initial_loss_warning(data_loss, loss_name, num_classes):
     expected = expected_initial_loss(loss_name, num_classes)
     if math.isfinite(data_loss) and data_loss <= 3 * expected:
         return None
-    return (f"initial {loss_name} loss is {data_loss:.3g}, far above the {expected:.3g} a fresh net should start "
-            f"at ({'ln C' if loss_name == 'softmax' else 'C − 1'}); the initial weights are probably too large or the "
-            f"data is not standardized (check model.init and data.standardize)")
+    return (
+        f"initial {loss_name} loss is {data_loss:.3g}, far above the {expected:.3g} a fresh net should start "
+        f"at ({'ln C' if loss_name == 'softmax' else 'C − 1'}); the initial weights are probably too large or the "
+        f"data is not standardized (check model.init and data.standardize)"
+    )
 
 
 def _saturated(layer, out):
@@ -66,9 +68,12 @@ class Diagnostics:
 
     def state(self):
         """JSON-ready accumulators of the epoch in progress and the warnings already given (for exact resume)."""
-        return {"active": {str(n): a.tolist() for n, a in self.active.items()},
-                "saturated": {str(n): c.tolist() for n, c in self.saturated.items()},
-                "samples": self.samples, "warned": sorted(self.warned)}
+        return {
+            "active": {str(n): a.tolist() for n, a in self.active.items()},
+            "saturated": {str(n): c.tolist() for n, c in self.saturated.items()},
+            "samples": self.samples,
+            "warned": sorted(self.warned),
+        }
 
     def load_state(self, state, rows):
         self.active = {int(n): np.array(a, bool) for n, a in state["active"].items()}
@@ -96,11 +101,11 @@ class Diagnostics:
         layers, warnings = {}, []
         before = getattr(self, "_theta_before", None)
         offsets = 0
-        for i, affine in enumerate(self.net.affines, start=1):
+        for i in range(1, len(self.net.affines) + 1):
             W = self.net.params[f"W{i}"]
             entry = {"weight_norm": global_norm(W.ravel())}
             if before is not None:
-                old = before[offsets:offsets + W.size]
+                old = before[offsets : offsets + W.size]
                 delta = global_norm(W.ravel() - old)
                 entry["grad_norm"] = self._grads[f"W{i}"]
                 entry["update_ratio"] = delta / max(global_norm(old), 1e-12)
@@ -130,7 +135,7 @@ class Diagnostics:
             return None
         if ratio > RATIO_BLOWUP:
             return ratio
-        earlier = [r.get("layers", {}).get(name, {}).get("update_ratio") for r in self.history[-(RATIO_WINDOW - 1):]]
+        earlier = [r.get("layers", {}).get(name, {}).get("update_ratio") for r in self.history[-(RATIO_WINDOW - 1) :]]
         return float(np.median([r for r in earlier if r is not None] + [ratio]))
 
     def _warnings(self, layers, row):
@@ -138,25 +143,40 @@ class Diagnostics:
         for name, entry in layers.items():
             ratio = self._ratio(name, entry.get("update_ratio"))
             if ratio is not None and ratio > RATIO_HIGH:
-                found += self._once("ratio_high", f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
-                                                  f"1e-3) — the learning rate is probably too high")
+                found += self._once(
+                    "ratio_high",
+                    f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
+                    f"1e-3) — the learning rate is probably too high",
+                )
             elif ratio is not None and 0 < ratio < RATIO_LOW:
-                found += self._once("ratio_low", f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
-                                                 f"1e-3) — the learning rate is probably too low")
+                found += self._once(
+                    "ratio_low",
+                    f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
+                    f"1e-3) — the learning rate is probably too low",
+                )
             dead = entry.get("dead_fraction")
             if dead is not None and dead >= DEAD_FRACTION:
                 layer = name[1:]
-                found += self._once("dead", f"{dead:.0%} of layer-{layer} ReLUs are dead (never active this epoch) — "
-                                            f"they cannot learn; lower the learning rate, use leaky_relu, or check "
-                                            f"model.init and model.bias_init")
+                found += self._once(
+                    "dead",
+                    f"{dead:.0%} of layer-{layer} ReLUs are dead (never active this epoch) — "
+                    f"they cannot learn; lower the learning rate, use leaky_relu, or check "
+                    f"model.init and model.bias_init",
+                )
             sat = entry.get("saturated_fraction")
             if sat is not None and sat >= SATURATED_FRACTION:
-                found += self._once("saturated", f"{sat:.0%} of layer-{name[1:]} units are saturated — gradients "
-                                                 f"vanish there; use smaller initial weights or relu")
+                found += self._once(
+                    "saturated",
+                    f"{sat:.0%} of layer-{name[1:]} units are saturated — gradients "
+                    f"vanish there; use smaller initial weights or relu",
+                )
         evidence = overfitting(self.history + [row])
         if evidence:
-            found += self._once("overfit", f"{evidence} — overfitting; try more regularization (regularization.l2, "
-                                           f"model.dropout) or early stopping")
+            found += self._once(
+                "overfit",
+                f"{evidence} — overfitting; try more regularization (regularization.l2, "
+                f"model.dropout) or early stopping",
+            )
         return found
 
 
@@ -170,13 +190,20 @@ def overfitting(rows):
     """
     if len(rows) <= OVERFIT_EPOCHS or "val_loss" not in rows[-1]:
         return None
-    median = {key: float(np.median([r[key] for r in rows[-OVERFIT_EPOCHS:]]))
-            for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
+    median = {
+        key: float(np.median([r[key] for r in rows[-OVERFIT_EPOCHS:]]))
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+    }
     best = min(rows[:-OVERFIT_EPOCHS], key=lambda r: r["val_loss"])
-    if (median["train_accuracy"] >= median["val_accuracy"] + OVERFIT_GAP
-            and median["val_loss"] >= OVERFIT_LOSS_RISE * best["val_loss"] and median["train_loss"] < best["train_loss"]):
-        return (f"validation loss rose from {best['val_loss']:.3g} (epoch {best['epoch']}) to {median['val_loss']:.3g} "
-                f"while training loss fell to {median['train_loss']:.3g}; training accuracy {median['train_accuracy']:.0%}"
-                f" vs validation {median['val_accuracy']:.0%} (medians of epochs {rows[-OVERFIT_EPOCHS]['epoch']}–"
-                f"{rows[-1]['epoch']})")
+    if (
+        median["train_accuracy"] >= median["val_accuracy"] + OVERFIT_GAP
+        and median["val_loss"] >= OVERFIT_LOSS_RISE * best["val_loss"]
+        and median["train_loss"] < best["train_loss"]
+    ):
+        return (
+            f"validation loss rose from {best['val_loss']:.3g} (epoch {best['epoch']}) to {median['val_loss']:.3g} "
+            f"while training loss fell to {median['train_loss']:.3g}; training accuracy {median['train_accuracy']:.0%}"
+            f" vs validation {median['val_accuracy']:.0%} (medians of epochs {rows[-OVERFIT_EPOCHS]['epoch']}–"
+            f"{rows[-1]['epoch']})"
+        )
     return None

@@ -10,8 +10,8 @@ import json
 import os
 from pathlib import Path
 
-from nncli.training.atomic import atomic_write_json, atomic_write_text, jsonable
 from nncli.errors import ConfigError, RunError
+from nncli.training.atomic import atomic_write_json, atomic_write_text, jsonable
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json")
 METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -52,8 +52,10 @@ def prepare_run_dir(path, force=False):
         raise ConfigError(f"output.dir: {runs_inside(path)}; use --out DIR to write this run somewhere else")
     if holds_run(path):
         if not force:
-            raise ConfigError(f"output.dir: {path} already holds a run; pass --force to replace it "
-                              f"or --out DIR to write somewhere else")
+            raise ConfigError(
+                f"output.dir: {path} already holds a run; pass --force to replace it "
+                f"or --out DIR to write somewhere else"
+            )
         for name in RUN_FILES:
             (path / name).unlink(missing_ok=True)
     return make_run_dir(path)
@@ -143,8 +145,9 @@ class RunLock:
             self._file.seek(0)
             holder = self._file.read().strip() or "another process"
             self._file.close()
-            raise RunError(f"{run_dir} is in use by a training run (pid {holder}); "
-                           f"wait for it to finish or choose another --out") from None
+            raise RunError(
+                f"{run_dir} is in use by a training run (pid {holder}); wait for it to finish or choose another --out"
+            ) from None
         self._file.seek(0)
         self._file.truncate()
         self._file.write(str(os.getpid()))

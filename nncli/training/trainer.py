@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from nncli import __version__
-from nncli.training.atomic import atomic_write_text
-from nncli.training.checkpoint import load_checkpoint, save_checkpoint
 from nncli.config.schema import changed_keys, config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
-from nncli.training.diagnostics import Diagnostics, initial_loss_warning
 from nncli.errors import ConfigError, RunError
 from nncli.nn.network import build_network
-from nncli.optim.rules import clip_by_global_norm, make_optimizer
-from nncli.training.rundir import MetricsLog, RunLock, prepare_run_dir, read_metrics, rewrite_metrics, write_summary
+from nncli.optim.clipping import clip_by_global_norm
+from nncli.optim.rules import make_optimizer
 from nncli.optim.schedules import learning_rate
+from nncli.training.atomic import atomic_write_text
+from nncli.training.checkpoint import load_checkpoint, save_checkpoint
+from nncli.training.diagnostics import Diagnostics, initial_loss_warning
+from nncli.training.rundir import MetricsLog, RunLock, prepare_run_dir, read_metrics, rewrite_metrics, write_summary
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 PARAMETER_COPIES = 5  # theta, grad, update scratch and up to two optimizer state vectors
@@ -68,9 +69,11 @@ def check_model_fits(config, input_dim, num_classes):
     except (ValueError, OSError, AttributeError):
         return
     if need > have:
-        raise ConfigError(f"model.hidden: {config.model.hidden} gives {params:,} parameters, which need about "
-                          f"{need / 2**30:,.1f} GiB to train in {config.train.dtype}; this machine has "
-                          f"{have / 2**30:,.1f} GiB")
+        raise ConfigError(
+            f"model.hidden: {config.model.hidden} gives {params:,} parameters, which need about "
+            f"{need / 2**30:,.1f} GiB to train in {config.train.dtype}; this machine has "
+            f"{have / 2**30:,.1f} GiB"
+        )
 
 
 def os_memory_bytes():
@@ -98,8 +101,18 @@ class Trainer:
     other than train.epochs (without resume it replaces an earlier run).
     """
 
-    def __init__(self, config, run_dir=None, *, force=False, resume=False, command=None, on_start=None,
-                 on_epoch=None, on_warning=None):
+    def __init__(
+        self,
+        config,
+        run_dir=None,
+        *,
+        force=False,
+        resume=False,
+        command=None,
+        on_start=None,
+        on_epoch=None,
+        on_warning=None,
+    ):
         if run_dir is not None and str(run_dir) != config.output.dir:
             config = config.model_copy(deep=True)
             config.output.dir = str(run_dir)  # the resolved config records where the run really is
@@ -110,8 +123,16 @@ class Trainer:
         init_rng, self.shuffle_rng = seed_streams(config.seed)
         self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng)
         opt = config.optimizer
-        self.optimizer = make_optimizer(opt.name, self.net.num_params, self.dtype, momentum=opt.momentum,
-                                        decay_rate=opt.decay_rate, beta1=opt.beta1, beta2=opt.beta2, eps=opt.eps)
+        self.optimizer = make_optimizer(
+            opt.name,
+            self.net.num_params,
+            self.dtype,
+            momentum=opt.momentum,
+            decay_rate=opt.decay_rate,
+            beta1=opt.beta1,
+            beta2=opt.beta2,
+            eps=opt.eps,
+        )
         self.run_dir = Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
         self.on_start, self.on_epoch, self.on_warning = on_start, on_epoch, on_warning
@@ -129,8 +150,16 @@ class Trainer:
     def _fresh(self, force):
         prepare_run_dir(self.run_dir, force)
         self.rows = []
-        return {"epochs_done": 0, "step": 0, "partial": [0.0, 0], "best_value": None, "best_row": None,
-                "stale": 0, "wall_seconds": 0.0, "epoch_rng": self.shuffle_rng.bit_generator.state}
+        return {
+            "epochs_done": 0,
+            "step": 0,
+            "partial": [0.0, 0],
+            "best_value": None,
+            "best_row": None,
+            "stale": 0,
+            "wall_seconds": 0.0,
+            "epoch_rng": self.shuffle_rng.bit_generator.state,
+        }
 
     def _restore(self, force):
         """Load checkpoint.npz and metrics of an earlier run into this trainer; return its progress state."""
@@ -141,11 +170,15 @@ class Trainer:
         # where the run lives (a moved or copied directory) and how long it runs may change freely
         changed = [k for k in changed_keys(ckpt.config, config_to_dict(self.config)) if k not in FREE_ON_RESUME]
         if changed and not force:
-            raise ConfigError([f"{key}: differs from the run being resumed" for key in changed]
-                              + ["only train.epochs may change on resume; pass --force to accept the others"])
+            raise ConfigError(
+                [f"{key}: differs from the run being resumed" for key in changed]
+                + ["only train.epochs may change on resume; pass --force to accept the others"]
+            )
         if self.config.train.epochs < ckpt.epoch:
-            raise ConfigError(f"train.epochs: {self.config.train.epochs} is fewer than the {ckpt.epoch} epochs this "
-                              f"run has already trained; resume with train.epochs ≥ {ckpt.epoch}")
+            raise ConfigError(
+                f"train.epochs: {self.config.train.epochs} is fewer than the {ckpt.epoch} epochs this "
+                f"run has already trained; resume with train.epochs ≥ {ckpt.epoch}"
+            )
         if list(ckpt.layer_sizes) != self.net.sizes or "state" not in ckpt.meta:
             raise RunError(f"{path}: does not match this config's model or holds no training state")
         state = ckpt.meta["state"]
@@ -165,14 +198,22 @@ class Trainer:
             self.diagnostics.load_state(state["diagnostics"], rows)
         self.warnings = list(state.get("warnings", []))
         if fresh_optimizer:
-            self._warn([f"optimizer.name changed from {ckpt.config['optimizer']['name']} to "
-                        f"{self.config.optimizer.name}: the new optimizer starts with fresh state"])
+            self._warn(
+                [
+                    f"optimizer.name changed from {ckpt.config['optimizer']['name']} to "
+                    f"{self.config.optimizer.name}: the new optimizer starts with fresh state"
+                ]
+            )
         self._warn([self._schedule_shift(ckpt.config["train"]["epochs"], ckpt.epoch)])
         es = self.config.train.early_stopping
         if es is not None and state.get("stale", 0) >= es.patience and self.config.train.epochs > ckpt.epoch:
-            self._warn([f"{self.monitor} has not improved for {state['stale']} epochs (patience {es.patience}), so "
-                        f"early stopping ends this run again at epoch {ckpt.epoch}; raise "
-                        f"train.early_stopping.patience (with --force) to train on"])
+            self._warn(
+                [
+                    f"{self.monitor} has not improved for {state['stale']} epochs (patience {es.patience}), so "
+                    f"early stopping ends this run again at epoch {ckpt.epoch}; raise "
+                    f"train.early_stopping.patience (with --force) to train on"
+                ]
+            )
         return dict(state, epochs_done=ckpt.epoch)
 
     def _schedule_shift(self, old_epochs, done):
@@ -181,8 +222,10 @@ class Trainer:
         if opt.schedule.name != "cosine" or old_epochs == epochs or done >= epochs:
             return None
         old, new = (learning_rate(opt.lr, done, n, **opt.schedule.model_dump()) for n in (old_epochs, epochs))
-        return (f"train.epochs changed from {old_epochs} to {epochs}: the cosine schedule spans the whole run, so "
-                f"epoch {done + 1} runs at lr {new:.3g} (the {old_epochs}-epoch curve gives {old:.3g} there)")
+        return (
+            f"train.epochs changed from {old_epochs} to {epochs}: the cosine schedule spans the whole run, so "
+            f"epoch {done + 1} runs at lr {new:.3g} (the {old_epochs}-epoch curve gives {old:.3g} there)"
+        )
 
     def run(self):
         """Train for the configured epochs (or until early stopping or a stop signal); return the summary dict."""
@@ -196,6 +239,7 @@ class Trainer:
 
     def _install_signal_handlers(self):
         """First SIGINT/SIGTERM: finish the current step, checkpoint, stop. A second SIGINT stops at once."""
+
         def request_stop(signum, frame):
             self.stop_signal = signum
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -217,8 +261,12 @@ class Trainer:
         es = cfg.early_stopping
         status, started = "completed", time.perf_counter()
         if es is not None and es.monitor != self.monitor and p["epochs_done"] == 0 and p["step"] == 0:
-            self._warn([f"train.early_stopping.monitor: {es.monitor} needs a validation split and this data has "
-                        f"none (data.val_fraction 0); early stopping and best.npz follow {self.monitor} instead"])
+            self._warn(
+                [
+                    f"train.early_stopping.monitor: {es.monitor} needs a validation split and this data has "
+                    f"none (data.val_fraction 0); early stopping and best.npz follow {self.monitor} instead"
+                ]
+            )
         if self.diagnostics is not None and p["epochs_done"] == 0 and p["step"] == 0:
             first = np.arange(min(len(train), 512))
             self.net.forward_loss(train.batch(first), train.y[first], train=False)  # no dropout: no RNG draws
@@ -229,7 +277,9 @@ class Trainer:
                     status = "early_stopped"
                     break
                 t0 = time.perf_counter()
-                lr = learning_rate(self.config.optimizer.lr, epoch, cfg.epochs, **self.config.optimizer.schedule.model_dump())
+                lr = learning_rate(
+                    self.config.optimizer.lr, epoch, cfg.epochs, **self.config.optimizer.schedule.model_dump()
+                )
                 p["epoch_rng"] = self.shuffle_rng.bit_generator.state
                 try:
                     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
@@ -274,9 +324,15 @@ class Trainer:
             p["wall_seconds"] += time.perf_counter() - started
         seconds = p["wall_seconds"]
         summary = {
-            "status": status, "name": self.config.name, "epochs_run": len(rows), "epochs": cfg.epochs,
-            "monitor": self.monitor, "best_epoch": p["best_row"]["epoch"] if p["best_row"] else None,
-            "best": p["best_row"], "final": rows[-1] if rows else None, "wall_seconds": seconds,
+            "status": status,
+            "name": self.config.name,
+            "epochs_run": len(rows),
+            "epochs": cfg.epochs,
+            "monitor": self.monitor,
+            "best_epoch": p["best_row"]["epoch"] if p["best_row"] else None,
+            "best": p["best_row"],
+            "final": rows[-1] if rows else None,
+            "wall_seconds": seconds,
             "samples_per_second": len(train.y) * len(rows) / seconds if seconds > 0 else None,
         }
         summary["warnings"] = self.warnings
@@ -299,7 +355,7 @@ class Trainer:
         yb = np.empty(batch, split.y.dtype)
         total_loss, correct = partial
         for step, start in enumerate(range(start_step * batch, n, batch), start=start_step):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
             y = split.y.take(idx, out=yb[: len(idx)], mode="clip")  # idx is a slice of a permutation: in range
             loss = net.loss(x, y)
@@ -308,8 +364,10 @@ class Trainer:
                 if start + batch >= n:
                     diagnostics.before_last_update()
             if not math.isfinite(loss):
-                raise Diverged(f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
-                               f"the learning rate ({lr:g}) is probably too high")
+                raise Diverged(
+                    f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
+                    f"the learning rate ({lr:g}) is probably too high"
+                )
             total_loss += loss * len(idx)
             correct += int(np.count_nonzero(net.scores.argmax(axis=1) == y))
             if clip_norm is not None:
@@ -318,8 +376,10 @@ class Trainer:
             if self.stop_signal is not None and start + batch < n:  # after the last step, the epoch completes first
                 raise Interrupted(step + 1, [total_loss, correct])
         if not np.isfinite(net.theta).all():  # the last update overflowed: no later loss would show it this epoch
-            raise Diverged(f"the weights became non-finite in the last update of epoch {epoch + 1}; "
-                           f"the learning rate ({lr:g}) is probably too high")
+            raise Diverged(
+                f"the weights became non-finite in the last update of epoch {epoch + 1}; "
+                f"the learning rate ({lr:g}) is probably too high"
+            )
         return total_loss / n, correct / n
 
     def _validate(self, epoch, lr):
@@ -329,8 +389,10 @@ class Trainer:
             return {}
         loss, accuracy = self.net.evaluate(self.data.val.chunks())
         if not math.isfinite(loss):
-            raise Diverged(f"the validation loss became {loss} after epoch {epoch + 1} (the scores overflow); "
-                           f"the learning rate ({lr:g}) is probably too high")
+            raise Diverged(
+                f"the validation loss became {loss} after epoch {epoch + 1} (the scores overflow); "
+                f"the learning rate ({lr:g}) is probably too high"
+            )
         return {"val_loss": loss, "val_accuracy": accuracy}
 
     def _gain(self, value, best):
@@ -349,16 +411,27 @@ class Trainer:
 
     def _save(self, name, row):
         arrays, counters = self.optimizer.state()
-        state = dict(self.progress, optimizer=counters, net_rng=self.net.rng.bit_generator.state,
-                     warnings=self.warnings)
+        state = dict(
+            self.progress, optimizer=counters, net_rng=self.net.rng.bit_generator.state, warnings=self.warnings
+        )
         if self.diagnostics is not None:
             state["diagnostics"] = self.diagnostics.state()
         save_checkpoint(
-            self.run_dir / name, dict(self.net.params),
-            {"config": config_to_dict(self.config), "classes": list(self.data.classes),
-             "layer_sizes": self.net.sizes, "epoch": row["epoch"], "metrics": row,
-             "feature_names": self.data.feature_names, "state": state},
-            norm_mean=self.data.mean, norm_std=self.data.std, optimizer_state=arrays)
+            self.run_dir / name,
+            dict(self.net.params),
+            {
+                "config": config_to_dict(self.config),
+                "classes": list(self.data.classes),
+                "layer_sizes": self.net.sizes,
+                "epoch": row["epoch"],
+                "metrics": row,
+                "feature_names": self.data.feature_names,
+                "state": state,
+            },
+            norm_mean=self.data.mean,
+            norm_std=self.data.std,
+            optimizer_state=arrays,
+        )
 
 
 def train(config, run_dir=None, **kwargs):

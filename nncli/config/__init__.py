@@ -1,0 +1,1 @@
+"""The run config: hardened YAML, the validated schema, overrides, precise messages, starter templates."""

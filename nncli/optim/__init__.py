@@ -1,0 +1,1 @@
+"""Update rules over the flat parameter vector, learning-rate schedules, gradient clipping."""

@@ -1,0 +1,1 @@
+"""Pictures of runs and sweeps (matplotlib, an extra) and their terminal summaries."""

@@ -1,0 +1,1 @@
+"""Many runs of one config: seed studies, sweep files, the Optuna search and its executors."""
