@@ -1,5 +1,6 @@
 """User-facing error types: one per kind of bad input, turned into exit code 2 at the CLI edge."""
 
+import enum
 import importlib
 
 
@@ -17,18 +18,57 @@ def show_value(value):
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class Hint(enum.Enum):
+    """Something a user can do about an error, as data: the library names the action, each front end words it.
+
+    The value is the Python API's wording (a keyword argument of the function that raised); the CLI words the
+    same action with its own flag names (`cli.app.HINTS`), so no library message spells a command-line flag.
+    """
+
+    REPLACE = "pass force=True to replace it"
+    ACCEPT_CHANGES = "pass force=True to accept the changed keys"
+    ELSEWHERE = "give another output path to write somewhere else"
+    RESUME = "pass resume=True to continue it"
+    START_FRESH = "start it without resume"
+    DATA_FILE = "pass a data file"
+    LABELS_FILE = "pass a labels file"
+    TEXT_SUMMARY = "use the terminal summary (sparklines), which needs no matplotlib"
+
+
 class NncliError(Exception):
-    """Base class for errors a user can act on; the message says what is wrong and what is allowed."""
+    """Base class for errors a user can act on; the message says what is wrong and what is allowed.
+
+    `hints` are what the user can do (`Hint`s); `str()` appends them in the Python API's words, `render(words)`
+    in a front end's own (a dict from Hint to text).
+    """
+
+    def __init__(self, message="", *, hints=()):
+        super().__init__(message)
+        self.message, self.hints = str(message), tuple(hints)
+
+    def render(self, words=None):
+        """The message followed by the hints, each worded by `words` (default: the Python API's wording)."""
+        said = [(words or {}).get(hint, hint.value) for hint in self.hints]
+        return self._join(said) if said else self.message
+
+    def _join(self, said):
+        return f"{self.message}; {' or '.join(said)}"
+
+    def __str__(self):
+        return self.render()
 
 
 class ConfigError(NncliError):
     """A config file, sweep file or override is invalid. `problems` lists one line per bad key."""
 
-    def __init__(self, problems, source=None, what="config"):
+    def __init__(self, problems, source=None, what="config", *, hints=()):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.source = source
         head = f"invalid {what} {source}" if source else f"invalid {what}"
-        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems), hints=hints)
+
+    def _join(self, said):
+        return f"{self.message}\n  {' or '.join(said)}"
 
 
 class DataError(NncliError):

@@ -13,7 +13,7 @@ from nncli import blas
 from nncli.nn.layers import Dropout
 from nncli.nn.losses import softmax_loss
 from nncli.nn.network import Network
-from nncli.optim.rules import make_optimizer
+from nncli.optim.rules import hyperparameters, make_optimizer
 
 RTOL, ATOL = 1e-10, 1e-12
 SLOPE, ALPHA = 0.05, 0.7
@@ -191,7 +191,8 @@ def test_optimizers_match_plain_formulas(name, dtype, rtol, update_path):
     size = 1031  # not a multiple of any SIMD width: vector body and scalar tail both run
     w0 = rng.standard_normal(size).astype(dtype)
     grads = [rng.standard_normal(size).astype(dtype) for _ in range(4)]
-    opt = make_optimizer(name, size, dtype, momentum=0.9, decay_rate=0.99, beta1=0.9, beta2=0.999, eps=1e-8)
+    every = {"momentum": 0.9, "decay_rate": 0.99, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    opt = make_optimizer(name, size, dtype, **{h: every[h] for h in hyperparameters(name)})
     w = w0.copy()
     for dw in grads:
         opt.step(w, dw.copy(), 0.05)

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nncli import __version__
-from nncli.errors import NncliError
+from nncli.errors import Hint, NncliError
 
 app = typer.Typer(
     add_completion=False,
@@ -27,6 +27,17 @@ app = typer.Typer(
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 _debug = {"on": False}
+
+HINTS = {  # what a user can do about an error (errors.Hint), in this command line's own flags
+    Hint.REPLACE: "pass --force to replace it",
+    Hint.ACCEPT_CHANGES: "pass --force to accept the changed keys",
+    Hint.ELSEWHERE: "choose another --out",
+    Hint.RESUME: "pass --resume to continue it",
+    Hint.START_FRESH: "start it with nncli train CONFIG",
+    Hint.DATA_FILE: "pass --data FILE",
+    Hint.LABELS_FILE: "pass --labels FILE",
+    Hint.TEXT_SUMMARY: "nncli plot --text shows a summary in the terminal without it",
+}
 
 
 def _version(value: bool):
@@ -60,7 +71,8 @@ def user_errors(command):
                 raise
             if _debug["on"]:
                 traceback.print_exc()  # --debug adds the traceback; the exit code stays that of bad input
-            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
+            message = e.render(HINTS) if isinstance(e, NncliError) else str(e)
+            err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

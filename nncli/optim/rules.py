@@ -1,4 +1,5 @@
-"""Update rules. Each keeps its own state and updates the flat parameter vector in place.
+"""Update rules, cs231n's `update(w, dw, config)` as objects: each keeps its own state and updates the flat
+parameter vector in place. `OPTIMIZERS` is the registry the config's `optimizer.name` is checked against.
 
 `step(w, dw, lr)` with w, dw the network's flat `theta` and `grad` (P,). State arrays have the
 shape of w and are exposed by `state()` / restored by `load_state()` for exact resume.
@@ -8,6 +9,8 @@ SGD and the momentum rules are written with two vector operations, `axpy` (y += 
 memory instead of two or three NumPy passes); otherwise they are plain NumPy. Either way a run is
 deterministic: the same seed gives bit-identical weights.
 """
+
+import inspect
 
 import numpy as np
 
@@ -19,7 +22,7 @@ class SGD:
 
     state_names = ()
 
-    def __init__(self, size, dtype=np.float64, **_):
+    def __init__(self, size, dtype=np.float64):
         self.t = 0
         self._scratch = np.zeros(size, dtype)
         for name in self.state_names:
@@ -44,7 +47,7 @@ class Momentum(SGD):
 
     state_names = ("v",)
 
-    def __init__(self, size, dtype=np.float64, momentum=0.9, **_):
+    def __init__(self, size, dtype=np.float64, momentum=0.9):
         super().__init__(size, dtype)
         self.mu = momentum
 
@@ -71,7 +74,7 @@ class RMSProp(SGD):
 
     state_names = ("cache",)
 
-    def __init__(self, size, dtype=np.float64, decay_rate=0.99, eps=1e-8, **_):
+    def __init__(self, size, dtype=np.float64, decay_rate=0.99, eps=1e-8):
         super().__init__(size, dtype)
         self.decay_rate, self.eps = decay_rate, eps
 
@@ -94,7 +97,7 @@ class Adam(SGD):
 
     state_names = ("m", "v")
 
-    def __init__(self, size, dtype=np.float64, beta1=0.9, beta2=0.999, eps=1e-8, **_):
+    def __init__(self, size, dtype=np.float64, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(size, dtype)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
 
@@ -120,6 +123,26 @@ class Adam(SGD):
 OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}
 
 
+def hyperparameters(name):
+    """The hyperparameters the update rule `name` takes (its constructor's keywords after size and dtype)."""
+    return tuple(inspect.signature(OPTIMIZERS[name].__init__).parameters)[3:]
+
+
 def make_optimizer(name, size, dtype=np.float64, **hyper):
-    """Build the update rule named in a config; unused hyperparameters are ignored."""
+    """Build the update rule `name` for `size` parameters; a hyperparameter the rule does not take is an error."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown update rule {name!r}; the rules are {', '.join(OPTIMIZERS)}")
+    takes = hyperparameters(name)
+    unknown = sorted(set(hyper) - set(takes))
+    if unknown:
+        raise ValueError(
+            f"{name} takes no hyperparameter {', '.join(map(repr, unknown))}; it takes {', '.join(takes) or 'none'}"
+        )
     return OPTIMIZERS[name](size, dtype, **hyper)
+
+
+def optimizer_from_config(optimizer, size, dtype=np.float64):
+    """The update rule an `optimizer` config section names, with the hyperparameters that rule takes from it."""
+    return make_optimizer(
+        optimizer.name, size, dtype, **{h: getattr(optimizer, h) for h in hyperparameters(optimizer.name)}
+    )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nncli.errors import OutputError, RunError, require
+from nncli.errors import OutputError, RunError, require, show_value
+from nncli.nn.metrics import maximized, monitors
 from nncli.training.rundir import read_metrics, runs_inside
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -156,8 +157,11 @@ def read_sweep(sweep_dir):
         raise RunError(f"{sweep_dir / 'sweep.yaml'}: not a mapping (it is written by nncli sweep)")
     problems = []
     space = {p.key: p for p in parse_space(sweep.get("space"), problems)}
+    if sweep.get("metric", "val_accuracy") not in monitors():
+        problems.append(f"metric: {show_value(sweep['metric'])} is not one of {', '.join(monitors())}")
     if problems:
         raise RunError(f"{sweep_dir / 'sweep.yaml'}: " + "; ".join(problems))
+    sweep.setdefault("metric", "val_accuracy")
     with open(sweep_dir / "trials.csv", encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         missing = [
@@ -216,11 +220,6 @@ def _label(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _maximize(metric):
-    """Accuracy is maximized, a loss minimized (the sweep's own rule for its metric)."""
-    return not str(metric).endswith("loss")
-
-
 def _counts(trials):
     return {state: sum(t["state"] == state for t in trials) for state in ("complete", "pruned", "failed")}
 
@@ -241,8 +240,8 @@ def sweep_figure(sweep_dir):
     """
     plt = _pyplot()
     sweep, trials = read_sweep(sweep_dir)
-    space, metric = sweep["space"], sweep.get("metric", "metric")
-    maximize, counts = _maximize(metric), _counts(trials)
+    space, metric = sweep["space"], sweep["metric"]
+    maximize, counts = maximized(metric), _counts(trials)
     shown = [t for t in trials if t["state"] in ("complete", "pruned") and t["mean"] is not None]
     if not shown:
         raise RunError(
@@ -351,8 +350,8 @@ def sweep_summary(sweep_dir, buckets=4):
     their own categories.
     """
     sweep, trials = read_sweep(sweep_dir)
-    metric = sweep.get("metric", "metric")
-    maximize = _maximize(metric)
+    metric = sweep["metric"]
+    maximize = maximized(metric)
     shown = [t for t in trials if t["state"] in ("complete", "pruned")]
     keys = {}
     for key, param in sweep["space"].items():

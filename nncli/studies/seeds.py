@@ -17,11 +17,12 @@ import re
 from pathlib import Path
 
 from nncli.errors import NncliError, RunError
+from nncli.nn.metrics import monitors
 from nncli.training.atomic import atomic_write_json
 from nncli.training.rundir import holds_run
 
-METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
-TEST_METRICS = ("test_loss", "test_accuracy")
+METRICS = tuple(monitors())
+TEST_METRICS = tuple(monitors(["test"]))
 EXCLUDED = ("diverged", "interrupted")
 SPEC_HELP = "a seed (3), a range (0-4) or a comma list (0,2,5) of non-negative integers"
 

@@ -26,10 +26,11 @@ from pathlib import Path
 from nncli.config.safe_yaml import read_yaml_file
 from nncli.config.schema import config_from_dict, read_config_file
 from nncli.errors import ConfigError, show_value
+from nncli.nn.metrics import maximized, monitors
 from nncli.studies.seeds import SeedsError, parse_seeds
 
 METHODS = ("grid", "random", "tpe")
-METRICS = {"val_accuracy": True, "val_loss": False, "train_accuracy": True, "train_loss": False}  # maximize?
+METRICS = {name: maximized(name) for name in monitors()}  # maximize?
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "log_int", "choice")
 KEYS = ("base", "method", "trials", "metric", "seeds", "space", "prune", "sampler_seed", "output")
 DEFAULT_TRIALS = 20

@@ -19,9 +19,10 @@ from nncli import __version__
 from nncli.config.schema import changed_keys, config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
 from nncli.errors import ConfigError, RunError
+from nncli.nn.metrics import maximized
 from nncli.nn.network import build_network
 from nncli.optim.clipping import clip_by_global_norm
-from nncli.optim.rules import make_optimizer
+from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
 from nncli.training.atomic import atomic_write_text
 from nncli.training.checkpoint import load_checkpoint, save_checkpoint
@@ -56,7 +57,7 @@ def monitor_of(config, has_val):
     name = es.monitor if es is not None else ("val_loss" if has_val else "train_loss")
     if name.startswith("val_") and not has_val:
         name = name.replace("val_", "train_")
-    return name, name.endswith("accuracy")
+    return name, maximized(name)
 
 
 def check_model_fits(config, input_dim, num_classes):
@@ -122,17 +123,7 @@ class Trainer:
         check_model_fits(config, self.data.num_features, self.data.num_classes)
         init_rng, self.shuffle_rng = seed_streams(config.seed)
         self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng)
-        opt = config.optimizer
-        self.optimizer = make_optimizer(
-            opt.name,
-            self.net.num_params,
-            self.dtype,
-            momentum=opt.momentum,
-            decay_rate=opt.decay_rate,
-            beta1=opt.beta1,
-            beta2=opt.beta2,
-            eps=opt.eps,
-        )
+        self.optimizer = optimizer_from_config(config.optimizer, self.net.num_params, self.dtype)
         self.run_dir = Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
         self.on_start, self.on_epoch, self.on_warning = on_start, on_epoch, on_warning
