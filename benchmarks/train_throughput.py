@@ -52,7 +52,7 @@ def make_data(n, seed=0):
 
 
 def nncli_config(path, hidden, batch, dtype):
-    from nncli.config.schema import config_from_dict
+    from nncli.config import config_from_dict
 
     return config_from_dict(
         {

@@ -258,7 +258,7 @@ def write_idx(path, array):
 def data_overrides(config, tmp_path):
     """Overrides that let a shipped config run from any directory: its bundled file by absolute path, or, for
     data a user brings (MNIST), small IDX files of the same format written here. Other absent data: skip."""
-    from nncli.config.schema import load_config
+    from nncli.config import load_config
     from nncli.data.builtin import BUILTINS
 
     data = load_config(config).data

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nncli.config import Config, config_from_dict, config_to_dict, dump_config_yaml, load_config, parse_override
 from nncli.config.safe_yaml import ConfigDumper
-from nncli.config.schema import Config, config_from_dict, config_to_dict, dump_config_yaml, load_config, parse_override
 from nncli.errors import ConfigError
 
 MINIMAL = "data: {source: spiral}\n"

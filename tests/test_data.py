@@ -409,7 +409,7 @@ def test_explicit_val_and_test_files_use_the_training_mapping(tmp_path):
 
 
 def test_the_config_model_is_accepted():
-    from nncli.config.schema import DataConfig
+    from nncli.config import DataConfig
 
     ds = load_dataset(DataConfig(source="circles", samples=50, test_fraction=0.2), seed=1)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (30, 10, 10)

@@ -13,9 +13,11 @@ import pytest
 from nncli.backprop import gates
 from nncli.backprop.gates import Add, Multiply
 from nncli.gradcheck import numerical as gradient_check
-from nncli.gradcheck.numerical import builtin_checks, check_layer, check_network, check_network_avoiding_kinks
-from nncli.nn import layers, losses, network, regularization
-from nncli.nn.layers import Affine, Dropout, ReLU, Sigmoid
+from nncli.gradcheck.numerical import check_layer, check_network
+from nncli.gradcheck.suite import builtin_checks, check_network_avoiding_kinks
+from nncli.nn import activations, layers, losses, network, regularization
+from nncli.nn.activations import ReLU, Sigmoid
+from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import softmax, softmax_loss, svm_loss
 from nncli.nn.network import Network
 from nncli.optim.clipping import clip_by_global_norm
@@ -225,10 +227,10 @@ def test_sigmoid_is_stable_for_huge_inputs():
 
 def test_elu_and_leaky_relu_values():
     x = np.array([[-2.0, 3.0]])
-    assert layers.ELU(1.0).forward(x.copy()) == pytest.approx(np.array([[math.expm1(-2.0), 3.0]]))
-    assert layers.LeakyReLU(0.01).forward(x.copy()) == pytest.approx(np.array([[-0.02, 3.0]]))
+    assert activations.ELU(1.0).forward(x.copy()) == pytest.approx(np.array([[math.expm1(-2.0), 3.0]]))
+    assert activations.LeakyReLU(0.01).forward(x.copy()) == pytest.approx(np.array([[-0.02, 3.0]]))
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        layers.ELU().forward(np.array([[1e4, -1e4]]))
+        activations.ELU().forward(np.array([[1e4, -1e4]]))
 
 
 def test_dropout_inverted_scaling_and_eval_identity():
@@ -471,7 +473,7 @@ def test_no_python_loops_in_forward_backward_or_loss():
         regularization.regularization_loss,
         regularization.add_regularization_grad,
     ]
-    for module in (layers, gates):
+    for module in (layers, activations, gates):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             functions += [getattr(cls, m) for m in ("forward", "backward") if m in cls.__dict__]
     assert len(functions) > 15

@@ -171,7 +171,7 @@ def test_cli_backprop_refuses_an_unknown_circuit_and_a_missing_config():
 
 def test_cli_backprop_prints_the_engines_gradients_for_a_config():
     from nncli.backprop.trace import trace_config
-    from nncli.config.schema import load_config
+    from nncli.config import load_config
     from nncli.nn.network import build_network
 
     result = run("backprop", SPIRAL, "--samples", "2", "--seed", "3")
@@ -227,7 +227,7 @@ def test_graph_text_shows_the_chain_of_the_spiral_net():
 
 
 def test_graph_of_a_checkpoint(tmp_path):
-    from nncli.config.schema import config_to_dict, load_config
+    from nncli.config import config_to_dict, load_config
     from nncli.training.checkpoint import save_checkpoint
 
     config = config_to_dict(load_config(SPIRAL, ["model.hidden=[7]"]))

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nncli.cli import app
-from nncli.config.schema import load_config
+from nncli.config import load_config
 from nncli.data import files as data_files
 from nncli.training.trainer import train
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nncli.cli import app
-from nncli.config.schema import config_from_dict
+from nncli.config import config_from_dict
 from nncli.training.checkpoint import load_checkpoint
 from nncli.training.rundir import RunLock, read_metrics
 from nncli.training.trainer import Trainer

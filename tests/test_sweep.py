@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 pytest.importorskip("optuna")
 
 from nncli.cli import app
-from nncli.config.schema import load_config
+from nncli.config import load_config
 from nncli.studies.space import load_sweep
 from nncli.studies.sweep import run_sweep
 from nncli.training.trainer import train

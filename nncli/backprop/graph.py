@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nncli.nn.layers import ACTIVATIONS, Affine, Dropout
+from nncli.nn.layers import Affine, Dropout
 from nncli.nn.network import build_network
 
 
@@ -45,9 +45,6 @@ class Graph:
     def gates(self):
         return [n for n in self.nodes if n.kind == "gate"]
 
-    def node(self, node_id):
-        return next(n for n in self.nodes if n.id == node_id)
-
     def chain(self):
         """The forward path as one line: `x (N,2) → mul W1 (2,100) → add b1 → relu → … → + 0.5·l2·Σ‖W‖² → L`."""
         parts = []
@@ -67,11 +64,6 @@ class Graph:
 
 def _shape(*dims):
     return "(" + ",".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
-
-
-def activation_name(gate):
-    """The config name of an activation gate (`relu`, `leaky_relu`, …)."""
-    return next((name for name, cls in ACTIVATIONS.items() if type(gate) is cls), type(gate).__name__.lower())
 
 
 def regularization_label(l2, l1):
@@ -129,7 +121,7 @@ def network_graph(net, name="network"):
             )
             prev = nodes[-1].id
         else:
-            act = activation_name(layer)
+            act = layer.name
             nodes.append(Node(f"{act}{layer_no}", act, "gate", _shape("N", width), [prev], layer, f"layer {layer_no}"))
             prev = nodes[-1].id
     nodes += [

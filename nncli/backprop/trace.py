@@ -17,23 +17,17 @@ import numpy as np
 from nncli.backprop.gates import Add, Max, Multiply, record
 from nncli.backprop.graph import network_graph
 from nncli.gradcheck.numerical import check_network
-from nncli.nn.layers import ELU, Affine, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from nncli.nn.activations import Sigmoid
+from nncli.nn.layers import Affine, Dropout
+from nncli.nn.losses import LOSSES
 from nncli.nn.regularization import add_regularization_grad
 
 RULES = {
     "add": Add.rule + " (to b summed over the batch rows: db = Σ_rows dout)",
     "mul": "multiply gate: each input gets the other input times the upstream gradient (dW = xᵀ·dout, dx = dout·Wᵀ)",
-    ReLU: "max gate max(0, x): routes the upstream gradient to x where x > 0, 0 elsewhere",
-    LeakyReLU: "leaky ReLU: passes the upstream gradient where x > 0, scales it by negative_slope elsewhere",
-    ELU: "ELU: passes the upstream gradient where x > 0, multiplies it by out + alpha elsewhere",
-    Sigmoid: "sigmoid: dx = dout·σ(x)·(1 − σ(x))",
-    Tanh: "tanh: dx = dout·(1 − out²)",
-    Dropout: "inverted dropout: multiplies the upstream gradient by the same mask (0 or 1/(1 − p)) as the forward",
-    "softmax": "softmax loss: dscores = (p − onehot(y)) / N, p the softmax probabilities",
-    "svm": "SVM loss: each positive margin sends +1/N to its class score and −1/N to the correct class score",
     "reg": "regularization: dW = l2·W (L2) + l1·sign(W) (L1), for every weight matrix; biases get none",
     "join": Add.rule,
-}
+}  # the affine's two gates and the loss's branches; every other gate and loss states its own `rule`
 
 
 @dataclass
@@ -129,7 +123,7 @@ def trace(net, X, y, check=True):
                 )
             )
         elif node.id == "loss":
-            steps.append(Step(node.label, RULES[net.loss_name], float(net.data_loss), 1.0, {"dscores": dscores}))
+            steps.append(Step(node.label, LOSSES[net.loss_name].rule, float(net.data_loss), 1.0, {"dscores": dscores}))
         else:
             steps.append(_layer_step(node, *calls[id(node.layer)]))
     result = Trace(
@@ -168,7 +162,7 @@ def _layer_step(node, fwd, back):
         )
     label = f"{node.label} {node.detail}" if node.detail else node.label
     wire = f"da{i}" if isinstance(node.layer, Dropout) else f"dz{i}"
-    return Step(label, RULES[type(node.layer)], fwd.result, back.value, {wire: back.result})
+    return Step(label, node.layer.rule, fwd.result, back.value, {wire: back.result})
 
 
 @dataclass
@@ -227,7 +221,7 @@ def _sigmoid_neuron():
         Wire("f = σ(s)", f, 1.0),
     ]
     steps = [
-        Step("f = σ(s)", RULES[Sigmoid], f, 1.0, {"ds": ds}),
+        Step("f = σ(s)", Sigmoid.rule, f, 1.0, {"ds": ds}),
         Step(
             "s = w0·x0 + w1·x1 + w2 (affine)",
             "affine: dw_i = x_i·ds, dw2 = ds, dx_i = w_i·ds",

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -55,18 +54,14 @@ def gradcheck(
 
     Example: `nncli gradcheck` or `nncli gradcheck configs/spiral-3layer.yaml loss=svm`. Exit 1 if any check fails.
     """
-    from nncli.gradcheck import numerical as gradient_check
+    from nncli.gradcheck import suite
 
     if config is None:
-        results = gradient_check.builtin_checks()
+        results = suite.builtin_checks()
     else:
-        from nncli.config.schema import load_config
-        from nncli.data.dataset import load_dataset
+        from nncli.config import load_config
 
-        cfg = load_config(config, overrides or ())
-        data = load_dataset(cfg.data, cfg.seed, np.float64)
-        rows = np.arange(min(samples, len(data.train)))
-        results = gradient_check.check_config(cfg, data.train.batch(rows), data.train.y[rows], data.num_classes)
+        results = suite.check_config_on_data(load_config(config, overrides or ()), samples)
     passed = all(r.passed for r in results)
     if as_json:
         print(json.dumps(jsonable({"passed": passed, "checks": [r.as_dict() for r in results]})))

@@ -30,7 +30,7 @@ def _load_graph(path):
 
         net, _, config = load_model(path)
         return network_graph(net, config.name)
-    from nncli.config.schema import load_config
+    from nncli.config import load_config
     from nncli.data.dataset import load_dataset
 
     config = load_config(path)
@@ -244,7 +244,7 @@ def backprop(
         return
     if config is None:
         raise typer.BadParameter("give a CONFIG to trace, or --circuit add-mul|sigmoid-neuron|max", param_hint="CONFIG")
-    from nncli.config.schema import load_config
+    from nncli.config import load_config
 
     t, _ = bp.trace_config(load_config(config), samples, seed)
     _print_trace(t, len(t.dx))

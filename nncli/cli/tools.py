@@ -22,7 +22,7 @@ def schema(out_file: Optional[Path] = typer.Option(None, "--out", help="Write th
     Example: `nncli schema --out configs/schema.json`, then start a config with
     `# yaml-language-server: $schema=schema.json`
     """
-    from nncli.config.schema import json_schema
+    from nncli.config import json_schema
     from nncli.training.atomic import atomic_write_text
 
     text = json.dumps(json_schema(), indent=2) + "\n"
@@ -42,7 +42,7 @@ def validate(
 
     Example: `nncli validate configs/spiral-2layer.yaml optimizer.lr=0.1`
     """
-    from nncli.config.schema import config_to_dict, flatten, provenance
+    from nncli.config import config_to_dict, flatten, provenance
 
     cfg, origin = provenance(config, overrides or ())
     table = Table(title=f"{config}: valid")
@@ -72,7 +72,7 @@ def init(
 
     Example: `nncli init my-digits.yaml --template digits`
     """
-    from nncli.config.schema import json_schema
+    from nncli.config import json_schema
     from nncli.config.templates import DATA, starter_config
     from nncli.training.atomic import atomic_write_text, check_output
 

@@ -44,7 +44,7 @@ def train(
 
     Example: `nncli train configs/digits-2layer.yaml --seeds 0-4 --quiet`
     """
-    from nncli.config.schema import load_config
+    from nncli.config import load_config
     from nncli.training.trainer import train as run_training
 
     seed_list = None

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nncli.config.schema import config_from_dict
+from nncli.config import config_from_dict
 from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
 from nncli.errors import DataError, DataFileMissing
 from nncli.nn.network import build_network

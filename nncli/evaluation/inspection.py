@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from nncli.config.schema import changed_keys, flatten
+from nncli.config import changed_keys, flatten
 from nncli.errors import RunError
 from nncli.training.checkpoint import load_checkpoint, sha256_of
 from nncli.training.rundir import read_metrics, runs_inside

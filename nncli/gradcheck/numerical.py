@@ -15,9 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.nn.layers import ELU, Affine, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
-from nncli.nn.losses import softmax_loss, svm_kinks, svm_loss
-from nncli.nn.network import Network, build_network
 from nncli.nn.regularization import add_regularization_grad, l1_kinks, regularization_loss
 
 H = 1e-5
@@ -186,60 +183,3 @@ def _rng_reset(rng):
         rng.bit_generator.state = state
 
     return reset
-
-
-def away_from_zero(rng, shape, low=0.1):
-    """Random values with |v| ≥ low, so a ±h step never crosses a ReLU-family kink at 0."""
-    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, 1.0, size=shape)
-
-
-def check_network_avoiding_kinks(make_net, input_dim, num_classes, rng, samples=8, attempts=5, **kw):
-    """Check a fresh net on random data, retrying with new data when kinks are hit; keep the run with fewest kinks."""
-    best = None
-    for _ in range(attempts):
-        X = rng.standard_normal((samples, input_dim))
-        y = rng.integers(num_classes, size=samples)
-        results = check_network(make_net(), X, y, rng=rng, **kw)
-        kinks = sum(r.kinks for r in results)
-        if best is None or kinks < best[0]:
-            best = (kinks, results)
-        if kinks == 0:
-            break
-    return best[1]
-
-
-def builtin_checks(seed=0):
-    """Check every built-in gate, loss and regularizer, and a two- and a three-layer net, in float64."""
-    rng = np.random.default_rng(seed)
-    results = []
-    x = rng.standard_normal((4, 5))
-    results += check_layer("affine", Affine(rng.standard_normal((5, 3)), rng.standard_normal(3)), x, rng)
-    kinked_x = away_from_zero(rng, (4, 5))
-    for name, gate in [("relu", ReLU()), ("leaky_relu", LeakyReLU(0.01)), ("elu", ELU(1.0))]:
-        results += check_layer(name, gate, kinked_x.copy(), rng)
-    for name, gate in [("sigmoid", Sigmoid()), ("tanh", Tanh())]:
-        results += check_layer(name, gate, x.copy(), rng)
-    results += check_layer("dropout", Dropout(0.5, np.random.default_rng(seed)), x.copy(), rng)
-    scores, y = rng.standard_normal((6, 4)), rng.integers(4, size=6)
-    results += check_loss("softmax_loss", softmax_loss, scores.copy(), y)
-    results += check_loss("svm_loss", svm_loss, scores.copy(), y, kinks=svm_kinks)
-    W = rng.standard_normal((5, 3))
-    results += check_regularizer("l2", W.copy(), l2=0.1)
-    results += check_regularizer("l1", W.copy(), l1=0.1)
-    results += check_regularizer("l2+l1", W.copy(), l2=0.1, l1=0.1)
-    for label, hidden in [("two-layer net", [7]), ("three-layer net", [7, 6])]:
-
-        def make_net(hidden=hidden):
-            return Network(5, hidden, 3, l2=0.01, dtype=np.float64, rng=rng.integers(2**32))
-
-        for r in check_network_avoiding_kinks(make_net, 5, 3, rng):
-            r.name = f"{label}: {r.name}"
-            results.append(r)
-    return results
-
-
-def check_config(config, X, y, num_classes, seed=0):
-    """Check the model a config describes (widths, activation, loss, regularization) on samples (X, y) of its data."""
-    X = np.asarray(X, np.float64)
-    net = build_network(config, X.shape[1], num_classes, rng=seed, dtype=np.float64)
-    return check_network(net, X, y, rng=np.random.default_rng(seed))

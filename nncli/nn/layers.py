@@ -1,4 +1,4 @@
-"""Layers as gates of the computational graph.
+"""Layers as gates of the computational graph: the base `Gate`, `Affine` and `Dropout` (activations: activations.py).
 
 Each gate has `forward(x)`, which returns its output and keeps what backward needs, and
 `backward(dout)`, which takes the upstream gradient dL/dout and returns dL/dx (the chain rule:
@@ -20,10 +20,14 @@ def reuse(buf, shape, dtype):
 
 
 class Gate:
-    """Base of every layer: no parameters, no kinks, buffers created on first use."""
+    """Base of every layer: no parameters, no kinks, buffers created on first use.
+
+    `health` names what the diagnostics watch in a gate's units ("dead" or "saturated", see activations.py).
+    """
 
     params = ()
     kinked = False
+    health = None
 
     def __init__(self, inplace=False):
         # In-place gates overwrite their input (forward) and upstream gradient (backward); the
@@ -94,105 +98,14 @@ class Affine(Gate):
         return np.matmul(dout, self.W.T, out=self._buffer("dx", self.x.shape, dout.dtype))
 
 
-class ReLU(Gate):
-    """out = max(0, x); the max gate routes the gradient to x where x > 0, else nowhere."""
-
-    kinked = True
-
-    def forward(self, x):
-        out = self._output(x)
-        zeros = self._buffer("zeros", x.shape, x.dtype, fill=0)
-        np.maximum(x, zeros, out=out)  # an array of zeros is much faster here than the scalar 0
-        self.out = out
-        return out
-
-    def backward(self, dout):
-        mask = self._buffer("mask", dout.shape, dout.dtype)
-        np.greater(self.out, 0, out=mask)
-        return np.multiply(dout, mask, out=self._input_grad(dout))
-
-    def kinks(self):
-        return self.out > 0
-
-
-class LeakyReLU(Gate):
-    """out = x for x > 0, negative_slope·x otherwise; the gradient is scaled the same way."""
-
-    kinked = True
-
-    def __init__(self, negative_slope=0.01, inplace=False):
-        super().__init__(inplace)
-        self.negative_slope = negative_slope
-
-    def forward(self, x):
-        self.positive = x > 0
-        out = self._output(x)
-        np.multiply(x, np.where(self.positive, 1.0, self.negative_slope).astype(x.dtype), out=out)
-        return out
-
-    def backward(self, dout):
-        slope = np.where(self.positive, 1.0, self.negative_slope).astype(dout.dtype)
-        return np.multiply(dout, slope, out=self._input_grad(dout))
-
-    def kinks(self):
-        return self.positive
-
-
-class Sigmoid(Gate):
-    """out = σ(x) = 1 / (1 + e^(-x)), computed without overflow; dx = dout·σ(x)·(1 − σ(x))."""
-
-    def forward(self, x):
-        e = np.exp(-np.abs(x))  # e ≤ 1, so nothing overflows for any finite x
-        out = self._output(x)
-        np.divide(np.where(x >= 0, 1, e), 1 + e, out=out)
-        self.out = out
-        return out
-
-    def backward(self, dout):
-        return np.multiply(dout, self.out * (1 - self.out), out=self._input_grad(dout))
-
-
-class Tanh(Gate):
-    """out = tanh(x); dx = dout·(1 − out²)."""
-
-    def forward(self, x):
-        self.out = np.tanh(x, out=self._output(x))
-        return self.out
-
-    def backward(self, dout):
-        return np.multiply(dout, 1 - self.out * self.out, out=self._input_grad(dout))
-
-
-class ELU(Gate):
-    """out = x for x > 0, alpha·(e^x − 1) otherwise; dx = dout where x > 0, dout·(out + alpha) elsewhere."""
-
-    kinked = True
-
-    def __init__(self, alpha=1.0, inplace=False):
-        super().__init__(inplace)
-        self.alpha = alpha
-
-    def forward(self, x):
-        self.positive = x > 0
-        value = np.where(self.positive, x, self.alpha * np.expm1(np.minimum(x, 0)))  # expm1(≤ 0) never overflows
-        out = self.out = self._output(x)
-        out[...] = value
-        return out
-
-    def backward(self, dout):
-        local = np.where(self.positive, 1, self.out + self.alpha).astype(dout.dtype, copy=False)
-        return np.multiply(dout, local, out=self._input_grad(dout))
-
-    def kinks(self):
-        return self.positive
-
-
 class Dropout(Gate):
     """Inverted dropout: in training, drop each unit with probability p and scale survivors by 1/(1 − p).
 
     In eval mode (`train=False`) it is the identity, so inference needs no rescaling. The mask
     comes from `rng`, the network's seeded generator, so runs are reproducible.
     """
+
+    rule = "inverted dropout: multiplies the upstream gradient by the same mask (0 or 1/(1 − p)) as the forward"
 
     def __init__(self, p, rng, inplace=False):
         super().__init__(inplace)
@@ -216,21 +129,3 @@ class Dropout(Gate):
         if not self.active:
             return dout
         return np.multiply(dout, self.mask, out=self._input_grad(dout))
-
-
-ACTIVATIONS = {
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "elu": ELU,
-}
-
-
-def make_activation(name, negative_slope=0.01, alpha=1.0, inplace=False):
-    """Build the activation gate named in a config (`relu`, `leaky_relu`, `sigmoid`, `tanh`, `elu`)."""
-    if name == "leaky_relu":
-        return LeakyReLU(negative_slope, inplace=inplace)
-    if name == "elu":
-        return ELU(alpha, inplace=inplace)
-    return ACTIVATIONS[name](inplace=inplace)

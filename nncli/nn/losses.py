@@ -1,7 +1,14 @@
-"""Losses on class scores, averaged over the batch; each returns (loss, dscores).
+"""Losses on class scores, averaged over the batch, and their registry `LOSSES` (the config's `loss` values).
 
-scores: (N, C) unnormalized class scores; y: (N,) integer class ids in 0..C-1.
+Each loss function returns (loss, dscores); scores: (N, C) unnormalized class scores; y: (N,) integer class ids
+in 0..C-1. A `Loss` entry adds what the rest of nncli needs to know about it: the local rule in words (backprop
+trace), its kinks (gradient checks), the loss a fresh net should start at (diagnostics), and whether its scores
+are read as probabilities (predict).
 """
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -77,4 +84,51 @@ def svm_kinks(scores, y):
     return svm_margins(scores, y) > 0
 
 
-LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
+@dataclass(frozen=True)
+class Loss:
+    """A registered data loss: `fn(scores, y, dscores=None) -> (loss, dscores)` and what nncli says about it.
+
+    `kinks(scores, y)` marks which side of its non-differentiable points each score is on (None: smooth);
+    `initial(C)` is the loss of a fresh net with small weights, `initial_formula` the same in words;
+    `probabilities` says whether the scores are read through a softmax in predictions.
+    """
+
+    name: str
+    fn: Callable
+    rule: str
+    initial: Callable
+    initial_formula: str
+    probabilities: bool
+    kinks: Callable | None = None
+
+
+LOSSES = {}
+
+
+def register_loss(loss):
+    """Add `loss` (a `Loss`) to the registry under its name."""
+    LOSSES[loss.name] = loss
+    return loss
+
+
+register_loss(
+    Loss(
+        "softmax",
+        softmax_loss,
+        rule="softmax loss: dscores = (p − onehot(y)) / N, p the softmax probabilities",
+        initial=math.log,
+        initial_formula="ln C",
+        probabilities=True,
+    )
+)
+register_loss(
+    Loss(
+        "svm",
+        svm_loss,
+        rule="SVM loss: each positive margin sends +1/N to its class score and −1/N to the correct class score",
+        initial=lambda num_classes: num_classes - 1.0,  # every margin s_j − s_y + 1 ≈ 1
+        initial_formula="C − 1",
+        probabilities=False,
+        kinks=svm_kinks,
+    )
+)

@@ -1,4 +1,4 @@
-"""A fully connected network built from the gates in `layers`.
+"""A fully connected network built from the gates in `layers` and `activations`.
 
 [affine → activation (→ dropout)] for each hidden width, then a final affine to class scores:
 `hidden=[]` is a linear classifier, `[h]` a two-layer net, `[h1, h2]` a three-layer net.
@@ -10,22 +10,11 @@ parameters with a few vectorized passes and regularization touches one contiguou
 
 import numpy as np
 
-from nncli.nn.layers import Affine, Dropout, make_activation
-from nncli.nn.losses import LOSSES, softmax, svm_kinks
+from nncli.nn.activations import hyperparameters, make_activation
+from nncli.nn.initialization import weight_std
+from nncli.nn.layers import Affine, Dropout
+from nncli.nn.losses import LOSSES, softmax
 from nncli.nn.regularization import add_regularization_grad, l1_kinks, regularization_loss
-
-INITS = ("he", "xavier", "normal")
-
-
-def weight_std(init, fan_in, fan_out, std=0.01):
-    """Standard deviation of the initial weights: he N(0, 2/fan_in), xavier N(0, 2/(fan_in+fan_out)), normal N(0, std²)."""
-    if init == "he":
-        return np.sqrt(2.0 / fan_in)
-    if init == "xavier":
-        return np.sqrt(2.0 / (fan_in + fan_out))
-    if init == "normal":
-        return std
-    raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
 
 
 class Network:
@@ -42,8 +31,7 @@ class Network:
         num_classes,
         *,
         activation="relu",
-        negative_slope=0.01,
-        alpha=1.0,
+        activation_options=None,
         init="he",
         init_std=0.01,
         bias_init=0.0,
@@ -59,8 +47,15 @@ class Network:
         self.l2, self.l1 = float(l2), float(l1)
         self.dtype = np.dtype(dtype)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self._loss_fn = LOSSES[loss]
+        self._loss = LOSSES[loss]
+        self._loss_fn = self._loss.fn
+        self._allocate(init, init_std, bias_init)
+        self._build_layers(activation, activation_options or {}, dropout)
+        self._dscores = None
+        self._reg_scratch = None
 
+    def _allocate(self, init, init_std, bias_init):
+        """theta and grad, the flat buffers, and params/grads as views into them; weights drawn from `init`."""
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
         self.num_weights = sum(fi * fo for fi, fo in shapes)
         self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]), self.dtype)
@@ -73,23 +68,23 @@ class Network:
             self.params[f"b{i}"] = self.theta[b_off : b_off + fo]
             self.grads[f"b{i}"] = self.grad[b_off : b_off + fo]
             w_off, b_off = w_off + fi * fo, b_off + fo
-            std = weight_std(init, fi, fo, init_std)
-            self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * std
+            self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * weight_std(init, fi, fo, init_std)
             if i < len(shapes):  # hidden layers only: the scores' biases start at 0
                 self.params[f"b{i}"][...] = bias_init
 
+    def _build_layers(self, activation, options, dropout):
+        """[affine → activation (→ dropout)] per hidden layer, then the scores' affine; activations work in place."""
         self.layers, self.affines = [], []
-        for i in range(1, len(shapes) + 1):
+        depth = len(self.sizes) - 1
+        for i in range(1, depth + 1):
             affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"], self.grads[f"W{i}"], self.grads[f"b{i}"])
             self.affines.append(affine)
             self.layers.append(affine)
-            if i < len(shapes):
-                self.layers.append(make_activation(activation, negative_slope, alpha, inplace=True))
+            if i < depth:
+                self.layers.append(make_activation(activation, inplace=True, **options))
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, self.rng))
         self.dropout_layers = [layer for layer in self.layers if isinstance(layer, Dropout)]
-        self._dscores = None
-        self._reg_scratch = None
 
     @property
     def weights(self):
@@ -168,8 +163,8 @@ class Network:
     def kinks(self, y=None):
         """Side of every non-differentiable point after the last forward (ReLU-family inputs, SVM margins, L1 weights)."""
         parts = [layer.kinks().ravel() for layer in self.layers if layer.kinked]
-        if self.loss_name == "svm" and y is not None:
-            parts.append(svm_kinks(self.scores, y).ravel())
+        if self._loss.kinks is not None and y is not None:
+            parts.append(self._loss.kinks(self.scores, y).ravel())
         w_signs = l1_kinks(self.weights, self.l1)
         if w_signs is not None:
             parts.append(w_signs)
@@ -192,8 +187,7 @@ def build_network(config, input_dim, num_classes, rng=0, dtype=None):
         m.hidden,
         num_classes,
         activation=m.activation,
-        negative_slope=m.negative_slope,
-        alpha=m.alpha,
+        activation_options={key: getattr(m, key) for key in hyperparameters(m.activation)},
         init=m.init,
         init_std=m.init_std,
         bias_init=m.bias_init,

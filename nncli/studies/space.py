@@ -23,8 +23,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from nncli.config import config_from_dict, read_config_file
 from nncli.config.safe_yaml import read_yaml_file
-from nncli.config.schema import config_from_dict, read_config_file
 from nncli.errors import ConfigError, show_value
 from nncli.nn.metrics import maximized, monitors
 from nncli.studies.seeds import SeedsError, parse_seeds

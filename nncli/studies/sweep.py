@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from nncli.config import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
-from nncli.config.schema import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from nncli.errors import ConfigError, NncliError, RunError, require, show_value
 from nncli.studies.executors import DaskExecutor, LocalExecutor, WorkerLost
 from nncli.studies.seeds import mean_and_std

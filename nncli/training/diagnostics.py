@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from nncli.nn.layers import ELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from nncli.nn.losses import LOSSES
 from nncli.optim.clipping import global_norm
 
 # ‖ΔW‖/‖W‖: healthy is about 1e-3; warn two orders of magnitude either side, judged on the median over the last
@@ -30,7 +30,7 @@ OVERFIT_LOSS_RISE = 1.5
 
 def expected_initial_loss(loss_name, num_classes):
     """What a fresh net with small weights should score: ln C for softmax, C − 1 for the SVM (all margins ≈ 1)."""
-    return math.log(num_classes) if loss_name == "softmax" else num_classes - 1.0
+    return LOSSES[loss_name].initial(num_classes)
 
 
 def initial_loss_warning(data_loss, loss_name, num_classes):
@@ -40,15 +40,9 @@ def initial_loss_warning(data_loss, loss_name, num_classes):
         return None
     return (
         f"initial {loss_name} loss is {data_loss:.3g}, far above the {expected:.3g} a fresh net should start "
-        f"at ({'ln C' if loss_name == 'softmax' else 'C − 1'}); the initial weights are probably too large or the "
+        f"at ({LOSSES[loss_name].initial_formula}); the initial weights are probably too large or the "
         f"data is not standardized (check model.init and data.standardize)"
     )
-
-
-def _saturated(layer, out):
-    if isinstance(layer, Tanh):
-        return np.abs(out) > 0.99
-    return (out < 0.01) | (out > 0.99)
 
 
 class Diagnostics:
@@ -56,7 +50,7 @@ class Diagnostics:
 
     def __init__(self, net):
         self.net = net
-        self.hidden = [layer for layer in net.layers if isinstance(layer, (ReLU, LeakyReLU, ELU, Sigmoid, Tanh))]
+        self.hidden = [layer for layer in net.layers if layer.health is not None]
         self.warned = set()
         self.history = []
         self._reset()
@@ -83,8 +77,8 @@ class Diagnostics:
     def after_forward(self):
         """Record which hidden units fired (ReLU family) or saturated (sigmoid/tanh) on this batch."""
         for n, layer in enumerate(self.hidden, start=1):
-            if isinstance(layer, (Sigmoid, Tanh)):
-                counts = _saturated(layer, layer.out).sum(axis=0)
+            if layer.health == "saturated":
+                counts = layer.saturated(layer.out).sum(axis=0)
                 self.saturated[n] = self.saturated.get(n, 0) + counts
             else:
                 fired = layer.kinks().any(axis=0)  # the ReLU family's kinks() is "input > 0"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nncli import __version__
-from nncli.config.schema import changed_keys, config_to_dict, dump_config_yaml
+from nncli.config import changed_keys, config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
 from nncli.errors import ConfigError, RunError
 from nncli.nn.metrics import maximized
