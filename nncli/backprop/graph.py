@@ -79,68 +79,52 @@ def network_graph(net, name="network"):
     for layer in net.layers:
         if isinstance(layer, Affine):
             layer_no += 1
-            i, (fan_in, width) = layer_no, layer.W.shape
-            group = f"layer {i}"
-            nodes += [
-                Node(f"W{i}", f"W{i}", "param", _shape(fan_in, width), group=group),
-                Node(
-                    f"mul_W{i}",
-                    f"mul W{i}",
-                    "gate",
-                    _shape("N", width),
-                    [prev, f"W{i}"],
-                    layer,
-                    group,
-                    _shape(fan_in, width),
-                ),
-                Node(f"b{i}", f"b{i}", "param", _shape(width), group=group),
-                Node(
-                    f"add_b{i}",
-                    f"add b{i}",
-                    "gate",
-                    _shape("N", width),
-                    [f"mul_W{i}", f"b{i}"],
-                    layer,
-                    group,
-                    _shape(width),
-                ),
-            ]
-            prev = f"add_b{i}"
-        elif isinstance(layer, Dropout):
+            width = layer.W.shape[1]
+            nodes += _affine_nodes(layer_no, layer, prev)
+        else:
+            label = "dropout" if isinstance(layer, Dropout) else layer.name
+            detail = f"p={layer.p:g}" if isinstance(layer, Dropout) else ""
             nodes.append(
                 Node(
-                    f"dropout{layer_no}",
-                    "dropout",
-                    "gate",
-                    _shape("N", width),
-                    [prev],
-                    layer,
-                    f"layer {layer_no}",
-                    f"p={layer.p:g}",
+                    f"{label}{layer_no}", label, "gate", _shape("N", width), [prev], layer, f"layer {layer_no}", detail
                 )
             )
-            prev = nodes[-1].id
-        else:
-            act = layer.name
-            nodes.append(Node(f"{act}{layer_no}", act, "gate", _shape("N", width), [prev], layer, f"layer {layer_no}"))
-            prev = nodes[-1].id
-    nodes += [
+        prev = nodes[-1].id
+    return Graph(
+        name, nodes + _loss_nodes(net, prev, width, [n.id for n in nodes if n.kind == "param" and n.id[0] == "W"])
+    )
+
+
+def _affine_nodes(i, layer, prev):
+    """Layer i's affine as its two gates: `mul Wi` (x·W) and `add bi`, with W and b as parameter nodes."""
+    fan_in, width = layer.W.shape
+    group = f"layer {i}"
+    return [
+        Node(f"W{i}", f"W{i}", "param", _shape(fan_in, width), group=group),
+        Node(
+            f"mul_W{i}", f"mul W{i}", "gate", _shape("N", width), [prev, f"W{i}"], layer, group, _shape(fan_in, width)
+        ),
+        Node(f"b{i}", f"b{i}", "param", _shape(width), group=group),
+        Node(f"add_b{i}", f"add b{i}", "gate", _shape("N", width), [f"mul_W{i}", f"b{i}"], layer, group, _shape(width)),
+    ]
+
+
+def _loss_nodes(net, prev, width, weights):
+    """scores → loss (with y), and the regularization branch over `weights` joining it in an add gate → L."""
+    nodes = [
         Node("scores", "scores", "value", _shape("N", width), [prev], group="loss"),
         Node("y", "y", "input", _shape("N"), group="loss"),
         Node("loss", f"{net.loss_name} loss", "gate", "()", ["scores", "y"], group="loss"),
     ]
     reg = regularization_label(net.l2, net.l1)
-    if reg:
-        weights = [n.id for n in nodes if n.kind == "param" and n.id.startswith("W")]
-        strengths = ", ".join(f"{k} {v:g}" for k, v in (("l2", net.l2), ("l1", net.l1)) if v)
-        nodes += [
-            Node("reg", reg, "gate", "()", weights, group="regularization", detail=strengths),
-            Node("join", "+", "gate", "()", ["loss", "reg"], group="regularization"),
-        ]
-        nodes.append(Node("L", "L", "value", "()", ["join"], group="regularization"))
-    else:
-        nodes.append(Node("L", "L", "value", "()", ["loss"], group="loss"))
-    return Graph(name, nodes)
+    if not reg:
+        return nodes + [Node("L", "L", "value", "()", ["loss"], group="loss")]
+    strengths = ", ".join(f"{k} {v:g}" for k, v in (("l2", net.l2), ("l1", net.l1)) if v)
+    return nodes + [
+        Node("reg", reg, "gate", "()", weights, group="regularization", detail=strengths),
+        Node("join", "+", "gate", "()", ["loss", "reg"], group="regularization"),
+        Node("L", "L", "value", "()", ["join"], group="regularization"),
+    ]
 
 
 def config_graph(config, input_dim, num_classes):

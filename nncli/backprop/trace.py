@@ -78,20 +78,9 @@ def summary(a):
 def trace(net, X, y, check=True):
     """Trace `net.loss(X, y)` (train mode, dropout on) through `net.layers`; check every gradient numerically if asked."""
     X = np.ascontiguousarray(X, dtype=net.dtype)
-    graph = network_graph(net)
     with record(net.layers) as tape:
         loss = net.loss(X, y, train=True, need_dx=True)
-    calls = {}
-    for layer in net.layers:
-        fwd, bwd = tape.of(layer, "forward"), tape.of(layer, "backward")
-        if len(fwd) != 1 or len(bwd) != 1:
-            raise RuntimeError(
-                f"expected one forward and one backward of {type(layer).__name__}, "
-                f"recorded {len(fwd)} and {len(bwd)}: the engine no longer runs net.layers in turn"
-            )
-        calls[id(layer)] = (fwd[0], bwd[0])
-
-    grads = {name: g.copy() for name, g in net.grads.items()}
+    calls = _one_call_each(net, tape)
     data_grads, reg_grads = {}, {}
     for i, affine in enumerate(net.affines, start=1):
         back = calls[id(affine)][1]
@@ -99,38 +88,13 @@ def trace(net, X, y, check=True):
         reg_grads[f"W{i}"] = add_regularization_grad(affine.W, np.zeros_like(affine.W), net.l2, net.l1)
     reg_loss = net.regularization_loss()
     dscores = calls[id(net.layers[-1])][1].value
-
-    steps = []
-    for node in reversed(graph.gates):
-        if node.id == "join":
-            steps.append(
-                Step(
-                    "+ (L = data loss + regularization)",
-                    RULES["join"],
-                    float(loss),
-                    1.0,
-                    {"d(data loss)": 1.0, "d(regularization)": 1.0},
-                )
-            )
-        elif node.id == "reg":
-            steps.append(
-                Step(
-                    f"{node.label} ({node.detail})",
-                    RULES["reg"],
-                    reg_loss,
-                    1.0,
-                    {f"d{w}": reg_grads[w] for w in node.inputs},
-                )
-            )
-        elif node.id == "loss":
-            steps.append(Step(node.label, LOSSES[net.loss_name].rule, float(net.data_loss), 1.0, {"dscores": dscores}))
-        else:
-            steps.append(_layer_step(node, *calls[id(node.layer)]))
+    steps = [_step(node, net, calls, float(loss), reg_loss, reg_grads, dscores) for node in network_graph(net).gates]
+    grads = {name: g.copy() for name, g in net.grads.items()}
     result = Trace(
         float(loss),
         float(net.data_loss),
         reg_loss,
-        steps,
+        steps[::-1],
         grads,
         data_grads,
         reg_grads,
@@ -141,6 +105,33 @@ def trace(net, X, y, check=True):
     if check:
         result.checks = check_network(net, X, y)
     return result
+
+
+def _one_call_each(net, tape):
+    """{id(layer): (forward call, backward call)} from the tape; exactly one of each per layer, or RuntimeError."""
+    calls = {}
+    for layer in net.layers:
+        fwd, bwd = tape.of(layer, "forward"), tape.of(layer, "backward")
+        if len(fwd) != 1 or len(bwd) != 1:
+            raise RuntimeError(
+                f"expected one forward and one backward of {type(layer).__name__}, "
+                f"recorded {len(fwd)} and {len(bwd)}: the engine no longer runs net.layers in turn"
+            )
+        calls[id(layer)] = (fwd[0], bwd[0])
+    return calls
+
+
+def _step(node, net, calls, loss, reg_loss, reg_grads, dscores):
+    """The backward step of one gate node: the join, the regularization branch, the loss, or a layer's gate."""
+    if node.id == "join":
+        grads = {"d(data loss)": 1.0, "d(regularization)": 1.0}
+        return Step("+ (L = data loss + regularization)", RULES["join"], loss, 1.0, grads)
+    if node.id == "reg":
+        grads = {f"d{w}": reg_grads[w] for w in node.inputs}
+        return Step(f"{node.label} ({node.detail})", RULES["reg"], reg_loss, 1.0, grads)
+    if node.id == "loss":
+        return Step(node.label, LOSSES[net.loss_name].rule, float(net.data_loss), 1.0, {"dscores": dscores})
+    return _layer_step(node, *calls[id(node.layer)])
 
 
 def _layer_step(node, fwd, back):

@@ -11,6 +11,8 @@ an array a gate returns stays valid until that gate runs again.
 
 import numpy as np
 
+from nncli.nn.fast import sum_rows
+
 
 def reuse(buf, shape, dtype):
     """A (N, ...) view of `buf` when it is big enough, else a fresh buffer of `shape` (its `.base` is then None)."""
@@ -92,7 +94,7 @@ class Affine(Gate):
         """Fill dW, db; return dx (or None when `need_dx` is False, e.g. for the first layer)."""
         np.matmul(self.x.T, dout, out=self.dW)
         ones = self._buffer("ones", (dout.shape[0],), dout.dtype, fill=1)
-        np.matmul(ones, dout, out=self.db)  # Σ_rows dout as a matrix-vector product
+        sum_rows(dout, ones, self.db)
         if not need_dx:
             return None
         return np.matmul(dout, self.W.T, out=self._buffer("dx", self.x.shape, dout.dtype))

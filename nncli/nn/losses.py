@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nncli.nn.fast import row_starts
+
 
 def softmax(scores):
     """Class probabilities, computed with the max shift so exp never overflows: (N, C)."""
@@ -31,7 +33,7 @@ def softmax_loss(scores, y, dscores=None):
     n = scores.shape[0]
     if dscores is None or not dscores.flags.c_contiguous:  # the flat indexing below needs one block
         dscores = np.empty_like(scores, order="C")
-    picked = y + _row_starts(n, scores.shape[1])  # flat positions of s_i,y_i
+    picked = y + row_starts(n, scores.shape[1])  # flat positions of s_i,y_i
     np.subtract(scores, np.maximum.reduce(scores, axis=1, keepdims=True), out=dscores)
     correct = np.take(dscores, picked)  # s_i,y_i − max_i
     np.exp(dscores, out=dscores)
@@ -41,16 +43,6 @@ def softmax_loss(scores, y, dscores=None):
     dscores /= sums  # now p / N
     dscores.reshape(-1)[picked] -= 1 / n
     return loss, dscores
-
-
-_ROW_STARTS = {}
-
-
-def _row_starts(n, c):
-    """[0, c, 2c, …] (n,): the flat index of each row's first element, cached per batch shape."""
-    if (n, c) not in _ROW_STARTS:
-        _ROW_STARTS[n, c] = np.arange(n) * c
-    return _ROW_STARTS[n, c]
 
 
 def svm_margins(scores, y):

@@ -1,0 +1,34 @@
+"""The engine's speed tricks, one named helper each: what it computes, and the plain way it replaces.
+
+Times are µs per call on this kind of machine, float32, batch 128, 256 units (../shared/PERF-NOTES.md); the
+plain versions live in reference.py, and the tests hold the two to the same numbers.
+"""
+
+import numpy as np
+
+
+def sum_rows(a, ones, out):
+    """Σ_rows a (the bias gradient db = Σ_rows dout) as the GEMV ones·a, into `out` (2.1 µs; a.sum(axis=0): 5.7)."""
+    return np.matmul(ones, a, out=out)
+
+
+def relu_into(x, zeros, out):
+    """max(0, x) into `out`, against an array of zeros (2.8 µs; against the scalar 0: 13)."""
+    return np.maximum(x, zeros, out=out)
+
+
+def relu_backward_into(dout, h, mask, out):
+    """dout where h > 0, else 0, as dout · [h > 0] through a float mask (8.9 µs; dout[h <= 0] = 0: 45)."""
+    np.greater(h, 0, out=mask)
+    return np.multiply(dout, mask, out=out)
+
+
+_ROW_STARTS = {}
+
+
+def row_starts(n, c):
+    """[0, c, 2c, …] (n,): the flat index of each row's first element of an (n, c) array, cached per shape, so
+    picking s_i,y_i is one flat `take` (no per-step arange, no 2-D fancy indexing)."""
+    if (n, c) not in _ROW_STARTS:
+        _ROW_STARTS[n, c] = np.arange(n) * c
+    return _ROW_STARTS[n, c]
