@@ -1,20 +1,26 @@
-"""Commented starter configs written by `nncli init`."""
+"""Commented starter configs written by `nncli init`; the choices they list come from the registries."""
+
+from nncli.nn.activations import ACTIVATIONS
+from nncli.nn.initialization import INITS
+from nncli.nn.losses import LOSSES
+from nncli.optim.rules import OPTIMIZERS
+from nncli.optim.schedules import SCHEDULES
 
 MODELINE = "# yaml-language-server: $schema=schema.json\n"  # the schema `nncli schema` prints, saved beside the config
 
 COMMON = """model:
   hidden: [100]            # [] linear, [h] two-layer, [h1, h2] three-layer
-  activation: relu         # relu | leaky_relu | sigmoid | tanh | elu
-  init: he                 # he | xavier | normal (with init_std)
+  activation: relu         # {activations}
+  init: he                 # {inits} (normal: with init_std)
   dropout: 0.0             # probability of dropping a hidden unit while training
-loss: softmax              # softmax | svm
+loss: softmax              # {losses}
 regularization:
   l2: 0.001                # 0.5·l2·Σ‖W‖², weights only
   l1: 0.0                  # l1·Σ|W|
 optimizer:
-  name: {optimizer}          # sgd | momentum | nesterov | rmsprop | adam
+  name: {optimizer}          # {optimizers}
   lr: {lr}
-  schedule: {{name: constant}}   # step {{every, gamma}} | exponential {{gamma}} | cosine {{min_lr}}
+  schedule: {{name: constant}}   # {schedules}
 train:
   epochs: {epochs}
   batch_size: 64           # or "full" for full-batch gradient descent
@@ -66,4 +72,11 @@ data:
 def starter_config(template, name):
     """The text of a commented starter config for `template` (spiral, digits or csv)."""
     data, values = DATA[template]
-    return MODELINE + data.format(name=name) + COMMON.format(**values)
+    return MODELINE + data.format(name=name) + COMMON.format(**values, **_choices())
+
+
+def _choices():
+    """The registered names each commented key may take, as `a | b | c` (schedules with their parameters)."""
+    schedules = [f"{n} {{{', '.join(p.name for p in s.params)}}}" if s.params else n for n, s in SCHEDULES.items()]
+    names = {"activations": ACTIVATIONS, "inits": INITS, "losses": LOSSES, "optimizers": OPTIMIZERS}
+    return {key: " | ".join(registry) for key, registry in names.items()} | {"schedules": " | ".join(schedules)}
