@@ -1,7 +1,7 @@
 """Speed never costs correctness: the optimized engine agrees with a plain, allocate-everything reference.
 
-The reference below is the lecture's math written the obvious way (new arrays everywhere, one formula per line),
-in float64; the network's buffered, in-place, BLAS-backed path must match it to ~1e-10.
+The reference, `nncli.nn.reference`, is the lecture's math written the obvious way (new arrays everywhere, one
+formula per line); in float64 the network's buffered, in-place, BLAS-backed path must match it to ~1e-10.
 """
 
 import math
@@ -10,76 +10,25 @@ import numpy as np
 import pytest
 
 from nncli import blas
-from nncli.nn.layers import Dropout
-from nncli.nn.losses import softmax_loss
+from nncli.nn import reference
+from nncli.nn.layers import ACTIVATIONS, Dropout
+from nncli.nn.losses import LOSSES, softmax_loss
 from nncli.nn.network import Network
-from nncli.optim.rules import hyperparameters, make_optimizer
+from nncli.optim.rules import OPTIMIZERS, hyperparameters, make_optimizer
 
 RTOL, ATOL = 1e-10, 1e-12
 SLOPE, ALPHA = 0.05, 0.7
 
 
-def act_forward(name, z):
-    """Activation value and its local derivative d out / d z."""
-    if name == "relu":
-        return np.maximum(z, 0), (z > 0).astype(float)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, SLOPE * z), np.where(z > 0, 1.0, SLOPE)
-    if name == "sigmoid":
-        s = 1 / (1 + np.exp(-z))
-        return s, s * (1 - s)
-    if name == "tanh":
-        t = np.tanh(z)
-        return t, 1 - t**2
-    if name == "elu":
-        return np.where(z > 0, z, ALPHA * np.expm1(z)), np.where(z > 0, 1.0, ALPHA * np.exp(z))
-    raise ValueError(name)
-
-
-def data_loss(loss, s, y):
-    n = len(y)
-    rows = np.arange(n)
-    if loss == "softmax":
-        p = np.exp(s - s.max(axis=1, keepdims=True))
-        p = p / p.sum(axis=1, keepdims=True)
-        onehot = np.zeros_like(s)
-        onehot[rows, y] = 1
-        return -np.log(p[rows, y]).mean(), (p - onehot) / n
-    margins = s - s[rows, y][:, None] + 1
-    margins[rows, y] = 0
-    positive = (margins > 0).astype(float)
-    ds = positive.copy()
-    ds[rows, y] = -positive.sum(axis=1)
-    return np.maximum(margins, 0).sum() / n, ds / n
-
-
 def reference_loss_and_grads(params, X, y, activation, loss, l2, l1, masks):
-    """Total loss and {name: gradient} of the same net, computed plainly."""
-    L = len([k for k in params if k.startswith("W")])
-    h, cache = X, []
-    for i in range(1, L + 1):
-        z = h @ params[f"W{i}"] + params[f"b{i}"]
-        if i == L:
-            cache.append((h, None, None))
-            h = z
-            break
-        a, local = act_forward(activation, z)
-        mask = masks[i - 1] if masks else np.ones_like(a)
-        cache.append((h, local, mask))
-        h = a * mask
-    total, d = data_loss(loss, h, y)
-    grads = {}
-    for i in range(L, 0, -1):
-        x_in, _, _ = cache[i - 1]
-        W = params[f"W{i}"]
-        grads[f"W{i}"] = x_in.T @ d + l2 * W + l1 * np.sign(W)
-        grads[f"b{i}"] = d.sum(axis=0)
-        if i > 1:
-            _, local, mask = cache[i - 2]
-            d = (d @ W.T) * mask * local
-    weights = [params[f"W{i}"] for i in range(1, L + 1)]
-    total += 0.5 * l2 * sum((W**2).sum() for W in weights) + l1 * sum(np.abs(W).sum() for W in weights)
-    return total, grads
+    """Total loss and {name: gradient} of the same net, computed plainly by the reference."""
+    return reference.net_loss(params, X, y, activation, loss, l2, l1, masks=masks, negative_slope=SLOPE, alpha=ALPHA)
+
+
+def test_the_reference_covers_every_activation_loss_and_update_rule():
+    assert set(reference.ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(reference.LOSSES) == set(LOSSES)
+    assert set(reference.UPDATE_RULES) == set(OPTIMIZERS)
 
 
 @pytest.fixture(params=["blas", "numpy"])
@@ -153,7 +102,7 @@ def test_softmax_loss_writes_the_gradient_wherever_asked(buffer):
     """In place over the scores, into a fresh array, or (non-contiguous buffer) into a new array it returns."""
     rng = np.random.default_rng(6)
     scores, y = 3 * rng.standard_normal((7, 4)), rng.integers(4, size=7)
-    want_loss, want_grad = data_loss("softmax", scores, y)
+    want_loss, want_grad = reference.softmax_loss(scores, y)
     work = scores.copy()
     dscores = {"new": None, "scores": work, "strided": np.empty((7, 8))[:, ::2]}[buffer]
     loss, grad = softmax_loss(work, y, dscores)
@@ -161,25 +110,11 @@ def test_softmax_loss_writes_the_gradient_wherever_asked(buffer):
     np.testing.assert_allclose(grad, want_grad, rtol=RTOL, atol=ATOL)
 
 
-def plain_updates(name, w, grads, lr, mu=0.9, decay=0.99, beta1=0.9, beta2=0.999, eps=1e-8):
-    """The update rules as written in the lecture notes, one new array per line."""
-    v, m, cache = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
-    for t, dw in enumerate(grads, start=1):
-        if name == "sgd":
-            w = w - lr * dw
-        elif name == "momentum":
-            v = mu * v - lr * dw
-            w = w + v
-        elif name == "nesterov":
-            v = mu * v - lr * dw
-            w = w + mu * v - lr * dw
-        elif name == "rmsprop":
-            cache = decay * cache + (1 - decay) * dw**2
-            w = w - lr * dw / (np.sqrt(cache) + eps)
-        elif name == "adam":
-            m = beta1 * m + (1 - beta1) * dw
-            v = beta2 * v + (1 - beta2) * dw**2
-            w = w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+def plain_updates(name, w, grads, lr, **hyper):
+    """The reference update rule `name` applied to w for each gradient in turn, its state carried in config."""
+    update, config = reference.UPDATE_RULES[name], {"learning_rate": lr, **hyper}
+    for dw in grads:
+        w, config = update(w, dw, config)
     return w
 
 
@@ -191,11 +126,12 @@ def test_optimizers_match_plain_formulas(name, dtype, rtol, update_path):
     w0 = rng.standard_normal(size).astype(dtype)
     grads = [rng.standard_normal(size).astype(dtype) for _ in range(4)]
     every = {"momentum": 0.9, "decay_rate": 0.99, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
-    opt = make_optimizer(name, size, dtype, **{h: every[h] for h in hyperparameters(name)})
+    hyper = {h: every[h] for h in hyperparameters(name)}
+    opt = make_optimizer(name, size, dtype, **hyper)
     w = w0.copy()
     for dw in grads:
         opt.step(w, dw.copy(), 0.05)
-    want = plain_updates(name, w0.astype(np.float64), [g.astype(np.float64) for g in grads], 0.05)
+    want = plain_updates(name, w0.astype(np.float64), [g.astype(np.float64) for g in grads], 0.05, **hyper)
     np.testing.assert_allclose(w, want, rtol=rtol, atol=rtol)
 
 

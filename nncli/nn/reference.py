@@ -1,0 +1,274 @@
+"""The lecture's math written the obvious way: pure functions, a new array on every line, nothing reused.
+
+This is what the optimized engine (`layers`, `losses`, `regularization`, `network`, `nncli.optim.rules`)
+computes with buffers, in-place updates and BLAS; the tests hold the two to agree in float64, and check every
+backward here against numerical gradients. Read this module to see the math, the others to see it made fast.
+
+A layer is a pair in cs231n's style: `*_forward(x, ...) -> (out, cache)`, where the cache is whatever the
+backward needs, and `*_backward(dout, cache) -> dx` (or `(dx, dw, db)`), with dout = dL/dout of the same
+shape as out. A loss returns `(loss, dscores)`, a penalty `(loss, dw)`, an update rule
+`update(w, dw, config) -> (w, config)` with its hyperparameters and state in `config`.
+Shapes: x (N, D) for N rows; w (D, M); b (M,); scores (N, C); y (N,) class ids in 0..C-1.
+"""
+
+import numpy as np
+
+
+def affine_forward(x, w, b):
+    """out = x @ w + b: (N, D) @ (D, M) + (M,) -> (N, M)."""
+    out = x @ w + b
+    return out, (x, w)
+
+
+def affine_backward(dout, cache):
+    """dx = dout @ w.T (N, D), dw = x.T @ dout (D, M), db = dout summed over the rows (M,)."""
+    x, w = cache
+    return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+
+def relu_forward(x):
+    """out = max(0, x)."""
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, cache):
+    """dx = dout where x > 0, else 0: the max gate routes the gradient to the winner."""
+    x = cache
+    return dout * (x > 0)
+
+
+def leaky_relu_forward(x, negative_slope=0.01):
+    """out = x where x > 0, else negative_slope * x."""
+    return np.where(x > 0, x, negative_slope * x), (x, negative_slope)
+
+
+def leaky_relu_backward(dout, cache):
+    """dx = dout where x > 0, else negative_slope * dout."""
+    x, negative_slope = cache
+    return dout * np.where(x > 0, 1.0, negative_slope)
+
+
+def sigmoid_forward(x):
+    """out = 1 / (1 + exp(-x)) (it overflows to 0 with a warning for x below about -709)."""
+    out = 1 / (1 + np.exp(-x))
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    """dx = dout * out * (1 - out): the sigmoid's derivative written with its own output."""
+    out = cache
+    return dout * out * (1 - out)
+
+
+def tanh_forward(x):
+    """out = tanh(x)."""
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    """dx = dout * (1 - out**2)."""
+    out = cache
+    return dout * (1 - out**2)
+
+
+def elu_forward(x, alpha=1.0):
+    """out = x where x > 0, else alpha * (exp(x) - 1)."""
+    return np.where(x > 0, x, alpha * np.expm1(x)), (x, alpha)
+
+
+def elu_backward(dout, cache):
+    """dx = dout where x > 0, else dout * alpha * exp(x)."""
+    x, alpha = cache
+    return dout * np.where(x > 0, 1.0, alpha * np.exp(x))
+
+
+def dropout_forward(x, mask):
+    """Inverted dropout with a given mask: out = x * mask, mask = [u >= p] / (1 - p) for u ~ U(0, 1), shape of x.
+
+    The mask is an argument, not drawn here, so a test can replay the very mask the engine drew.
+    """
+    return x * mask, mask
+
+
+def dropout_backward(dout, cache):
+    """dx = dout * mask: a dropped unit passes no gradient, a kept one its scaled share."""
+    mask = cache
+    return dout * mask
+
+
+def softmax_loss(scores, y):
+    """Cross-entropy of the softmax, averaged over the batch.
+
+    p = exp(s - max s) / Σ_j exp(s_j - max s) row by row (the shift changes nothing but keeps exp from
+    overflowing); L = -mean_i log p_i,y_i; dscores = (p - onehot(y)) / N, (N, C).
+    """
+    n, rows = len(y), np.arange(len(y))
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    loss = -log_probs[rows, y].mean()
+    onehot = np.zeros_like(scores)
+    onehot[rows, y] = 1
+    dscores = (np.exp(log_probs) - onehot) / n
+    return float(loss), dscores
+
+
+def svm_loss(scores, y):
+    """Multiclass SVM (hinge) loss, averaged over the batch.
+
+    margins = s_j - s_y + 1 for j ≠ y; L = mean_i Σ_j max(0, margin_ij). Each positive margin sends +1/N to
+    its class score and -1/N to the correct class score: dscores (N, C).
+    """
+    n, rows = len(y), np.arange(len(y))
+    margins = scores - scores[rows, y][:, None] + 1
+    margins[rows, y] = 0
+    loss = np.maximum(margins, 0).sum() / n
+    positive = (margins > 0).astype(scores.dtype)
+    dscores = positive.copy()
+    dscores[rows, y] = -positive.sum(axis=1)
+    return float(loss), dscores / n
+
+
+def l2_regularization(w, l2):
+    """L2 penalty on a weight matrix: loss = 0.5 * l2 * Σ w**2, dw = l2 * w."""
+    return float(0.5 * l2 * (w**2).sum()), l2 * w
+
+
+def l1_regularization(w, l1):
+    """L1 penalty on a weight matrix: loss = l1 * Σ |w|, dw = l1 * sign(w) (a subgradient: 0 at w = 0)."""
+    return float(l1 * np.abs(w).sum()), l1 * np.sign(w)
+
+
+# The (forward, backward) pair of each activation, under its name in nncli.nn.layers.ACTIVATIONS.
+ACTIVATIONS = {
+    "relu": (relu_forward, relu_backward),
+    "leaky_relu": (leaky_relu_forward, leaky_relu_backward),
+    "sigmoid": (sigmoid_forward, sigmoid_backward),
+    "tanh": (tanh_forward, tanh_backward),
+    "elu": (elu_forward, elu_backward),
+}
+
+# Each data loss under its name in nncli.nn.losses.LOSSES.
+LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
+
+
+def net_loss(
+    params, X, y, activation="relu", loss="softmax", l2=0.0, l1=0.0, masks=None, negative_slope=0.01, alpha=1.0
+):
+    """Total loss of a fully connected net on a batch, and its gradient on every parameter.
+
+    params: a flat dict W1 (D, h1), b1 (h1,), …, WL (h_(L-1), C), bL (C,); the net is
+    [affine → activation (→ dropout)] for each hidden layer, then an affine to the scores.
+    masks: one dropout mask per hidden layer, (N, h_i) (see `dropout_forward`), or None for no dropout.
+    Loss = data loss + Σ_W (L2 + L1 penalties), biases unpenalized. Returns (loss, {name: gradient}).
+    """
+    act_forward, act_backward = ACTIVATIONS[activation]
+    hyper = {"leaky_relu": {"negative_slope": negative_slope}, "elu": {"alpha": alpha}}.get(activation, {})
+    num_layers = len([name for name in params if name.startswith("W")])
+    masks = masks or [1.0] * (num_layers - 1)  # no dropout: every unit kept, at scale 1
+    h, caches = X, []
+    for i in range(1, num_layers):
+        h, affine_cache = affine_forward(h, params[f"W{i}"], params[f"b{i}"])
+        h, act_cache = act_forward(h, **hyper)
+        h, drop_cache = dropout_forward(h, masks[i - 1])
+        caches.append((affine_cache, act_cache, drop_cache))
+    scores, scores_cache = affine_forward(h, params[f"W{num_layers}"], params[f"b{num_layers}"])
+    total, dscores = LOSSES[loss](scores, y)
+
+    grads = {}
+    dh, grads[f"W{num_layers}"], grads[f"b{num_layers}"] = affine_backward(dscores, scores_cache)
+    for i in range(num_layers - 1, 0, -1):
+        affine_cache, act_cache, drop_cache = caches[i - 1]
+        dh = dropout_backward(dh, drop_cache)
+        dh = act_backward(dh, act_cache)
+        dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, affine_cache)
+    for i in range(1, num_layers + 1):
+        for penalty, strength in ((l2_regularization, l2), (l1_regularization, l1)):
+            reg_loss, dw = penalty(params[f"W{i}"], strength)
+            total += reg_loss
+            grads[f"W{i}"] = grads[f"W{i}"] + dw
+    return total, grads
+
+
+def sgd(w, dw, config=None):
+    """Vanilla gradient descent: w = w - learning_rate * dw.
+
+    config: learning_rate (default 1e-2).
+    """
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    next_w = w - config["learning_rate"] * dw
+    return next_w, config
+
+
+def sgd_momentum(w, dw, config=None):
+    """Momentum: v = momentum * v - learning_rate * dw; w = w + v.
+
+    config: learning_rate (1e-2), momentum (0.9); state v, the velocity (shape of w, starts at 0).
+    """
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config.get("v", np.zeros_like(w))
+    v = config["momentum"] * v - config["learning_rate"] * dw
+    next_w = w + v
+    config["v"] = v
+    return next_w, config
+
+
+def nesterov(w, dw, config=None):
+    """Nesterov momentum, the look-ahead form: v = momentum * v - learning_rate * dw;
+    w = w + momentum * v - learning_rate * dw (equal to w = w - momentum * v_prev + (1 + momentum) * v).
+
+    config: learning_rate (1e-2), momentum (0.9); state v (shape of w, starts at 0).
+    """
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("momentum", 0.9)
+    v = config.get("v", np.zeros_like(w))
+    v = config["momentum"] * v - config["learning_rate"] * dw
+    next_w = w + config["momentum"] * v - config["learning_rate"] * dw
+    config["v"] = v
+    return next_w, config
+
+
+def rmsprop(w, dw, config=None):
+    """RMSProp: cache = decay_rate * cache + (1 - decay_rate) * dw**2; w = w - learning_rate * dw / (√cache + eps).
+
+    config: learning_rate (1e-2), decay_rate (0.99), eps (1e-8); state cache (shape of w, starts at 0).
+    """
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-2)
+    config.setdefault("decay_rate", 0.99)
+    config.setdefault("eps", 1e-8)
+    cache = config.get("cache", np.zeros_like(w))
+    cache = config["decay_rate"] * cache + (1 - config["decay_rate"]) * dw**2
+    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["eps"])
+    config["cache"] = cache
+    return next_w, config
+
+
+def adam(w, dw, config=None):
+    """Adam: running means m of dw and v of dw**2, bias-corrected by the step count t (from 1);
+    w = w - learning_rate * m̂ / (√v̂ + eps) with m̂ = m / (1 - beta1**t), v̂ = v / (1 - beta2**t).
+
+    config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), eps (1e-8); state m, v (shape of w), t.
+    """
+    config = {} if config is None else config
+    config.setdefault("learning_rate", 1e-3)
+    config.setdefault("beta1", 0.9)
+    config.setdefault("beta2", 0.999)
+    config.setdefault("eps", 1e-8)
+    beta1, beta2 = config["beta1"], config["beta2"]
+    t = config.get("t", 0) + 1
+    m = beta1 * config.get("m", np.zeros_like(w)) + (1 - beta1) * dw
+    v = beta2 * config.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
+    m_hat = m / (1 - beta1**t)
+    v_hat = v / (1 - beta2**t)
+    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["eps"])
+    config.update(m=m, v=v, t=t)
+    return next_w, config
+
+
+# Each update rule under its name in nncli.optim.rules.OPTIMIZERS (the config's optimizer.name).
+UPDATE_RULES = {"sgd": sgd, "momentum": sgd_momentum, "nesterov": nesterov, "rmsprop": rmsprop, "adam": adam}
