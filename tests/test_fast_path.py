@@ -11,7 +11,8 @@ import pytest
 
 from nncli import blas
 from nncli.nn import reference
-from nncli.nn.layers import ACTIVATIONS, Dropout
+from nncli.nn.activations import ACTIVATIONS
+from nncli.nn.layers import Dropout
 from nncli.nn.losses import LOSSES, softmax_loss
 from nncli.nn.network import Network
 from nncli.optim.rules import OPTIMIZERS, hyperparameters, make_optimizer

@@ -183,3 +183,8 @@ def _rng_reset(rng):
         rng.bit_generator.state = state
 
     return reset
+
+
+def away_from_zero(rng, shape, low=0.1):
+    """Random values with |v| ≥ low, so a ±h step never crosses a ReLU-family kink at 0."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, 1.0, size=shape)

@@ -4,16 +4,11 @@ dropout gates, L2/L1 and whole nets; and the check of a config's own model on sa
 import numpy as np
 
 from nncli.data.dataset import load_dataset
-from nncli.gradcheck.numerical import check_layer, check_loss, check_network, check_regularizer
+from nncli.gradcheck.numerical import away_from_zero, check_layer, check_loss, check_network, check_regularizer
 from nncli.nn.activations import ACTIVATIONS, make_activation
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES
 from nncli.nn.network import Network, build_network
-
-
-def away_from_zero(rng, shape, low=0.1):
-    """Random values with |v| ≥ low, so a ±h step never crosses a ReLU-family kink at 0."""
-    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(low, 1.0, size=shape)
 
 
 def check_network_avoiding_kinks(make_net, input_dim, num_classes, rng, samples=8, attempts=5, **kw):
