@@ -422,3 +422,17 @@ def test_a_key_written_twice_is_refused_but_a_merge_may_override(write):
     )  # a merge inside an aliased merge: PyYAML rewrites such nodes in place
 
     assert parse_yaml("b: &b {a: 1}\nn:\n  <<: &m {<<: *b, a: 5}\no: *m\n", "t")["o"] == {"a": 5}
+
+
+def test_numbers_follow_yaml_1_2_not_base_60_or_octal(write):
+    """YAML 1.1 (PyYAML's default) reads `epochs: 1:30` as 90 and `epochs: 010` as octal 8."""
+    assert only_problem(write(MINIMAL + "train: {epochs: 1:30}\n")) == "train.epochs: expected an integer, got '1:30'"
+    config = load_config(write(MINIMAL + "train: {epochs: 010}\nseed: 0o17\noptimizer: {lr: 0x1}\nname: 007x\n"))
+    assert (config.train.epochs, config.seed, config.optimizer.lr, config.name) == (10, 15, 1.0, "007x")
+    assert only_problem(write(MINIMAL), ["train.epochs=1:30"]) == "train.epochs: expected an integer, got '1:30'"
+
+
+def test_strings_that_look_like_numbers_are_quoted_when_written_back(write):
+    config = load_config(write(MINIMAL + "name: '0o17'\n"))
+    assert "name: '0o17'" in dump_config_yaml(config)
+    assert load_config(write(dump_config_yaml(config), "back.yaml")).name == "0o17"

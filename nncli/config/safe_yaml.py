@@ -3,9 +3,10 @@
 A SafeLoader that also refuses what a config never needs: tags beyond plain values, files over 1 MB, values over
 2048 characters, nesting over 50 levels and more than 10,000 values after expanding aliases (the billion-laughs
 bomb), all checked on the composed node graph before any Python object is built; a key written twice in one
-mapping is refused rather than silently overridden. Unquoted 1e-3 is a number
-(PyYAML's YAML 1.1 rules would read it as a string) and dates stay strings. Every problem is a ConfigError that
-names the file (or override) and the line.
+mapping is refused rather than silently overridden. Numbers follow YAML 1.2, not PyYAML's YAML 1.1: unquoted
+1e-3 is a number (1.1 reads a string), 010 is ten (1.1 reads octal 8), 1:30 is a string (1.1 reads the
+sexagesimal 90), 0o17 and 0x1F are octal and hex; underscores may group digits (1_000_000). Dates stay strings.
+Every problem is a ConfigError that names the file (or override) and the line.
 """
 
 import re
@@ -31,7 +32,13 @@ class _Refused(Exception):
 
 
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "seq", "map", "merge")}
-_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_INT = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$")  # YAML 1.2 core, with digit grouping
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*|(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+)
+    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -41,7 +48,7 @@ class ConfigLoader(yaml.SafeLoader):
         first: [
             (tag, regexp)
             for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", *_NUMBER_TAGS)
         ]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -72,6 +79,28 @@ class ConfigLoader(yaml.SafeLoader):
             raise _Refused(f"{show_value(node.value)} is not a valid {tag}", node.start_mark) from None
 
 
+def _construct_int(loader, node):
+    """An integer by YAML 1.2's rules: decimal (a leading 0 changes nothing), 0o octal, 0x hex; no base 60."""
+    text = loader.construct_scalar(node).replace("_", "")
+    if not _INT.match(text):
+        raise ValueError(text)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+def _construct_float(loader, node):
+    """A float by YAML 1.2's rules (.inf, .nan, exponents with or without a dot); no base 60."""
+    text = loader.construct_scalar(node).replace("_", "")
+    if not _FLOAT.match(text) and not _INT.match(text):
+        raise ValueError(text)
+    special = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}
+    return float(special.get(text.lower(), text))
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+ConfigLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
 class ConfigDumper(yaml.SafeDumper):
     """SafeDumper that quotes every string ConfigLoader would read as a number (such as '1e5'); lists on one line."""
 
@@ -80,8 +109,9 @@ class ConfigDumper(yaml.SafeDumper):
 
 
 ConfigDumper.add_representer(list, ConfigDumper.represent_list)
-for _cls in (ConfigLoader, ConfigDumper):
-    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+for _cls in (ConfigLoader, ConfigDumper):  # the dumper quotes every string the loader would read as a number
+    _cls.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
 def _check_graph(root):
