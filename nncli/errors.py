@@ -28,6 +28,7 @@ class Hint(enum.Enum):
     REPLACE = "pass force=True to replace it"
     ACCEPT_CHANGES = "pass force=True to accept the changed keys"
     ELSEWHERE = "give another output path to write somewhere else"
+    ANOTHER_PATH = "give another path"
     RESUME = "pass resume=True to continue it"
     START_FRESH = "start it without resume"
     DATA_FILE = "pass a data file"

@@ -32,6 +32,7 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.REPLACE: "pass --force to replace it",
     Hint.ACCEPT_CHANGES: "pass --force to accept the changed keys",
     Hint.ELSEWHERE: "choose another --out",
+    Hint.ANOTHER_PATH: "choose another path",
     Hint.RESUME: "pass --resume to continue it",
     Hint.START_FRESH: "start it with nncli train CONFIG",
     Hint.DATA_FILE: "pass --data FILE",
