@@ -407,3 +407,15 @@ def test_a_validation_monitor_without_validation_data_says_what_it_follows_inste
     assert any(
         "val_accuracy needs a validation split" in w and "follow train_accuracy" in w for w in summary["warnings"]
     )
+
+
+def test_a_checkpoint_keeps_the_training_state_every_nncli_since_exact_resume_wrote(tmp_path):
+    """The format number did not change, so meta["state"] holds the same keys: old checkpoints resume, new ones load."""
+    trainer = Trainer(config(train={"diagnostics": True}), tmp_path / "r")
+    trainer.on_epoch = lambda row: setattr(trainer, "stop_signal", signal.SIGINT) if row["epoch"] == 1 else None
+    assert trainer.run()["status"] == "interrupted"
+    state = load_checkpoint(tmp_path / "r" / "checkpoint.npz").meta["state"]
+    loop = ["epochs_done", "step", "partial", "best_value", "best_row", "stale", "wall_seconds", "epoch_rng"]
+    assert list(state) == [*loop, "optimizer", "net_rng", "warnings", "diagnostics"]
+    assert state["epochs_done"] == 1 and state["step"] == 1 and isinstance(state["partial"], list)
+    assert set(state["epoch_rng"]) >= {"bit_generator", "state"} and set(state["optimizer"]) == {"t"}
