@@ -35,6 +35,7 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.ANOTHER_PATH: "choose another path",
     Hint.RESUME: "pass --resume to continue it",
     Hint.START_FRESH: "start it with nncli train CONFIG",
+    Hint.SEEDS: "resume it with --seeds SEEDS",
     Hint.DATA_FILE: "pass --data FILE",
     Hint.LABELS_FILE: "pass --labels FILE",
     Hint.TEXT_SUMMARY: "nncli plot --text shows a summary in the terminal without it",

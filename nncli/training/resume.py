@@ -1,4 +1,4 @@
-"""Resuming a run: a Trainer restored from the run's checkpoint.npz.
+"""Resuming a run: what a resume request names, and a Trainer restored from the run's checkpoint.npz.
 
 A run resumes in its own directory from its own config.yaml; KEY=VALUE overrides may raise train.epochs (to extend
 a finished run) and, only when forced, change anything else. Restoring loads the weights, the optimizer state, both
@@ -6,8 +6,9 @@ random generators, the loop state and the metrics rows, so the resumed run conti
 """
 
 from dataclasses import replace
+from pathlib import Path
 
-from nncli.config.schema import changed_keys, config_to_dict
+from nncli.config.schema import changed_keys, config_to_dict, load_config
 from nncli.errors import ConfigError, Hint, RunError
 from nncli.optim.schedules import learning_rate
 from nncli.training.checkpoint import load_checkpoint
@@ -15,6 +16,41 @@ from nncli.training.rundir import read_metrics, rewrite_metrics
 from nncli.training.state import TrainState
 
 FREE_ON_RESUME = ("train.epochs", "output.dir")  # config keys a resume may change without force
+
+
+def resolve_run(config=None, overrides=(), out_dir=None, resume=None, study_config=None):
+    """What a train request names: (the loaded Config, its overrides, the run directory or None for output.dir).
+
+    A fresh run loads the config file `config` with `overrides`. A resumed one (`resume`, a run directory) loads
+    RESUME/config.yaml instead and stays in that directory: `out_dir`, when given, must be the same directory, and
+    `config`, when given, must be one more KEY=VALUE override (it is placed first). A seed study is resumed through
+    `study_config(resume)`, the path of the config it continues from (nncli.studies.seeds.study_config_path).
+    """
+    overrides = list(overrides)
+    if resume is None:
+        if config is None:
+            raise ConfigError("missing CONFIG: the config file to train, or the run directory to resume")
+        return load_config(config, overrides), overrides, out_dir
+    resume = Path(resume)
+    if out_dir is not None and Path(out_dir).resolve() != resume.resolve():
+        raise ConfigError(
+            f"{out_dir} is not {resume}: a run resumes in its own directory; "
+            f"copy {resume} to {out_dir} first to continue it there"
+        )
+    if config is not None and "=" not in str(config):
+        raise ConfigError(
+            f"resuming {resume} takes no CONFIG (the run's own config.yaml is used), got {str(config)!r}; "
+            f"changes go as KEY=VALUE overrides"
+        )
+    if config is not None:
+        overrides.insert(0, str(config))
+    if study_config is not None:
+        path = study_config(resume)
+    elif not (path := resume / "config.yaml").exists():
+        if (resume / "seeds.json").exists():
+            raise RunError(f"{resume} is a seed study", hints=(Hint.SEEDS,))
+        raise RunError(f"{resume}: nothing to resume (no config.yaml)", hints=(Hint.START_FRESH,))
+    return load_config(path, overrides), overrides, resume
 
 
 def restore(trainer, force):
