@@ -40,13 +40,17 @@ def test_atomic_write_into_a_missing_directory_names_the_target_and_the_director
         atomic_write_text(tmp_path, "{}")
 
 
-def test_check_output_refuses_an_existing_file_unless_forced(tmp_path):
+def test_check_output_refuses_an_existing_file_unless_forced(tmp_path, spiral_run):
     target = tmp_path / "p.csv"
     check_output(target)
     target.write_text("keep")
     check_output(target, force=True)
-    with pytest.raises(OutputError, match="p.csv already exists; pass --force"):
+    with pytest.raises(OutputError, match="p.csv already exists"):
         check_output(target, force=False)
+    (tmp_path / "two.csv").write_text("a,b\n0.1,0.2\n")  # a spiral checkpoint reads 2 features
+    result = run("predict", spiral_run / "best.npz", tmp_path / "two.csv", "--out", target)
+    assert result.exit_code == 2 and "p.csv already exists; pass --force" in result.output
+    assert target.read_text() == "keep"
 
 
 COMMANDS = {

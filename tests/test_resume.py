@@ -407,3 +407,40 @@ def test_a_validation_monitor_without_validation_data_says_what_it_follows_inste
     assert any(
         "val_accuracy needs a validation split" in w and "follow train_accuracy" in w for w in summary["warnings"]
     )
+
+
+def test_a_checkpoint_keeps_the_training_state_every_nncli_since_exact_resume_wrote(tmp_path):
+    """The format number did not change, so meta["state"] holds the same keys: old checkpoints resume, new ones load."""
+    trainer = Trainer(config(train={"diagnostics": True}), tmp_path / "r")
+    trainer.on_epoch = lambda row: setattr(trainer, "stop_signal", signal.SIGINT) if row["epoch"] == 1 else None
+    assert trainer.run()["status"] == "interrupted"
+    state = load_checkpoint(tmp_path / "r" / "checkpoint.npz").meta["state"]
+    loop = ["epochs_done", "step", "partial", "best_value", "best_row", "stale", "wall_seconds", "epoch_rng"]
+    assert list(state) == [*loop, "optimizer", "net_rng", "warnings", "diagnostics"]
+    assert state["epochs_done"] == 1 and state["step"] == 1 and isinstance(state["partial"], list)
+    assert set(state["epoch_rng"]) >= {"bit_generator", "state"} and set(state["optimizer"]) == {"t"}
+
+
+def test_library_errors_say_what_to_do_as_hints_not_command_line_flags(tmp_path):
+    from nncli.errors import ConfigError, Hint, RunError
+    from nncli.training.resume import resolve_run
+
+    Trainer(config(train={"epochs": 1}), tmp_path / "r").run()
+    with pytest.raises(ConfigError, match="already holds a run") as e:
+        Trainer(config(), tmp_path / "r")
+    assert e.value.hints == (Hint.REPLACE, Hint.ELSEWHERE) and "--" not in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        Trainer(config(optimizer={"lr": 0.3}, model={"hidden": [16], "dropout": 0.1}), tmp_path / "r", resume=True)
+    assert "optimizer.lr: differs" in str(e.value) and "model.dropout: differs" in str(e.value)
+    assert e.value.hints == (Hint.ACCEPT_CHANGES,) and "--" not in str(e.value)
+    with pytest.raises(RunError, match="nothing to resume") as e:
+        resolve_run(resume=tmp_path / "none")
+    assert e.value.hints == (Hint.START_FRESH,) and "nncli train" not in str(e.value)
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "seeds.json").write_text("{}")
+    with pytest.raises(RunError, match="is a seed study") as e:
+        resolve_run(resume=tmp_path / "study")
+    assert e.value.hints == (Hint.SEEDS,) and "--" not in str(e.value)
+    cfg, overrides, run_dir = resolve_run("train.epochs=3", ["optimizer.lr=0.01"], resume=tmp_path / "r")
+    assert overrides == ["train.epochs=3", "optimizer.lr=0.01"] and run_dir == tmp_path / "r"
+    assert cfg.train.epochs == 3 and cfg.optimizer.lr == 0.01

@@ -11,7 +11,7 @@ from rich.table import Table
 from nncli.cli.app import app, err, out, user_errors
 from nncli.data.builtin import BUILTINS
 from nncli.data.files import file_missing
-from nncli.errors import ConfigError
+from nncli.errors import ConfigError, Hint
 
 
 @app.command()
@@ -78,7 +78,7 @@ def init(
 
     if template not in DATA:
         raise ConfigError(f"--template: {template!r} is not one of {', '.join(DATA)}")
-    check_output(path, force=False, option=None)
+    check_output(path, force=False, hints=(Hint.ANOTHER_PATH,))
     atomic_write_text(path, starter_config(template, path.stem))
     schema_path = path.parent / "schema.json"
     if not schema_path.exists():

@@ -1,5 +1,6 @@
 """`nncli train`: one run, or one run per seed with --seeds."""
 
+from functools import partial
 from pathlib import Path
 from typing import List, Optional
 
@@ -8,7 +9,6 @@ from rich.markup import escape
 
 from nncli.cli.app import app, err, user_errors
 from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once
-from nncli.errors import ConfigError, RunError
 
 
 @app.command()
@@ -44,44 +44,27 @@ def train(
 
     Example: `nncli train configs/digits-2layer.yaml --seeds 0-4 --quiet`
     """
-    from nncli.config import load_config
-    from nncli.training.trainer import train as run_training
+    from nncli.training.resume import resolve_run
 
-    seed_list = None
+    seed_list, study_config = None, None
     if seeds is not None:
-        from nncli.studies.seeds import parse_seeds
+        from nncli.studies.seeds import parse_seeds, study_config_path
 
         seed_list = parse_seeds(seeds)
-    overrides = list(overrides or ())
-    if resume is not None:
-        if out_dir is not None and Path(out_dir).resolve() != resume.resolve():
-            raise ConfigError(
-                f"--out {out_dir} with --resume {resume}: a run resumes in its own directory; "
-                f"copy {resume} to {out_dir} first to continue it there"
-            )
-        if config is not None and "=" not in config:
-            raise ConfigError(
-                f"--resume {resume} takes no CONFIG (the run's own config.yaml is used), got {config!r}; "
-                f"changes go as KEY=VALUE overrides"
-            )
-        if config is not None:
-            overrides.insert(0, config)  # with --resume every positional argument is an override
-        config, out_dir = resume / "config.yaml", resume
-        if seed_list is not None:
-            from nncli.studies.seeds import study_config_path
-
-            config = study_config_path(resume, seed_list)
-        elif not config.exists() and (resume / "seeds.json").exists():
-            raise RunError(f"{resume} is a seed study: resume it with nncli train --resume {resume} --seeds SEEDS")
-        elif not config.exists():
-            raise RunError(f"{resume}: nothing to resume (no config.yaml); start it with nncli train CONFIG")
-    elif config is None:
-        raise ConfigError("missing CONFIG: nncli train CONFIG [KEY=VALUE ...], or nncli train --resume RUN_DIR")
-    cfg = load_config(config, overrides)
+        study_config = partial(study_config_path, seeds=seed_list)  # a resumed study continues from its seed runs
+    cfg, overrides, out_dir = resolve_run(config, overrides or (), out_dir, resume, study_config)
     if seed_list is not None:
         from nncli.cli.seeds import train_seeds
 
         return train_seeds(cfg, overrides, seeds, seed_list, out_dir, resume, force, quiet)
+    _train_one(cfg, out_dir or cfg.output.dir, force, resume is not None, quiet)
+
+
+def _train_one(cfg, run_dir, force, resume, quiet):
+    """Train one run with a progress bar (setup table first unless quiet); show its summary, and exit 1 when it
+    diverged or with the signal's code when it was interrupted."""
+    from nncli.training.trainer import train as run_training
+
     progress = Progress(cfg.train.epochs, quiet)
 
     def on_start(trainer):
@@ -91,9 +74,9 @@ def train(
     try:
         summary = run_training(
             cfg,
-            out_dir,
+            run_dir,
             force=force,
-            resume=resume is not None,
+            resume=resume,
             on_start=on_start,
             on_epoch=progress.update,
             on_warning=progress.warn,
@@ -102,14 +85,13 @@ def train(
         stopped_at_once()
     finally:
         progress.close()
-    print_summary(summary, out_dir or cfg.output.dir)
+    print_summary(summary, run_dir)
     if summary["status"] == "diverged":
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
         raise typer.Exit(1)
     if summary["status"] == "interrupted":
         err.print(
-            f"interrupted by {summary['signal']}: checkpoint written; continue with "
-            f"nncli train --resume {out_dir or cfg.output.dir}",
+            f"interrupted by {summary['signal']}: checkpoint written; continue with nncli train --resume {run_dir}",
             soft_wrap=True,
         )
         raise typer.Exit(summary["exit_code"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nncli.errors import OutputError
+from nncli.errors import Hint, OutputError
 
 
 def _new_file_mode():
@@ -33,10 +33,10 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def check_output(path, force=True, option="--out"):
+def check_output(path, force=True, hints=(Hint.REPLACE, Hint.ELSEWHERE)):
     """Raise OutputError unless `path` can be written: its directory exists, it is not itself a directory and,
-    without `force`, it does not exist yet (nothing a user cares about is replaced unasked). `option` names the
-    command-line option that gave the path, for the message.
+    without `force`, it does not exist yet (nothing a user cares about is replaced unasked). `hints` say what the
+    user can do about an existing file (the default: replace it, or write somewhere else).
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -45,8 +45,7 @@ def check_output(path, force=True, option="--out"):
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory; give a file name")
     if path.exists() and not force:
-        hint = f"pass --force to overwrite it, or choose another {option}" if option else "choose another path"
-        raise OutputError(f"{path} already exists; {hint} (nothing was overwritten)")
+        raise OutputError(f"{path} already exists", hints=hints)
 
 
 def atomic_write(path, write):

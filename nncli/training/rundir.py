@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from nncli.errors import ConfigError, RunError
+from nncli.errors import ConfigError, Hint, RunError
 from nncli.training.atomic import atomic_write_json, atomic_write_text, jsonable
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json")
@@ -48,14 +48,11 @@ def make_run_dir(path):
 def prepare_run_dir(path, force=False):
     """Create the run directory; refuse one that holds a run unless `force` (then its run files are replaced)."""
     path = Path(path)
-    if runs_inside(path):  # never mix a single run into a study or a sweep, even with --force
-        raise ConfigError(f"output.dir: {runs_inside(path)}; use --out DIR to write this run somewhere else")
+    if runs_inside(path):  # never mix a single run into a study or a sweep, even with force
+        raise ConfigError(f"output.dir: {runs_inside(path)}", hints=(Hint.ELSEWHERE,))
     if holds_run(path):
         if not force:
-            raise ConfigError(
-                f"output.dir: {path} already holds a run; pass --force to replace it "
-                f"or --out DIR to write somewhere else"
-            )
+            raise ConfigError(f"output.dir: {path} already holds a run", hints=(Hint.REPLACE, Hint.ELSEWHERE))
         for name in RUN_FILES:
             (path / name).unlink(missing_ok=True)
     return make_run_dir(path)
@@ -146,7 +143,7 @@ class RunLock:
             holder = self._file.read().strip() or "another process"
             self._file.close()
             raise RunError(
-                f"{run_dir} is in use by a training run (pid {holder}); wait for it to finish or choose another --out"
+                f"{run_dir} is in use by a training run (pid {holder}) until it finishes", hints=(Hint.ELSEWHERE,)
             ) from None
         self._file.seek(0)
         self._file.truncate()

@@ -7,8 +7,6 @@ stop fell inside an epoch, how far into that epoch it got.
 """
 
 import math
-import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -16,82 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from nncli import __version__
-from nncli.config import changed_keys, config_to_dict, dump_config_yaml
+from nncli.config import config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
-from nncli.errors import ConfigError, RunError
-from nncli.nn.metrics import maximized
 from nncli.nn.network import build_network
 from nncli.optim.clipping import clip_by_global_norm
 from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
 from nncli.training.atomic import atomic_write_text
-from nncli.training.checkpoint import load_checkpoint, save_checkpoint
+from nncli.training.checkpoint import save_checkpoint
 from nncli.training.diagnostics import Diagnostics, initial_loss_warning
-from nncli.training.rundir import MetricsLog, RunLock, prepare_run_dir, read_metrics, rewrite_metrics, write_summary
-
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-PARAMETER_COPIES = 5  # theta, grad, update scratch and up to two optimizer state vectors
-FREE_ON_RESUME = ("train.epochs", "output.dir")  # config keys a resume may change without --force
-
-
-class Diverged(Exception):
-    """Training produced a non-finite loss; the run stopped with its last finite checkpoints intact."""
-
-
-class Interrupted(Exception):
-    """A stop was requested (SIGINT/SIGTERM); raised at the end of the current step."""
-
-    def __init__(self, step, partial):
-        super().__init__(step)
-        self.step, self.partial = step, partial
-
-
-def seed_streams(seed):
-    """Independent generators for (init + dropout, shuffling) derived from the one config seed."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2)]
-
-
-def monitor_of(config, has_val):
-    """The metric that picks best.npz (and drives early stopping): name and whether larger is better."""
-    es = config.train.early_stopping
-    name = es.monitor if es is not None else ("val_loss" if has_val else "train_loss")
-    if name.startswith("val_") and not has_val:
-        name = name.replace("val_", "train_")
-    return name, maximized(name)
-
-
-def check_model_fits(config, input_dim, num_classes):
-    """Refuse, before allocating anything, a model whose parameters and training state cannot fit in memory."""
-    sizes = [input_dim, *config.model.hidden, num_classes]
-    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
-    need = params * np.dtype(config.train.dtype).itemsize * PARAMETER_COPIES
-    try:
-        have = os_memory_bytes()
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > have:
-        raise ConfigError(
-            f"model.hidden: {config.model.hidden} gives {params:,} parameters, which need about "
-            f"{need / 2**30:,.1f} GiB to train in {config.train.dtype}; this machine has "
-            f"{have / 2**30:,.1f} GiB"
-        )
-
-
-def os_memory_bytes():
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def first_nonfinite(net):
-    """Where a non-finite value sits, scanning the layers from the input: a parameter, its gradient, or an activation."""
-    for i, affine in enumerate(net.affines, start=1):
-        if i > 1 and not np.isfinite(affine.x).all():
-            return f"the activations entering layer {i}"
-        for name in (f"W{i}", f"b{i}"):
-            if not np.isfinite(net.params[name]).all():
-                return f"{name} (layer {i})"
-            if not np.isfinite(net.grads[name]).all():
-                return f"the gradient of {name} (layer {i})"
-    return f"the scores (layer {len(net.affines)})"
+from nncli.training.divergence import Diverged, first_nonfinite
+from nncli.training.preflight import check_model_fits, monitor_fallback, monitor_of, seed_streams
+from nncli.training.resume import restore
+from nncli.training.rundir import MetricsLog, RunLock, prepare_run_dir, write_summary
+from nncli.training.signals import Interrupted, stop_requests, stopped_by
+from nncli.training.state import Carried, TrainState
 
 
 class Trainer:
@@ -130,208 +67,145 @@ class Trainer:
         self.diagnostics = Diagnostics(self.net) if config.train.diagnostics else None
         self.warnings = []
         self.monitor, self.maximize = monitor_of(config, self.data.val is not None)
-        self.stop_signal = None
+        self.stop_signal = None  # set by SIGINT/SIGTERM: the loop stops after the current step
         self.lock = RunLock(self.run_dir)
         try:
-            self.progress = self._restore(force) if resume else self._fresh(force)
+            if resume:
+                self.progress, notes = restore(self, force)
+                self._warn(notes)
+            else:
+                prepare_run_dir(self.run_dir, force)
+                self.rows = []
+                self.progress = TrainState(epoch_rng=self.shuffle_rng.bit_generator.state)
         except BaseException:
             self.lock.release()
             raise
 
-    def _fresh(self, force):
-        prepare_run_dir(self.run_dir, force)
-        self.rows = []
-        return {
-            "epochs_done": 0,
-            "step": 0,
-            "partial": [0.0, 0],
-            "best_value": None,
-            "best_row": None,
-            "stale": 0,
-            "wall_seconds": 0.0,
-            "epoch_rng": self.shuffle_rng.bit_generator.state,
-        }
-
-    def _restore(self, force):
-        """Load checkpoint.npz and metrics of an earlier run into this trainer; return its progress state."""
-        path = self.run_dir / "checkpoint.npz"
-        if not path.exists():
-            raise RunError(f"{self.run_dir}: nothing to resume (no checkpoint.npz); start it with nncli train CONFIG")
-        ckpt = load_checkpoint(path)
-        # where the run lives (a moved or copied directory) and how long it runs may change freely
-        changed = [k for k in changed_keys(ckpt.config, config_to_dict(self.config)) if k not in FREE_ON_RESUME]
-        if changed and not force:
-            raise ConfigError(
-                [f"{key}: differs from the run being resumed" for key in changed]
-                + ["only train.epochs may change on resume; pass --force to accept the others"]
-            )
-        if self.config.train.epochs < ckpt.epoch:
-            raise ConfigError(
-                f"train.epochs: {self.config.train.epochs} is fewer than the {ckpt.epoch} epochs this "
-                f"run has already trained; resume with train.epochs ≥ {ckpt.epoch}"
-            )
-        if list(ckpt.layer_sizes) != self.net.sizes or "state" not in ckpt.meta:
-            raise RunError(f"{path}: does not match this config's model or holds no training state")
-        state = ckpt.meta["state"]
-        for name, value in ckpt.params.items():
-            self.net.params[name][...] = value
-        fresh_optimizer = "optimizer.name" in changed  # forced: the old rule's state means nothing to the new one
-        if not fresh_optimizer:
-            self.optimizer.load_state(ckpt.optimizer_state, state["optimizer"])
-        self.net.rng.bit_generator.state = state["net_rng"]
-        self.shuffle_rng.bit_generator.state = state["epoch_rng"]
-        rows = [row for row in read_metrics(self.run_dir) if row["epoch"] <= ckpt.epoch]
-        if ckpt.epoch and (not rows or rows[-1]["epoch"] != ckpt.epoch):
-            rows.append(ckpt.meta["metrics"])  # killed between writing the checkpoint and its metrics row
-        rewrite_metrics(self.run_dir, rows)
-        self.rows = rows
-        if self.diagnostics is not None and "diagnostics" in state:
-            self.diagnostics.load_state(state["diagnostics"], rows)
-        self.warnings = list(state.get("warnings", []))
-        if fresh_optimizer:
-            self._warn(
-                [
-                    f"optimizer.name changed from {ckpt.config['optimizer']['name']} to "
-                    f"{self.config.optimizer.name}: the new optimizer starts with fresh state"
-                ]
-            )
-        self._warn([self._schedule_shift(ckpt.config["train"]["epochs"], ckpt.epoch)])
-        es = self.config.train.early_stopping
-        if es is not None and state.get("stale", 0) >= es.patience and self.config.train.epochs > ckpt.epoch:
-            self._warn(
-                [
-                    f"{self.monitor} has not improved for {state['stale']} epochs (patience {es.patience}), so "
-                    f"early stopping ends this run again at epoch {ckpt.epoch}; raise "
-                    f"train.early_stopping.patience (with --force) to train on"
-                ]
-            )
-        return dict(state, epochs_done=ckpt.epoch)
-
-    def _schedule_shift(self, old_epochs, done):
-        """A warning when a changed train.epochs moves the cosine schedule (which spans the whole run), else None."""
-        opt, epochs = self.config.optimizer, self.config.train.epochs
-        if opt.schedule.name != "cosine" or old_epochs == epochs or done >= epochs:
-            return None
-        old, new = (learning_rate(opt.lr, done, n, **opt.schedule.model_dump()) for n in (old_epochs, epochs))
-        return (
-            f"train.epochs changed from {old_epochs} to {epochs}: the cosine schedule spans the whole run, so "
-            f"epoch {done + 1} runs at lr {new:.3g} (the {old_epochs}-epoch curve gives {old:.3g} there)"
-        )
-
     def run(self):
         """Train for the configured epochs (or until early stopping or a stop signal); return the summary dict."""
-        handlers = self._install_signal_handlers()
         try:
-            return self._run()
+            with stop_requests(self._request_stop):
+                return self._run()
         finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
             self.lock.release()
 
-    def _install_signal_handlers(self):
-        """First SIGINT/SIGTERM: finish the current step, checkpoint, stop. A second SIGINT stops at once."""
-
-        def request_stop(signum, frame):
-            self.stop_signal = signum
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-        try:
-            return {s: signal.signal(s, request_stop) for s in EXIT_CODES}
-        except ValueError:  # not the main thread: no signal handling
-            return {}
+    def _request_stop(self, signum):
+        self.stop_signal = signum
 
     def _run(self):
+        """Record the resolved config, train the remaining epochs, and write and return the summary."""
         header = [f"nncli {__version__}", f"command: {self.command}"]
         atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.config, header))
         if self.on_start:
             self.on_start(self)
-        train, cfg, p = self.data.train, self.config.train, self.progress
-        rows = self.rows
-        batch = len(train.y) if cfg.batch_size == "full" else min(cfg.batch_size, len(train.y))
-        xb = np.empty((batch, self.data.num_features), self.dtype)
-        es = cfg.early_stopping
-        status, started = "completed", time.perf_counter()
-        if es is not None and es.monitor != self.monitor and p["epochs_done"] == 0 and p["step"] == 0:
-            self._warn(
-                [
-                    f"train.early_stopping.monitor: {es.monitor} needs a validation split and this data has "
-                    f"none (data.val_fraction 0); early stopping and best.npz follow {self.monitor} instead"
-                ]
-            )
-        if self.diagnostics is not None and p["epochs_done"] == 0 and p["step"] == 0:
+        self._started = time.perf_counter()  # wall time since the state's wall_seconds were last brought up to date
+        if self.progress.epochs_done == 0 and self.progress.step == 0:
+            self._warn_before_first_step()
+        with MetricsLog(self.run_dir) as log:
+            status = self._epochs(log)
+        return self._finish(status)
+
+    def _warn_before_first_step(self):
+        """What a new run warns about once: a validation monitor without validation data, and (with diagnostics)
+        an initial loss far from what the loss should start at."""
+        self._warn([monitor_fallback(self.config, self.monitor)])
+        if self.diagnostics is not None:
+            train = self.data.train
             first = np.arange(min(len(train), 512))
             self.net.forward_loss(train.batch(first), train.y[first], train=False)  # no dropout: no RNG draws
             self._warn([initial_loss_warning(self.net.data_loss, self.config.loss, self.data.num_classes)])
-        with MetricsLog(self.run_dir) as log:
-            for epoch in range(p["epochs_done"], cfg.epochs):
-                if es is not None and p["stale"] >= es.patience:
-                    status = "early_stopped"
-                    break
-                t0 = time.perf_counter()
-                lr = learning_rate(
-                    self.config.optimizer.lr, epoch, cfg.epochs, **self.config.optimizer.schedule.model_dump()
-                )
-                p["epoch_rng"] = self.shuffle_rng.bit_generator.state
-                try:
-                    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
-                        train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch, p["step"], p["partial"])
-                        val = self._validate(epoch, lr)
-                except Diverged as err:
-                    status, self.error = "diverged", f"{err}; first non-finite value in {first_nonfinite(self.net)}"
-                    break
-                except Interrupted as stop:
-                    status, p["step"], p["partial"] = "interrupted", stop.step, stop.partial
-                    p["wall_seconds"] += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self._save("checkpoint.npz", rows[-1] if rows else {"epoch": 0})
-                    break
-                p["step"], p["partial"] = 0, [0.0, 0]
-                row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc, **val}
-                if self.diagnostics is not None:
-                    row["layers"], found = self.diagnostics.end_epoch(row)
-                    self._warn(found)
-                row["lr"], row["seconds"] = lr, time.perf_counter() - t0
-                value = row[self.monitor]
-                gain = self._gain(value, p["best_value"])
-                p["stale"] = 0 if gain is None or gain > (es.min_delta if es else 0.0) else p["stale"] + 1
-                if gain is None or gain > 0:
-                    p["best_value"], p["best_row"] = value, row
-                    self._save("best.npz", row)
-                p["epochs_done"] = epoch + 1
-                p["epoch_rng"] = self.shuffle_rng.bit_generator.state
-                p["wall_seconds"] += time.perf_counter() - started
-                started = time.perf_counter()
-                self._save("checkpoint.npz", row)  # the commit point: resume continues from here
-                log.write(row)
-                rows.append(row)
-                stopping = self.stop_signal is not None  # arrived during the epoch's last step: it completed first
-                if self.on_epoch and (stop := self.on_epoch(row)):
-                    status = stop
-                    break
-                if stopping and epoch + 1 < cfg.epochs:
-                    status = "interrupted"
-                    break
+
+    def _epochs(self, log):
+        """Train epoch after epoch from where the state stands; return how the run ended: "completed",
+        "early_stopped", "diverged", "interrupted", or the status `on_epoch` returned."""
+        cfg, opt, p = self.config.train, self.config.optimizer, self.progress
+        train, es = self.data.train, cfg.early_stopping
+        batch = len(train.y) if cfg.batch_size == "full" else min(cfg.batch_size, len(train.y))
+        xb = np.empty((batch, self.data.num_features), self.dtype)
+        for epoch in range(p.epochs_done, cfg.epochs):
+            if es is not None and p.stale >= es.patience:
+                return "early_stopped"
+            t0 = time.perf_counter()
+            lr = learning_rate(opt.lr, epoch, cfg.epochs, **opt.schedule.model_dump())
+            p.epoch_rng = self.shuffle_rng.bit_generator.state
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+                    train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch, p.step, p.partial)
+                    val = self._validate(epoch, lr)
+            except Diverged as err:
+                self.error = f"{err}; first non-finite value in {first_nonfinite(self.net)}"
+                return "diverged"
+            except Interrupted as stop:
+                p.step, p.partial = stop.step, stop.partial
+                self._clock()
+                self._save("checkpoint.npz", self.rows[-1] if self.rows else {"epoch": 0})
+                return "interrupted"
+            p.step, p.partial = 0, [0.0, 0]
+            row = self._row(epoch, train_loss, train_acc, val, lr, t0)
+            self._commit(row, log)
+            stopping = self.stop_signal is not None  # arrived during the epoch's last step: it completed first
+            if self.on_epoch and (status := self.on_epoch(row)):
+                return status
+            if stopping and epoch + 1 < cfg.epochs:
+                return "interrupted"
+        return "completed"
+
+    def _row(self, epoch, train_loss, train_acc, val, lr, t0):
+        """The metrics row of epoch `epoch` + 1: its losses and accuracies, per-layer diagnostics, lr and seconds."""
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc, **val}
+        if self.diagnostics is not None:
+            row["layers"], found = self.diagnostics.end_epoch(row)
+            self._warn(found)
+        row["lr"], row["seconds"] = lr, time.perf_counter() - t0
+        return row
+
+    def _commit(self, row, log):
+        """Book a completed epoch: best.npz when the monitor improved, early stopping's count of epochs without an
+        improvement of min_delta, then checkpoint.npz (the commit point resume continues from) and the metrics row.
+        """
+        p, es = self.progress, self.config.train.early_stopping
+        value = row[self.monitor]
+        gain = self._gain(value, p.best_value)
+        p.stale = 0 if gain is None or gain > (es.min_delta if es else 0.0) else p.stale + 1
+        if gain is None or gain > 0:
+            p.best_value, p.best_row = value, row
+            self._save("best.npz", row)
+        p.epochs_done = row["epoch"]
+        p.epoch_rng = self.shuffle_rng.bit_generator.state
+        self._clock()
+        self._save("checkpoint.npz", row)
+        log.write(row)
+        self.rows.append(row)
+
+    def _clock(self):
+        """Add the wall time since the last call (or the start of `run`) to the state's wall_seconds."""
+        now = time.perf_counter()
+        self.progress.wall_seconds += now - self._started
+        self._started = now
+
+    def _finish(self, status):
+        """Write summary.json for a run that ended with `status`, and return it. The time of a diverged epoch is
+        not counted (its checkpoint is not written); an interrupted run's was counted at its checkpoint."""
         if status not in ("diverged", "interrupted"):
-            p["wall_seconds"] += time.perf_counter() - started
-        seconds = p["wall_seconds"]
+            self._clock()
+        p, rows, seconds = self.progress, self.rows, self.progress.wall_seconds
         summary = {
             "status": status,
             "name": self.config.name,
             "epochs_run": len(rows),
-            "epochs": cfg.epochs,
+            "epochs": self.config.train.epochs,
             "monitor": self.monitor,
-            "best_epoch": p["best_row"]["epoch"] if p["best_row"] else None,
-            "best": p["best_row"],
+            "best_epoch": p.best_row["epoch"] if p.best_row else None,
+            "best": p.best_row,
             "final": rows[-1] if rows else None,
             "wall_seconds": seconds,
-            "samples_per_second": len(train.y) * len(rows) / seconds if seconds > 0 else None,
+            "samples_per_second": len(self.data.train.y) * len(rows) / seconds if seconds > 0 else None,
+            "warnings": self.warnings,
         }
-        summary["warnings"] = self.warnings
         if status == "diverged":
             summary["error"] = self.error
         if status == "interrupted":
-            summary["signal"] = signal.Signals(self.stop_signal).name
-            summary["exit_code"] = EXIT_CODES[self.stop_signal]
+            summary.update(stopped_by(self.stop_signal))
         write_summary(self.run_dir, summary)
         return summary
 
@@ -401,12 +275,10 @@ class Trainer:
                     self.on_warning(message)
 
     def _save(self, name, row):
+        """Write RUN_DIR/`name`: the weights, the resolved config and data facts, and the state to resume from."""
         arrays, counters = self.optimizer.state()
-        state = dict(
-            self.progress, optimizer=counters, net_rng=self.net.rng.bit_generator.state, warnings=self.warnings
-        )
-        if self.diagnostics is not None:
-            state["diagnostics"] = self.diagnostics.state()
+        diagnostics = self.diagnostics.state() if self.diagnostics is not None else None
+        carried = Carried(counters, self.net.rng.bit_generator.state, self.warnings, diagnostics)
         save_checkpoint(
             self.run_dir / name,
             dict(self.net.params),
@@ -417,7 +289,7 @@ class Trainer:
                 "epoch": row["epoch"],
                 "metrics": row,
                 "feature_names": self.data.feature_names,
-                "state": state,
+                "state": self.progress.to_meta(carried),
             },
             norm_mean=self.data.mean,
             norm_std=self.data.std,

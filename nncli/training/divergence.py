@@ -1,0 +1,20 @@
+"""Divergence: a loss, weight or score that is no longer finite ends the run (its last finite checkpoints stay)."""
+
+import numpy as np
+
+
+class Diverged(Exception):
+    """A training loss, the weights or the validation loss became non-finite; the message says where and when."""
+
+
+def first_nonfinite(net):
+    """Where a non-finite value sits, scanning the layers from the input: a parameter, its gradient, or an activation."""
+    for i, affine in enumerate(net.affines, start=1):
+        if i > 1 and not np.isfinite(affine.x).all():
+            return f"the activations entering layer {i}"
+        for name in (f"W{i}", f"b{i}"):
+            if not np.isfinite(net.params[name]).all():
+                return f"{name} (layer {i})"
+            if not np.isfinite(net.grads[name]).all():
+                return f"the gradient of {name} (layer {i})"
+    return f"the scores (layer {len(net.affines)})"
