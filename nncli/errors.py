@@ -79,6 +79,10 @@ class DataFileMissing(DataError):
     """A data or labels file named by a config or an option does not exist."""
 
 
+class LabelsMissing(DataError):
+    """Features without labels (.npy or IDX) where labels are needed, and no labels file is given."""
+
+
 class CheckpointError(NncliError):
     """A checkpoint file is missing, corrupt, hostile, or from an incompatible version."""
 

@@ -311,7 +311,12 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
     assert result.exit_code == 2 and "--labels" in result.output and "goes with --data" in result.output
     np.save(tmp_path / "new.npy", X)  # not the training file, whose labels the config names
     result = run("eval", tmp_path / "r" / "best.npz", "--data", tmp_path / "new.npy")
-    assert result.exit_code == 2 and "--labels for nncli eval" in result.output.replace("\n", "")
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "new.npy: npy features need a labels file" in said and "pass --labels FILE" in said
+    bare = write(tmp_path, f"data: {{source: {tmp_path / 'X.npy'}}}\nmodel: {{hidden: [8]}}\n", "bare.yaml")
+    result = run("train", bare, "--out", tmp_path / "r2", "-q")  # train takes no --labels: the config key says how
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "(data.labels in a config)" in said and "--labels" not in said
 
 
 def test_eval_from_another_directory_says_where_the_recorded_data_was_looked_for(tmp_path, monkeypatch):

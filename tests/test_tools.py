@@ -196,3 +196,15 @@ def test_runs_of_a_folder_that_does_not_exist_or_is_a_file_exits_2_naming_it(tmp
     result = run("runs", folder)
     assert result.exit_code == 2 and str(folder) in result.output.replace("\n", "")
     assert ("no such folder" if kind == "missing" else "is not a folder") in result.output
+
+
+def test_missing_data_files_are_warnings_the_library_words(tmp_path):
+    from nncli.config.schema import load_config
+    from nncli.data.files import missing_files
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data: {{source: {tmp_path / 'X.npy'}, labels: {tmp_path / 'y.npy'}}}\n")
+    warnings = missing_files(load_config(path).data)
+    assert [w.split(":")[0] for w in warnings] == ["data.source", "data.labels"]
+    assert all("not found" in w and w.endswith("training needs the file") for w in warnings)
+    assert missing_files(load_config(ROOT / "configs/spiral-2layer.yaml").data) == []  # a built-in is no file
