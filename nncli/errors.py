@@ -32,6 +32,8 @@ class Hint(enum.Enum):
     START_FRESH = "start it without resume"
     DATA_FILE = "pass a data file"
     LABELS_FILE = "pass a labels file"
+    SPLIT = "choose another split"
+    WHERE_TRAINED = "run from where it was trained"
     TEXT_SUMMARY = "use the terminal summary (sparklines), which needs no matplotlib"
 
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from nncli import __version__
 from nncli.cli import app
+from nncli.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -122,6 +123,22 @@ def test_eval_tables_and_default_split(spiral_run):
     result = run("eval", out / "checkpoint.npz")
     assert result.exit_code == 0, result.output
     assert "on val" in result.output and "confusion matrix" in result.output and "precision" in result.output
+
+
+def test_eval_names_its_options_where_the_library_names_its_arguments(spiral_run):
+    from nncli.evaluation.evaluate import evaluate_checkpoint
+
+    out, _ = spiral_run
+    result = run("eval", out / "best.npz", "--split", "tset")
+    assert result.exit_code == 2 and "--split must be one of train, val, test, got 'tset'" in result.output
+    result = run("eval", out / "best.npz", "--split", "test")  # the spiral run holds out no test split
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "no test split (data.test_fraction is 0), only train and val" in said
+    assert "choose another --split or pass --data FILE" in said
+    with pytest.raises(DataError, match="only train and val; choose another split or pass a data file$"):
+        evaluate_checkpoint(out / "best.npz", split="test")
+    with pytest.raises(DataError, match="^labels y.npy goes with data_path"):
+        evaluate_checkpoint(out / "best.npz", labels="y.npy")
 
 
 def test_eval_on_a_file(spiral_run, tmp_path):

@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from nncli.cli import app
+from nncli.errors import RunError
 from nncli.training.checkpoint import FORMAT_VERSION, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,6 +197,17 @@ def test_runs_of_a_folder_that_does_not_exist_or_is_a_file_exits_2_naming_it(tmp
     result = run("runs", folder)
     assert result.exit_code == 2 and str(folder) in result.output.replace("\n", "")
     assert ("no such folder" if kind == "missing" else "is not a folder") in result.output
+
+
+def test_the_library_refuses_what_the_commands_refuse(tmp_path):
+    from nncli.evaluation.inspection import list_runs
+
+    with pytest.raises(RunError, match="no such folder; give the folder that holds the run directories"):
+        list_runs(tmp_path / "nonexist")
+    with pytest.raises(RunError, match=r"^sort must be one of name, .*, got 'colour'$"):  # the argument, not --sort
+        list_runs(tmp_path, "colour")
+    result = run("runs", tmp_path, "--sort", "colour")
+    assert result.exit_code == 2 and "--sort must be one of name, status" in result.output
 
 
 def test_missing_data_files_are_warnings_the_library_words(tmp_path):
