@@ -220,3 +220,13 @@ def test_missing_data_files_are_warnings_the_library_words(tmp_path):
     assert [w.split(":")[0] for w in warnings] == ["data.source", "data.labels"]
     assert all("not found" in w and w.endswith("training needs the file") for w in warnings)
     assert missing_files(load_config(ROOT / "configs/spiral-2layer.yaml").data) == []  # a built-in is no file
+
+
+def test_the_graph_of_a_config_and_of_its_checkpoint_is_one_library_call(two_runs):
+    from nncli.evaluation.network import load_graph, trace_file
+
+    from_config = load_graph(ROOT / "configs/spiral-2layer.yaml")
+    from_checkpoint = load_graph(two_runs / "a" / "best.npz")
+    assert from_config.chain() == from_checkpoint.chain() and "mul W1 (2,100)" in from_config.chain()
+    t, net = trace_file(ROOT / "configs/spiral-2layer.yaml", samples=3)
+    assert len(t.dx) == 3 and all(check.passed for check in t.checks) and net.sizes == [2, 100, 3]
