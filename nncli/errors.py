@@ -34,6 +34,8 @@ class Hint(enum.Enum):
     SEEDS = "pass study_config to resume it as a seed study"
     DATA_FILE = "pass a data file"
     LABELS_FILE = "pass a labels file"
+    SPLIT = "choose another split"
+    WHERE_TRAINED = "run from where it was trained"
     TEXT_SUMMARY = "use the terminal summary (sparklines), which needs no matplotlib"
 
 
@@ -79,6 +81,10 @@ class DataError(NncliError):
 
 class DataFileMissing(DataError):
     """A data or labels file named by a config or an option does not exist."""
+
+
+class LabelsMissing(DataError):
+    """Features without labels (.npy or IDX) where labels are needed, and no labels file is given."""
 
 
 class CheckpointError(NncliError):

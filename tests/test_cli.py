@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from nncli import __version__
 from nncli.cli import app
+from nncli.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -122,6 +123,22 @@ def test_eval_tables_and_default_split(spiral_run):
     result = run("eval", out / "checkpoint.npz")
     assert result.exit_code == 0, result.output
     assert "on val" in result.output and "confusion matrix" in result.output and "precision" in result.output
+
+
+def test_eval_names_its_options_where_the_library_names_its_arguments(spiral_run):
+    from nncli.evaluation.evaluate import evaluate_checkpoint
+
+    out, _ = spiral_run
+    result = run("eval", out / "best.npz", "--split", "tset")
+    assert result.exit_code == 2 and "--split must be one of train, val, test, got 'tset'" in result.output
+    result = run("eval", out / "best.npz", "--split", "test")  # the spiral run holds out no test split
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "no test split (data.test_fraction is 0), only train and val" in said
+    assert "choose another --split or pass --data FILE" in said
+    with pytest.raises(DataError, match="only train and val; choose another split or pass a data file$"):
+        evaluate_checkpoint(out / "best.npz", split="test")
+    with pytest.raises(DataError, match="^labels y.npy goes with data_path"):
+        evaluate_checkpoint(out / "best.npz", labels="y.npy")
 
 
 def test_eval_on_a_file(spiral_run, tmp_path):
@@ -311,7 +328,12 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
     assert result.exit_code == 2 and "--labels" in result.output and "goes with --data" in result.output
     np.save(tmp_path / "new.npy", X)  # not the training file, whose labels the config names
     result = run("eval", tmp_path / "r" / "best.npz", "--data", tmp_path / "new.npy")
-    assert result.exit_code == 2 and "--labels for nncli eval" in result.output.replace("\n", "")
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "new.npy: npy features need a labels file" in said and "pass --labels FILE" in said
+    bare = write(tmp_path, f"data: {{source: {tmp_path / 'X.npy'}}}\nmodel: {{hidden: [8]}}\n", "bare.yaml")
+    result = run("train", bare, "--out", tmp_path / "r2", "-q")  # train takes no --labels: the config key says how
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "(data.labels in a config)" in said and "--labels" not in said
 
 
 def test_eval_from_another_directory_says_where_the_recorded_data_was_looked_for(tmp_path, monkeypatch):

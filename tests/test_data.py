@@ -11,7 +11,7 @@ import pytest
 from nncli.data import builtin as datasets
 from nncli.data import files as data_files
 from nncli.data.dataset import class_ids, encode_labels, load_dataset, load_features, standardize, stratified_split
-from nncli.errors import DataError
+from nncli.errors import DataError, Hint, LabelsMissing
 
 IRIS = Path(__file__).resolve().parent.parent / "data" / "iris.csv"
 
@@ -336,12 +336,12 @@ def test_npy_problems(tmp_path):
     X = np.ones((6, 2))
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y5.npy", np.arange(5))
-    with pytest.raises(
-        DataError,
-        match=r"X.npy: npy features need a labels file, a .npy or IDX file holding one label per sample "
-        r"\(data.labels in a config, --labels for nncli eval\)",
-    ):
+    needs_labels = r"X.npy: npy features need a labels file, a .npy or IDX file holding one label per sample "
+    with pytest.raises(LabelsMissing, match=needs_labels + r"\(data.labels in a config\)$"):  # training: the config key
         load_dataset(cfg(tmp_path / "X.npy"), seed=0)
+    with pytest.raises(LabelsMissing, match=needs_labels + r"\(data.labels in a config\); pass a labels file$") as err:
+        load_features(tmp_path / "X.npy", cfg(tmp_path / "X.npy"), require_labels=True)  # eval's: labels=
+    assert err.value.hints == (Hint.LABELS_FILE,)
     with pytest.raises(DataError, match="X.npy: 6 samples but 5 labels in .*y5.npy"):
         load_dataset(cfg(tmp_path / "X.npy", labels=str(tmp_path / "y5.npy")), seed=0)
     X[3, 1] = np.inf

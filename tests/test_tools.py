@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from nncli.cli import app
+from nncli.errors import RunError
 from nncli.training.checkpoint import FORMAT_VERSION, sha256_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,3 +197,36 @@ def test_runs_of_a_folder_that_does_not_exist_or_is_a_file_exits_2_naming_it(tmp
     result = run("runs", folder)
     assert result.exit_code == 2 and str(folder) in result.output.replace("\n", "")
     assert ("no such folder" if kind == "missing" else "is not a folder") in result.output
+
+
+def test_the_library_refuses_what_the_commands_refuse(tmp_path):
+    from nncli.evaluation.inspection import list_runs
+
+    with pytest.raises(RunError, match="no such folder; give the folder that holds the run directories"):
+        list_runs(tmp_path / "nonexist")
+    with pytest.raises(RunError, match=r"^sort must be one of name, .*, got 'colour'$"):  # the argument, not --sort
+        list_runs(tmp_path, "colour")
+    result = run("runs", tmp_path, "--sort", "colour")
+    assert result.exit_code == 2 and "--sort must be one of name, status" in result.output
+
+
+def test_missing_data_files_are_warnings_the_library_words(tmp_path):
+    from nncli.config import load_config
+    from nncli.data.files import missing_files
+
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data: {{source: {tmp_path / 'X.npy'}, labels: {tmp_path / 'y.npy'}}}\n")
+    warnings = missing_files(load_config(path).data)
+    assert [w.split(":")[0] for w in warnings] == ["data.source", "data.labels"]
+    assert all("not found" in w and w.endswith("training needs the file") for w in warnings)
+    assert missing_files(load_config(ROOT / "configs/spiral-2layer.yaml").data) == []  # a built-in is no file
+
+
+def test_the_graph_of_a_config_and_of_its_checkpoint_is_one_library_call(two_runs):
+    from nncli.evaluation.network import load_graph, trace_file
+
+    from_config = load_graph(ROOT / "configs/spiral-2layer.yaml")
+    from_checkpoint = load_graph(two_runs / "a" / "best.npz")
+    assert from_config.chain() == from_checkpoint.chain() and "mul W1 (2,100)" in from_config.chain()
+    t, net = trace_file(ROOT / "configs/spiral-2layer.yaml", samples=3)
+    assert len(t.dx) == 3 and all(check.passed for check in t.checks) and net.sizes == [2, 100, 3]

@@ -38,6 +38,8 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.SEEDS: "resume it with --seeds SEEDS",
     Hint.DATA_FILE: "pass --data FILE",
     Hint.LABELS_FILE: "pass --labels FILE",
+    Hint.SPLIT: "choose another --split",
+    Hint.WHERE_TRAINED: "run from where it was trained",
     Hint.TEXT_SUMMARY: "nncli plot --text shows a summary in the terminal without it",
 }
 
@@ -56,6 +58,13 @@ def _main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ):
     _debug["on"] = debug
+
+
+def check_choice(flag, value, allowed):
+    """Refuse an option value that is not among `allowed` (the library's own registry) before calling the library,
+    so the message names the flag: "--sort must be one of name, status, …, got 'colour'" (exit 2 via user_errors)."""
+    if value is not None and value not in allowed:
+        raise NncliError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def user_errors(command):

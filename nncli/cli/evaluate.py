@@ -8,8 +8,9 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.app import app, check_choice, err, out, user_errors
 from nncli.cli.render import fmt
+from nncli.errors import DataError
 from nncli.training.atomic import jsonable
 
 
@@ -30,12 +31,23 @@ def eval_(
 
     Example: `nncli eval runs/spiral-2layer/best.npz --split val`
     """
-    from nncli.evaluation.evaluate import evaluate_checkpoint
+    from nncli.evaluation.evaluate import SPLITS, evaluate_checkpoint
 
+    check_choice("--split", split, SPLITS)
+    if labels is not None and data is None:
+        raise DataError(
+            f"--labels {labels} goes with --data FILE (.npy or IDX features); without --data the "
+            f"checkpoint's own data split is evaluated"
+        )
     result = evaluate_checkpoint(checkpoint, data, split, labels)
     if as_json:
         print(json.dumps(jsonable(result)))  # strict JSON: a non-finite loss becomes null
-        return
+    else:
+        _print_report(checkpoint, result)
+
+
+def _print_report(checkpoint, result):
+    """The evaluation as three tables: totals, per-class precision/recall/support, the confusion matrix."""
     head = Table(title=f"{checkpoint} ({result['position']}) on {result['split']}", show_header=False)
     head.add_row("samples", str(result["samples"]))
     head.add_row("data loss", fmt(result["loss"]))

@@ -21,23 +21,6 @@ RENDERED = (".svg", ".png", ".pdf")
 INSTALL_DOT = "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` (macOS)"
 
 
-def _load_graph(path):
-    """The graph of a checkpoint's network (.npz) or of the network a config describes."""
-    from nncli.backprop.graph import config_graph, network_graph
-
-    if path.suffix == ".npz":
-        from nncli.evaluation.evaluate import load_model
-
-        net, _, config = load_model(path)
-        return network_graph(net, config.name)
-    from nncli.config import load_config
-    from nncli.data.dataset import load_dataset
-
-    config = load_config(path)
-    data = load_dataset(config.data, config.seed, np.float64)
-    return config_graph(config, data.num_features, data.num_classes)
-
-
 def _tree(graph):
     labels = {"input": "cyan", "param": "yellow", "gate": "bold", "value": "green"}
     tree = Tree(f"[bold]{escape(graph.name)}[/]: computational graph (N = batch size)")
@@ -84,33 +67,36 @@ def graph(
     Example: `nncli graph configs/spiral-2layer.yaml --format dot --out spiral.svg`
     """
     from nncli.backprop.graph import to_dot
+    from nncli.evaluation.network import load_graph
     from nncli.training.atomic import atomic_write_text, check_output
 
     if fmt not in ("text", "dot"):
         raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
     if out_file is not None:
         check_output(out_file, force)  # before any work: never replace a file unasked
-    g = _load_graph(source)
-    if out_file is not None and out_file.suffix.lower() in RENDERED:
+    g = load_graph(source)
+    if out_file is None and fmt == "dot":
+        print(to_dot(g), end="")
+    elif out_file is None:
+        _print_graph(g, out)
+    elif out_file.suffix.lower() in RENDERED:
         _render(to_dot(g), out_file, force)
-        return
-    if out_file is None:
-        if fmt == "dot":
-            print(to_dot(g), end="")
-        else:
-            out.print(_tree(g))
-            out.print(g.chain(), soft_wrap=True)
-        return
-    if fmt == "dot":
-        text = to_dot(g)
     else:
-        buffer = io.StringIO()
-        console = Console(file=buffer, width=100, no_color=True, highlight=False)
-        console.print(_tree(g))
-        console.print(g.chain(), soft_wrap=True)
-        text = buffer.getvalue()
-    atomic_write_text(out_file, text)
-    out.print(f"wrote {escape(str(out_file))}")
+        atomic_write_text(out_file, to_dot(g) if fmt == "dot" else _plain_text(g))
+        out.print(f"wrote {escape(str(out_file))}")
+
+
+def _print_graph(g, console):
+    """The graph as a tree of gates grouped by layer, then as one chain x → … → L."""
+    console.print(_tree(g))
+    console.print(g.chain(), soft_wrap=True)
+
+
+def _plain_text(g):
+    """The tree and the chain as a text file would hold them: 100 columns, no colour."""
+    buffer = io.StringIO()
+    _print_graph(g, Console(file=buffer, width=100, no_color=True, highlight=False))
+    return buffer.getvalue()
 
 
 def _render(dot_text, path, force):
@@ -244,9 +230,9 @@ def backprop(
         return
     if config is None:
         raise typer.BadParameter("give a CONFIG to trace, or --circuit add-mul|sigmoid-neuron|max", param_hint="CONFIG")
-    from nncli.config import load_config
+    from nncli.evaluation.network import trace_file
 
-    t, _ = bp.trace_config(load_config(config), samples, seed)
+    t, _ = trace_file(config, samples, seed)
     _print_trace(t, len(t.dx))
     if not all(r.passed for r in t.checks):
         raise typer.Exit(1)

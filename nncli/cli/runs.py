@@ -8,9 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.app import app, check_choice, err, out, user_errors
 from nncli.cli.render import fmt
-from nncli.errors import MissingExtra, OutputError, RunError
+from nncli.errors import MissingExtra, OutputError
 
 
 @app.command()
@@ -61,11 +61,7 @@ def runs(
     """
     from nncli.evaluation.inspection import RUN_COLUMNS, list_runs
 
-    if not folder.is_dir():
-        raise RunError(
-            f"{folder}: {'is not a folder' if folder.exists() else 'no such folder'}; "
-            "give the folder that holds the run directories"
-        )
+    check_choice("--sort", sort, RUN_COLUMNS)
     rows = list_runs(folder, sort)
     table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'} under {folder}")
     for col in ("path", *RUN_COLUMNS):

@@ -9,8 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, err, out, user_errors
-from nncli.data.builtin import BUILTINS
-from nncli.data.files import file_missing
 from nncli.errors import ConfigError, Hint
 
 
@@ -43,6 +41,7 @@ def validate(
     Example: `nncli validate configs/spiral-2layer.yaml optimizer.lr=0.1`
     """
     from nncli.config import config_to_dict, flatten, provenance
+    from nncli.data.files import missing_files
 
     cfg, origin = provenance(config, overrides or ())
     table = Table(title=f"{config}: valid")
@@ -52,14 +51,8 @@ def validate(
     for key, value in flatten(config_to_dict(cfg)).items():
         table.add_row(key, json.dumps(value), origin[key], style=style[origin[key]])
     out.print(table)
-    for key in ("source", "labels", "val_source", "val_labels", "test_source", "test_labels"):
-        path = getattr(cfg.data, key)
-        if path is not None and not (key == "source" and path in BUILTINS) and not Path(path).is_file():
-            err.print(
-                f"[yellow]warning:[/] data.{key}: {escape(str(file_missing(path)))}; the config is valid, "
-                f"but training needs the file",
-                soft_wrap=True,
-            )
+    for warning in missing_files(cfg.data):
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 
 @app.command()

@@ -3,7 +3,7 @@
 The trainer calls `load_dataset(cfg.data, seed, dtype)`. Eval and predict read one file with `load_features`, then
 apply the checkpoint's label mapping and statistics with `encode_labels` and `standardize`.
 
-Sources: a built-in name (`nncli.datasets.BUILTINS`) or a CSV, NPZ, NPY or IDX file (read by data_files.py).
+Sources: a built-in name (`nncli.data.builtin.BUILTINS`) or a CSV, NPZ, NPY or IDX file (read by files.py).
 
 Randomness: one `np.random.default_rng(seed)` first generates a built-in dataset, then draws the split. It is the
 root of the seed tree, so it is independent of the trainer's `SeedSequence(seed).spawn` children.
@@ -16,7 +16,7 @@ import numpy as np
 
 from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
 from nncli.data.files import read_source, row_chunks
-from nncli.errors import DataError
+from nncli.errors import DataError, Hint, LabelsMissing
 
 
 @dataclass
@@ -134,11 +134,16 @@ def load_features(path_or_source, data_cfg, require_labels: bool, *, labels=None
     For a CSV without the label column (and require_labels False) every column, or `feature_names` (the training
     columns, picked by name), is a feature. `labels` is the labels file for .npy/IDX features (default data.labels
     when the file is data.source). A built-in is generated with `seed`. The whole file is read into memory.
+    Features without their labels file, when labels are required, raise LabelsMissing with the hint to pass `labels`.
     """
     source = os.fspath(path_or_source)
     if labels is None and source == os.fspath(data_cfg.source):
         labels = data_cfg.labels
-    X, y_raw, names = read_source(source, data_cfg, labels, require_labels, feature_names, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    try:
+        X, y_raw, names = read_source(source, data_cfg, labels, require_labels, feature_names, rng)
+    except LabelsMissing as err:
+        raise LabelsMissing(err.message, hints=(Hint.LABELS_FILE,)) from None
     return np.asarray(X, dtype=np.float64), y_raw, names
 
 

@@ -1,5 +1,5 @@
-"""Data files: which reader a source needs, and the readers (CSV, NPZ, memory-mapped NPY, IDX), each checking
-what it reads and naming the file, row and column of a problem in a DataError.
+"""Data files: which reader a source needs, and the readers (CSV in csvfile.py; NPZ, memory-mapped NPY, IDX here),
+each checking what it reads and naming the file, row and column of a problem in a DataError.
 
   .csv   header row; label column `data.target` (default the last), features `data.features` (default the rest)
   .npz   arrays `data.x_key` (features) and `data.y_key` (labels), read without unpickling
@@ -8,7 +8,6 @@ what it reads and naming the file, row and column of a problem in a DataError.
          data.standardize, on by default, puts them on a common scale); labels from `data.labels`
 """
 
-import csv
 import gzip
 import os
 import zipfile
@@ -18,11 +17,13 @@ import numpy as np
 
 from nncli.data import builtin as datasets
 from nncli.data.builtin import BUILTINS, data_file
-from nncli.errors import DataError, DataFileMissing
+from nncli.data.csvfile import read_csv
+from nncli.errors import DataError, DataFileMissing, LabelsMissing
 
 FORMATS = ".csv, .npz, .npy (labels from data.labels), IDX (.idx or *-ubyte, optionally .gz; labels from data.labels)"
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 CHUNK_BYTES = 32 * 2**20  # rows read at a time when scanning a memory-mapped file
+FILE_KEYS = ("source", "labels", "val_source", "val_labels", "test_source", "test_labels")  # data: keys naming files
 
 
 def row_chunks(X, rows=None):
@@ -42,7 +43,7 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
     if source in BUILTINS:
         kwargs = datasets.generator_kwargs(source, cfg)
         if source == "iris":
-            return _read_csv(data_file("iris.csv"), "species", None, True)
+            return read_csv(data_file("iris.csv"), "species", None, True)
         if source == "digits":
             return (*datasets.digits(), None)
         return (*datasets.GENERATORS[source](**kwargs, rng=rng), None)
@@ -50,7 +51,7 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
     if not Path(source).is_file():
         raise file_missing(source)
     if kind == "csv":
-        return _read_csv(source, cfg.target, cfg.features or feature_names, require_labels)
+        return read_csv(source, cfg.target, cfg.features or feature_names, require_labels)
     if kind == "npz":
         X, y = _read_npz(source, cfg.x_key, cfg.y_key, require_labels)
     else:
@@ -59,9 +60,9 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
         if labels:
             y = read_label_file(os.fspath(labels))
         elif require_labels:
-            raise DataError(
+            raise LabelsMissing(
                 f"{source}: {kind} features need a labels file, a .npy or IDX file holding one label per "
-                f"sample (data.labels in a config, --labels for nncli eval)"
+                f"sample (data.labels in a config)"
             )
     if y is not None and len(y) != len(X):
         raise DataError(
@@ -74,6 +75,17 @@ def file_missing(path, what="data file"):
     """The error for a data or labels file that does not exist; a relative path is placed in the current directory."""
     where = "" if Path(path).is_absolute() else f" (relative paths start from the current directory, {Path.cwd()})"
     return DataFileMissing(f"{what} not found: {path}{where}")
+
+
+def missing_files(data_cfg):
+    """A warning for each file the data config names that does not exist: the config is valid without it (a file
+    may be made later, or elsewhere), but training needs it."""
+    warnings = []
+    for key in FILE_KEYS:
+        path = getattr(data_cfg, key)
+        if path is not None and not (key == "source" and path in BUILTINS) and not Path(path).is_file():
+            warnings.append(f"data.{key}: {file_missing(path)}; the config is valid, but training needs the file")
+    return warnings
 
 
 def is_idx(path):
@@ -116,105 +128,6 @@ def _features_2d(X, source):
                     f"features must be finite numbers"
                 )
     return X
-
-
-def _read_csv(path, target, features, require_labels):
-    """Read a CSV with a header row: (X (N, D) float64, raw labels or None, feature names).
-
-    The label column is `target` when given, else the last column unless it is one of `features`. Without
-    require_labels a missing label column means every column (or every chosen feature) is a feature.
-    Errors name the file, the line as numbered in the file, and the column.
-    """
-    header, rows, lines, line = None, [], [], 0
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, skipinitialspace=True)
-            for record in reader:
-                first, line = line + 1, reader.line_num
-                if not record or record == [""]:
-                    continue
-                if header is None:
-                    header = [name.strip() for name in record]
-                elif len(record) != len(header):
-                    raise DataError(f"{path}: line {first} has {len(record)} fields, the header has {len(header)}")
-                else:
-                    rows.append(record)
-                    lines.append(first)
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text; a CSV data file must be UTF-8") from None
-    except csv.Error as err:
-        raise DataError(f"{path}: line {line + 1}: {err}") from None
-    named = {target, *(features or ())} & set(header or ())  # columns a config names are a header, numbers or not
-    if header is not None and not named and all(_is_number(name) for name in header):
-        raise DataError(
-            f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
-            f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost"
-        )
-    if header is None or not rows:
-        raise DataError(f"{path}: no data rows (a CSV needs a header row and at least one sample)")
-    if len(set(header)) != len(header):
-        twice = sorted({name for name in header if header.count(name) > 1})
-        raise DataError(f"{path}: column name(s) {', '.join(map(repr, twice))} appear more than once in the header")
-
-    def missing(name, what):
-        return DataError(f"{path}: no {what} column {name!r}; the columns are {', '.join(header)}")
-
-    chosen = list(features or ())
-    for name in chosen:
-        if name not in header:
-            raise missing(name, "feature")
-    label = target if target is not None else header[-1]
-    if label not in header or (target is None and label in chosen):
-        label = None
-    if label is None and require_labels:
-        if target is not None:
-            raise missing(target, "target")
-        raise DataError(f"{path}: the last column {header[-1]!r} is a feature; set data.target to the label column")
-    if label in chosen:
-        raise DataError(f"{path}: column {label!r} is both data.target and one of data.features")
-    names = list(features) if features else [n for n in header if n != label]
-    if not names:
-        raise DataError(f"{path}: no feature columns (the columns are {', '.join(header)})")
-    table = np.char.strip(np.array(rows, dtype=str))
-    columns = [_numeric_column(table[:, header.index(name)], path, name, lines) for name in names]
-    y = None if label is None else _label_column(table[:, header.index(label)], path, label, lines)
-    return np.column_stack(columns), y, names
-
-
-def _numeric_column(text, path, name, lines):
-    """One CSV feature column as float64; a non-numeric or non-finite value is a DataError naming line and column."""
-    try:
-        values = text.astype(np.float64)
-    except ValueError:
-        i = next(i for i, s in enumerate(text) if not _is_number(s))  # only on the error path
-        what = "is empty" if text[i] == "" else f"{str(text[i])!r} is not a number"
-        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {what}; features must be numbers") from None
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        i = bad[0]
-        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {text[i]} is not a finite number")
-    return values
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _label_column(text, path, name, lines):
-    """One CSV label column: int64 when every value is an integer, else the strings as written."""
-    empty = np.flatnonzero(text == "")
-    if len(empty):
-        raise DataError(f"{path}: line {lines[empty[0]]}, column {name!r}: the label is empty")
-    try:
-        return text.astype(np.int64)
-    except (ValueError, OverflowError):
-        return text
 
 
 def _load_problem(path, err):

@@ -4,7 +4,7 @@ import numpy as np
 
 from nncli.config import config_from_dict
 from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
-from nncli.errors import DataError, DataFileMissing
+from nncli.errors import DataError, DataFileMissing, Hint
 from nncli.nn.network import build_network
 from nncli.training.checkpoint import load_checkpoint
 
@@ -50,22 +50,23 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
         return Split(np.ascontiguousarray(X, dtype=config.train.dtype), y), split or "file"
     if labels is not None:
         raise DataError(
-            f"--labels {labels} goes with --data FILE (.npy or IDX features); without --data the "
+            f"labels {labels} goes with data_path (.npy or IDX features); without data_path the "
             f"checkpoint's own data split is evaluated"
         )
     try:
         data = load_dataset(config.data, config.seed, np.dtype(config.train.dtype))
     except DataFileMissing as err:
         raise DataFileMissing(
-            f"{err}; the checkpoint's config names this file: run from where it was trained, or pass --data FILE"
+            f"{err}; the checkpoint's config names this file", hints=(Hint.WHERE_TRAINED, Hint.DATA_FILE)
         ) from None
     if split is None:
         split = "test" if data.test is not None else "val" if data.val is not None else "train"
     chosen = getattr(data, split)
     if chosen is None:
+        present = [name for name in SPLITS if getattr(data, name) is not None]
         raise DataError(
-            f"the checkpoint's data has no {split} split (data.{split}_fraction is 0); "
-            f"choose --split train{', val' if data.val is not None else ''} or pass --data FILE"
+            f"the checkpoint's data has no {split} split (data.{split}_fraction is 0), only {' and '.join(present)}",
+            hints=(Hint.SPLIT, Hint.DATA_FILE),
         )
     return chosen, split
 
@@ -73,7 +74,7 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
 def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     """Evaluate a checkpoint; returns a JSON-ready dict (loss, accuracy, samples, split, per-class metrics, confusion)."""
     if split is not None and split not in SPLITS:
-        raise DataError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     net, ckpt, config = load_model(path)
     data, split = checkpoint_data(ckpt, config, data_path, split, labels)
     loss, accuracy = net.evaluate(data.chunks())

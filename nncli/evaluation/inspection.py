@@ -38,6 +38,8 @@ def describe_checkpoint(path):
 
 
 def read_summary(run_dir):
+    """A finished run's summary.json as a dict; RunError naming the problem for anything else (a file, a folder of
+    runs, a run still going or killed, an unreadable summary)."""
     path = Path(run_dir) / "summary.json"
     if not Path(run_dir).is_dir():
         kind = "a file, not a run directory" if Path(run_dir).exists() else "no such run directory"
@@ -52,8 +54,13 @@ def read_summary(run_dir):
 
 def list_runs(folder, sort="name"):
     """One row per run directory under `folder` (any depth), sorted by a RUN_COLUMNS key."""
+    if not Path(folder).is_dir():
+        raise RunError(
+            f"{folder}: {'is not a folder' if Path(folder).exists() else 'no such folder'}; "
+            "give the folder that holds the run directories"
+        )
     if sort not in RUN_COLUMNS:
-        raise RunError(f"--sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
+        raise RunError(f"sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
     run_dirs = sorted(Path(top) for top, _, files in os.walk(folder) if {"summary.json", "metrics.jsonl"} & set(files))
     rows = [_run_row(run_dir) for run_dir in run_dirs]
     descending = sort in ("best_val_accuracy", "epochs")

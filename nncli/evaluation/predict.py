@@ -1,8 +1,8 @@
 """Predict: checkpoint → network → new data → one CSV row per sample (predicted label, per-class probabilities or scores).
 
-The input is read like eval's (`nncli.data.load_features`), picked by the checkpoint's feature names when it has
-them, standardized with the checkpoint's training statistics, and run through the network `chunk` rows at a time,
-so the scores, probabilities and text in flight stay bounded whatever the file's size. A label column in the
+The input is read like eval's (`nncli.data.dataset.load_features`), picked by the checkpoint's feature names when it
+has them, standardized with the checkpoint's training statistics, and run through the network `chunk` rows at a
+time, so the scores, probabilities and text in flight stay bounded whatever the file's size. A label column in the
 input is allowed and ignored. Labels are written in the original vocabulary (`ckpt.classes`).
 """
 

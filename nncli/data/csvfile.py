@@ -1,0 +1,124 @@
+"""The CSV reader: a header row naming the columns, one label column, numeric feature columns.
+
+Every problem is a DataError naming the file, the line as numbered in the file, and the column.
+"""
+
+import csv
+
+import numpy as np
+
+from nncli.errors import DataError
+
+
+def read_csv(path, target, features, require_labels):
+    """Read a CSV with a header row: (X (N, D) float64, raw labels or None, feature names).
+
+    The label column is `target` when given, else the last column unless it is one of `features`. Without
+    require_labels a missing label column means every column (or every chosen feature) is a feature.
+    """
+    header, rows, lines = _records(path)
+    _check_header(path, header, rows, {target, *(features or ())})
+    label = _label_name(path, header, target, list(features or ()), require_labels)
+    names = list(features) if features else [n for n in header if n != label]
+    if not names:
+        raise DataError(f"{path}: no feature columns (the columns are {', '.join(header)})")
+    table = np.char.strip(np.array(rows, dtype=str))
+    columns = [_numeric_column(table[:, header.index(name)], path, name, lines) for name in names]
+    y = None if label is None else _label_column(table[:, header.index(label)], path, label, lines)
+    return np.column_stack(columns), y, names
+
+
+def _records(path):
+    """(header or None, data records, the file line each record starts on); blank lines are skipped."""
+    header, rows, lines, line = None, [], [], 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, skipinitialspace=True)
+            for record in reader:
+                first, line = line + 1, reader.line_num
+                if not record or record == [""]:
+                    continue
+                if header is None:
+                    header = [name.strip() for name in record]
+                elif len(record) != len(header):
+                    raise DataError(f"{path}: line {first} has {len(record)} fields, the header has {len(header)}")
+                else:
+                    rows.append(record)
+                    lines.append(first)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; a CSV data file must be UTF-8") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: line {line + 1}: {err}") from None
+    return header, rows, lines
+
+
+def _check_header(path, header, rows, named):
+    """A header of unique names and at least one data row; a header of numbers is a lost first sample, unless the
+    config names some of its columns (`named`)."""
+    if header is not None and not named & set(header) and all(_is_number(name) for name in header):
+        raise DataError(
+            f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
+            f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost"
+        )
+    if header is None or not rows:
+        raise DataError(f"{path}: no data rows (a CSV needs a header row and at least one sample)")
+    if len(set(header)) != len(header):
+        twice = sorted({name for name in header if header.count(name) > 1})
+        raise DataError(f"{path}: column name(s) {', '.join(map(repr, twice))} appear more than once in the header")
+
+
+def _label_name(path, header, target, chosen, require_labels):
+    """The label column's name (None: there is none), checked against the header and the chosen features."""
+
+    def missing(name, what):
+        return DataError(f"{path}: no {what} column {name!r}; the columns are {', '.join(header)}")
+
+    for name in chosen:
+        if name not in header:
+            raise missing(name, "feature")
+    label = target if target is not None else header[-1]
+    if label not in header or (target is None and label in chosen):
+        label = None
+    if label is None and require_labels:
+        if target is not None:
+            raise missing(target, "target")
+        raise DataError(f"{path}: the last column {header[-1]!r} is a feature; set data.target to the label column")
+    if label in chosen:
+        raise DataError(f"{path}: column {label!r} is both data.target and one of data.features")
+    return label
+
+
+def _numeric_column(text, path, name, lines):
+    """One CSV feature column as float64; a non-numeric or non-finite value is a DataError naming line and column."""
+    try:
+        values = text.astype(np.float64)
+    except ValueError:
+        i = next(i for i, s in enumerate(text) if not _is_number(s))  # only on the error path
+        what = "is empty" if text[i] == "" else f"{str(text[i])!r} is not a number"
+        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {what}; features must be numbers") from None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        i = bad[0]
+        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {text[i]} is not a finite number")
+    return values
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_column(text, path, name, lines):
+    """One CSV label column: int64 when every value is an integer, else the strings as written."""
+    empty = np.flatnonzero(text == "")
+    if len(empty):
+        raise DataError(f"{path}: line {lines[empty[0]]}, column {name!r}: the label is empty")
+    try:
+        return text.astype(np.int64)
+    except (ValueError, OverflowError):
+        return text

@@ -1,0 +1,29 @@
+"""The network behind a file, shown rather than run: a config or a checkpoint → network → graph of gates, and a
+config → network → one forward and backward pass traced gate by gate."""
+
+from pathlib import Path
+
+import numpy as np
+
+from nncli.backprop.graph import config_graph, network_graph
+from nncli.backprop.trace import trace_config
+from nncli.config import load_config
+from nncli.data.dataset import load_dataset
+from nncli.evaluation.evaluate import load_model
+
+
+def load_graph(path):
+    """The graph of a checkpoint's network (.npz: its trained weights and sizes) or of the network a YAML config
+    describes (sized by the features and classes of the config's data, which is read for that)."""
+    if Path(path).suffix == ".npz":
+        net, _, config = load_model(path)
+        return network_graph(net, config.name)
+    config = load_config(path)
+    data = load_dataset(config.data, config.seed, np.float64)
+    return config_graph(config, data.num_features, data.num_classes)
+
+
+def trace_file(path, samples=2, seed=None):
+    """Trace the network of the YAML config at `path` on `samples` rows of its training data (`seed`, default the
+    config's, initializes the weights and picks the rows). Returns (trace, network), as `backprop.trace_config`."""
+    return trace_config(load_config(path), samples, seed)
