@@ -14,12 +14,14 @@ import numpy as np
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
 from nncli.evaluation.evaluate import load_model
+from nncli.nn.losses import LOSSES
 from nncli.training.atomic import atomic_write, check_output
 
 
 def prediction_header(classes, loss):
-    """['predicted', 'p_<label>', …] for softmax, ['predicted', 'score_<label>', …] for the SVM."""
-    prefix = "p_" if loss == "softmax" else "score_"
+    """['predicted', 'p_<label>', …] for a loss read as probabilities (softmax), else ['predicted', 'score_<label>',
+    …] (the SVM)."""
+    prefix = "p_" if LOSSES[loss].probabilities else "score_"
     return ["predicted", *(f"{prefix}{c}" for c in classes)]
 
 
@@ -62,7 +64,8 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096):
             xb = X[start : start + chunk]
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
-            values = net.predict_proba(xb) if config.loss == "softmax" else net.predict_scores(xb).astype(np.float64)
+            probabilities = LOSSES[config.loss].probabilities
+            values = net.predict_proba(xb) if probabilities else net.predict_scores(xb).astype(np.float64)
             for label, v in zip(classes[values.argmax(axis=1)], values.tolist()):
                 yield [label, *(f"{x:.6g}" for x in v)]
 
