@@ -12,7 +12,8 @@ from nncli.cli.render import Progress, fmt, mean_std, print_setup, stopped_at_on
 
 def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
     """`train --seeds`: one run per seed under the study directory, then per-seed and mean ± std tables."""
-    from nncli.studies.seeds import SeedsError, run_seeds
+    from nncli.studies.seed_spec import SeedsError
+    from nncli.studies.seeds import run_seeds
 
     if any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
         raise SeedsError(f"--seeds {spec} sets the seed of every run; drop the seed=... override")

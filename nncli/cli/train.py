@@ -49,9 +49,9 @@ def train(
 
     seed_list = None
     if seeds is not None:
-        from nncli.studies.seeds import parse_seeds
+        from nncli.studies.seed_spec import parse_seeds
 
-        seed_list = parse_seeds(seeds)
+        seed_list = parse_seeds(seeds, option="--seeds")
     overrides = list(overrides or ())
     if resume is not None:
         if out_dir is not None and Path(out_dir).resolve() != resume.resolve():

@@ -27,7 +27,7 @@ from nncli.config.safe_yaml import read_yaml_file
 from nncli.config.schema import config_from_dict, read_config_file
 from nncli.errors import ConfigError, show_value
 from nncli.nn.metrics import maximized, monitors
-from nncli.studies.seeds import SeedsError, parse_seeds
+from nncli.studies.seed_spec import SeedsError, parse_seeds
 
 METHODS = ("grid", "random", "tpe")
 METRICS = {name: maximized(name) for name in monitors()}  # maximize?

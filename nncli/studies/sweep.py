@@ -40,8 +40,8 @@ from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.config.schema import changed_keys, config_from_dict, config_to_dict, dump_config_yaml
 from nncli.errors import ConfigError, NncliError, RunError, require, show_value
 from nncli.studies.executors import DaskExecutor, LocalExecutor, WorkerLost
-from nncli.studies.seeds import mean_and_std
 from nncli.studies.space import sweep_changes
+from nncli.studies.stats import mean_and_std
 from nncli.training.atomic import atomic_write_json, atomic_write_text
 from nncli.training.rundir import holds_run
 
