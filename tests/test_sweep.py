@@ -18,8 +18,8 @@ pytest.importorskip("optuna")
 
 from nncli.cli import app
 from nncli.config.schema import load_config
-from nncli.studies.space import load_sweep
 from nncli.studies.sweep import run_sweep
+from nncli.studies.sweep_file import load_sweep
 from nncli.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -85,8 +85,8 @@ def sweep(
 
     Example: `nncli sweep configs/sweeps/digits.yaml --workers 2`
     """
-    from nncli.studies.space import load_sweep
     from nncli.studies.sweep import run_sweep
+    from nncli.studies.sweep_file import load_sweep
 
     spec = load_sweep(sweep_file, None if out_dir is None else str(out_dir))
 

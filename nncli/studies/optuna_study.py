@@ -16,7 +16,7 @@ import yaml
 from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.config.schema import changed_keys, config_to_dict
 from nncli.errors import ConfigError, require, show_value
-from nncli.studies.space import sweep_changes
+from nncli.studies.sweep_file import sweep_changes
 from nncli.studies.trial import trial_dir
 from nncli.training.atomic import atomic_write_text
 
