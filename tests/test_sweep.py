@@ -293,6 +293,13 @@ def test_bad_sweep_files_name_every_problem_and_exit_2(tmp_path):
     assert not (tmp_path / "sweeps").exists()
 
 
+def test_a_list_or_mapping_where_a_name_belongs_is_named_not_a_crash(tmp_path):
+    path = write_sweep(tmp_path, method={"tpe": 1}, metric=["val_accuracy"])
+    result = runner.invoke(app, ["sweep", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "method: {'tpe': 1} is not one of" in result.output and "metric: ['val_accuracy'] is not" in result.output
+
+
 @pytest.mark.parametrize(
     "module, extra, args", [("optuna", "sweep", []), ("distributed", "dask", ["--scheduler", "tcp://127.0.0.1:1"])]
 )

@@ -141,8 +141,8 @@ def _prune(value, problems):
 
 
 def _one_of(key, value, allowed, problems):
-    """`value`, with a problem noted when it is not one of `allowed`."""
-    if value not in allowed:
+    """`value`, with a problem noted when it is not one of `allowed` (a list or a mapping is not, and no crash)."""
+    if value not in tuple(allowed):
         problems.append(f"{key}: {show_value(value)} is not one of {', '.join(allowed)}")
     return value
 
@@ -166,7 +166,7 @@ def _base_problems(base_raw, base_name, space, metric):
                     if p not in seen:
                         seen.add(p)
                         problems.append(f"space.{param.key}: {p}")
-    if metric in METRICS and metric.startswith("val_"):
+    if metric in tuple(METRICS) and metric.startswith("val_"):
         data = config_from_dict(base_raw, None, default_name=base_name).data
         if data.val_fraction == 0 and data.val_source is None:
             problems.append(
