@@ -371,6 +371,6 @@ def test_one_seed_gives_a_mean_and_no_spread(tmp_path):
     spec, rows = sweep(path, workers=1)
     assert rows[0]["std"] is None and read_trials(spec.output)[0]["std"] == ""
     assert " ± " not in (Path(spec.output) / "best.yaml").read_text().splitlines()[0]
-    from nncli.plot.plots import read_sweep
+    from nncli.plot.records import read_sweep
 
     assert isinstance(read_sweep(spec.output)[1][0]["params"]["train.batch_size"], int)  # not 24.0
