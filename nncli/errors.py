@@ -33,6 +33,8 @@ class Hint(enum.Enum):
     DATA_FILE = "pass a data file"
     LABELS_FILE = "pass a labels file"
     TEXT_SUMMARY = "use the terminal summary (sparklines), which needs no matplotlib"
+    START_SEED_STUDY = "start the seed study without resume"
+    RESUME_WITHOUT_SEEDS = "resume that run on its own, without seeds"
 
 
 class NncliError(Exception):

@@ -37,6 +37,8 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.DATA_FILE: "pass --data FILE",
     Hint.LABELS_FILE: "pass --labels FILE",
     Hint.TEXT_SUMMARY: "nncli plot --text shows a summary in the terminal without it",
+    Hint.START_SEED_STUDY: "start the study with nncli train CONFIG --seeds ...",
+    Hint.RESUME_WITHOUT_SEEDS: "resume that run without --seeds",
 }
 
 

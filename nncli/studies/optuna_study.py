@@ -15,7 +15,7 @@ import yaml
 
 from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.config.schema import changed_keys, config_to_dict
-from nncli.errors import ConfigError, require, show_value
+from nncli.errors import ConfigError, Hint, require, show_value
 from nncli.studies.sweep_file import sweep_changes
 from nncli.studies.trial import trial_dir
 from nncli.training.atomic import atomic_write_text
@@ -77,7 +77,7 @@ def _fixed_distributions(optuna, study, sweep):
             except ValueError as e:
                 problems.append(
                     f"space.{param.key}: its distribution (kind, log scale or choice list) cannot change "
-                    f"once its sweep has started ({e})"
+                    f"once its sweep has started ({e}); keep the old one"
                 )
     return problems
 
@@ -97,9 +97,7 @@ def open_study(sweep, out, force):
     )
     fixed = _fixed_distributions(optuna, study, sweep)
     if fixed:  # before sweep.yaml is rewritten: the directory stays usable with the old file
-        raise ConfigError(
-            fixed + ["keep the old distribution, or start a new sweep with --out DIR"], str(sweep.path), "sweep file"
-        )
+        raise ConfigError(fixed, str(sweep.path), "sweep file", hints=(Hint.ELSEWHERE,))
     old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {} if recorded.exists() else None
     if old is not None and not force:
         changed = [
@@ -111,11 +109,7 @@ def open_study(sweep, out, force):
             for k in changed_keys(study.user_attrs.get("base_config", base), base)
         ]
         if changed:
-            raise ConfigError(
-                changed + ["pass --force to continue it with the new settings, or --out DIR to start afresh"],
-                str(sweep.path),
-                "sweep file",
-            )
+            raise ConfigError(changed, str(sweep.path), "sweep file", hints=(Hint.ACCEPT_CHANGES, Hint.ELSEWHERE))
     atomic_write_text(recorded, yaml.dump(resolved, Dumper=ConfigDumper, sort_keys=False, allow_unicode=True))
     study.set_user_attr("base_config", base)
     return study

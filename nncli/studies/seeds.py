@@ -1,6 +1,6 @@
 """A seed study: one config trained once per seed, each into its own run directory, summarized as mean ± std.
 
-Layout under the study directory (the config's output.dir or --out): `seed-<k>/`, a normal run directory per
+Layout under the study directory (the config's output.dir, or the one given): `seed-<k>/`, a normal run directory per
 seed, and `seeds.json`, the per-seed summaries and their mean/std, rewritten atomically after every seed.
 
 Rules, so that nothing is overwritten silently:
@@ -15,7 +15,7 @@ Diverged and interrupted seeds are recorded but left out of the mean and std.
 import math
 from pathlib import Path
 
-from nncli.errors import RunError
+from nncli.errors import Hint, RunError
 from nncli.nn.metrics import monitors
 from nncli.studies.stats import mean_and_std
 from nncli.training.atomic import atomic_write_json
@@ -37,14 +37,14 @@ def check_study_dir(study_dir, seeds, force=False, resume=False):
         raise RunError(f"{study_dir} exists and is not a directory")
     if holds_run(study_dir):
         raise RunError(
-            f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and "
-            f"seeds.json of its own: choose another --out" + (" (or resume that run without --seeds)" if resume else "")
+            f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and seeds.json of its own",
+            hints=(Hint.ELSEWHERE, Hint.RESUME_WITHOUT_SEEDS) if resume else (Hint.ELSEWHERE,),
         )
     if resume:
         if not any(seed_run_dir(study_dir, s).is_dir() for s in seeds):
             raise RunError(
-                f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)}); "
-                f"start the study with nncli train CONFIG --seeds ..."
+                f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)})",
+                hints=(Hint.START_SEED_STUDY,),
             )
         return
     if force:
@@ -53,8 +53,7 @@ def check_study_dir(study_dir, seeds, force=False, resume=False):
     if (study_dir / "seeds.json").exists() or taken:
         what = ", ".join(p.name for p in taken) or "seeds.json"
         raise RunError(
-            f"{study_dir} already holds a seed study ({what}); pass --resume to continue it, "
-            f"--force to replace these seed runs, or --out DIR to write somewhere else"
+            f"{study_dir} already holds a seed study ({what})", hints=(Hint.RESUME, Hint.REPLACE, Hint.ELSEWHERE)
         )
 
 

@@ -22,7 +22,7 @@ from collections import deque
 from pathlib import Path
 
 from nncli.config.schema import config_to_dict
-from nncli.errors import RunError
+from nncli.errors import Hint, RunError
 from nncli.studies.executors import DaskExecutor, LocalExecutor, WorkerLost
 from nncli.studies.optuna_study import counted, open_study, recover, sampler, tell
 from nncli.studies.sweep_results import write_results
@@ -44,7 +44,9 @@ class _Lock:
             fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self.file.close()
-            raise RunError(f"{out} is in use by another nncli sweep; wait for it or choose another --out") from None
+            raise RunError(
+                f"{out} is in use by another nncli sweep until it finishes", hints=(Hint.ELSEWHERE,)
+            ) from None
 
     def release(self):
         self.file.close()
@@ -60,8 +62,9 @@ def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None
     what = "a training run" if holds_run(out) else "a seed study" if (out / "seeds.json").exists() else None
     if what or (out.exists() and not out.is_dir()):
         raise RunError(
-            f"{out} {'holds ' + what if what else 'is a file'}; a sweep needs a directory of its own: "
-            f"choose another --out (or output in the sweep file)"
+            f"{out} {'holds ' + what if what else 'is a file'}; a sweep needs a directory of its own "
+            f"(output in the sweep file names it)",
+            hints=(Hint.ELSEWHERE,),
         )
     out.mkdir(parents=True, exist_ok=True)
     lock = _Lock(out)
