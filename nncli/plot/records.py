@@ -11,9 +11,8 @@ from nncli.config.safe_yaml import read_yaml_file
 from nncli.errors import RunError, show_value
 from nncli.nn.metrics import monitors
 from nncli.studies.space import parse_space
+from nncli.studies.sweep_results import STATES
 from nncli.training.rundir import read_metrics, runs_inside
-
-STATES = ("complete", "pruned", "failed")  # a trials.csv row's state
 
 
 def run_rows(run_dir):
@@ -125,7 +124,7 @@ def choice_label(value):
 
 def trial_counts(trials):
     """{state: how many trials ended so}, for complete, pruned and failed."""
-    return {state: sum(t["state"] == state for t in trials) for state in STATES}
+    return {state: sum(t["state"] == state for t in trials) for state in STATES.values()}
 
 
 def best_trial(trials, maximize):

@@ -38,6 +38,7 @@ class Param:
         return value
 
     def distribution(self):
+        """The Optuna distribution this key is sampled from (a range's log scale included)."""
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         if self.kind == "choice":

@@ -81,6 +81,7 @@ class Sweep:
 
 
 def _overrides(params):
+    """`params` as the KEY=VALUE overrides `nncli train` takes, each value JSON (which YAML reads back as it was)."""
     return [f"{key}={json.dumps(value)}" for key, value in params.items()]
 
 
