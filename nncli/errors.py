@@ -37,6 +37,8 @@ class Hint(enum.Enum):
     SPLIT = "choose another split"
     WHERE_TRAINED = "run from where it was trained"
     TEXT_SUMMARY = "use the terminal summary (sparklines), which needs no matplotlib"
+    START_SEED_STUDY = "start the seed study without resume"
+    RESUME_WITHOUT_SEEDS = "resume that run on its own, without seeds"
 
 
 class NncliError(Exception):

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nncli.cli import app
-from nncli.studies.seeds import SeedsError, parse_seeds
+from nncli.studies.seed_spec import SeedsError, parse_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 SPIRAL = ROOT / "configs/spiral-2layer.yaml"

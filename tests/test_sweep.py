@@ -18,8 +18,8 @@ pytest.importorskip("optuna")
 
 from nncli.cli import app
 from nncli.config import load_config
-from nncli.studies.space import load_sweep
 from nncli.studies.sweep import run_sweep
+from nncli.studies.sweep_file import load_sweep
 from nncli.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,6 +293,13 @@ def test_bad_sweep_files_name_every_problem_and_exit_2(tmp_path):
     assert not (tmp_path / "sweeps").exists()
 
 
+def test_a_list_or_mapping_where_a_name_belongs_is_named_not_a_crash(tmp_path):
+    path = write_sweep(tmp_path, method={"tpe": 1}, metric=["val_accuracy"])
+    result = runner.invoke(app, ["sweep", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "method: {'tpe': 1} is not one of" in result.output and "metric: ['val_accuracy'] is not" in result.output
+
+
 @pytest.mark.parametrize(
     "module, extra, args", [("optuna", "sweep", []), ("distributed", "dask", ["--scheduler", "tcp://127.0.0.1:1"])]
 )
@@ -364,6 +371,6 @@ def test_one_seed_gives_a_mean_and_no_spread(tmp_path):
     spec, rows = sweep(path, workers=1)
     assert rows[0]["std"] is None and read_trials(spec.output)[0]["std"] == ""
     assert " ± " not in (Path(spec.output) / "best.yaml").read_text().splitlines()[0]
-    from nncli.plot.plots import read_sweep
+    from nncli.plot.records import read_sweep
 
     assert isinstance(read_sweep(spec.output)[1][0]["params"]["train.batch_size"], int)  # not 24.0

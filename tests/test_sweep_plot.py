@@ -52,7 +52,7 @@ def sweep_dir(tmp_path):
 
 def test_sweep_figure_has_a_panel_per_key_with_the_right_axes(sweep_dir):
     pytest.importorskip("matplotlib")
-    from nncli.plot.plots import sweep_figure
+    from nncli.plot.sweep_plot import sweep_figure
 
     fig = sweep_figure(sweep_dir)
     lr, hidden, activation = fig.axes
@@ -85,7 +85,7 @@ def test_plot_writes_a_png_of_a_sweep(sweep_dir, tmp_path):
 
 def test_one_seed_means_no_error_bars(tmp_path):
     pytest.importorskip("matplotlib")
-    from nncli.plot.plots import sweep_figure
+    from nncli.plot.sweep_plot import sweep_figure
 
     fig = sweep_figure(write_sweep(tmp_path / "one", seeds=[0]))
     assert "over" not in fig._suptitle.get_text()
@@ -104,7 +104,7 @@ def test_without_matplotlib_the_sweep_is_summarized_per_key(sweep_dir, no_matplo
 
 
 def test_summary_buckets_and_categories_hold_the_best_complete_trial(sweep_dir):
-    from nncli.plot.plots import sweep_summary
+    from nncli.plot.summaries import sweep_summary
 
     summary = sweep_summary(sweep_dir)
     hidden = {label: (count, value, number) for label, count, value, number in summary["keys"]["model.hidden"]["rows"]}
@@ -116,7 +116,7 @@ def test_summary_buckets_and_categories_hold_the_best_complete_trial(sweep_dir):
 
 
 def test_val_loss_is_minimized(tmp_path):
-    from nncli.plot.plots import sweep_summary
+    from nncli.plot.summaries import sweep_summary
 
     summary = sweep_summary(write_sweep(tmp_path / "loss", metric="val_loss"))
     assert not summary["maximize"] and summary["best"]["number"] == 4

@@ -172,7 +172,7 @@ def test_shipped_configs_carry_the_schema_modeline_and_the_schema_is_current(sch
 
 
 def test_a_long_curve_is_drawn_whole_in_a_fixed_width():
-    from nncli.plot.plots import sparkline
+    from nncli.plot.summaries import sparkline
 
     line = sparkline(list(range(300)), width=40)
     assert len(line) == 40 and line[0] == "▁" and line[-1] == "█"  # the end of the curve is there

@@ -41,6 +41,8 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.SPLIT: "choose another --split",
     Hint.WHERE_TRAINED: "run from where it was trained",
     Hint.TEXT_SUMMARY: "nncli plot --text shows a summary in the terminal without it",
+    Hint.START_SEED_STUDY: "start the study with nncli train CONFIG --seeds ...",
+    Hint.RESUME_WITHOUT_SEEDS: "resume that run without --seeds",
 }
 
 

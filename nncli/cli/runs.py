@@ -127,7 +127,12 @@ def plot(
 
     Example: `nncli plot runs/sweeps/digits`
     """
-    from nncli.plot.plots import FORMATS, plot_run, plot_sweep, plot_target, sparklines
+    from nncli.cli.app import HINTS
+    from nncli.plot.figures import FORMATS
+    from nncli.plot.records import plot_target
+    from nncli.plot.run_plot import plot_run
+    from nncli.plot.summaries import sparklines
+    from nncli.plot.sweep_plot import plot_sweep
 
     sweep = plot_target(run_dir) == "sweep"
     if out_file is not None and text:
@@ -143,7 +148,9 @@ def plot(
             out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}")
             return
         except MissingExtra as e:
-            err.print(f"{escape(str(e))}; showing {'the sweep' if sweep else 'the curves'} in the terminal instead")
+            err.print(
+                f"{escape(e.render(HINTS))}; showing {'the sweep' if sweep else 'the curves'} in the terminal instead"
+            )
     if sweep:
         _print_sweep_summary(run_dir)
         return
@@ -157,7 +164,7 @@ def plot(
 
 def _print_sweep_summary(sweep_dir):
     """Per swept key, the best complete trial in each category or bucket of its range."""
-    from nncli.plot.plots import sweep_summary
+    from nncli.plot.summaries import sweep_summary
 
     summary = sweep_summary(sweep_dir)
     metric, counts, best = summary["metric"], summary["counts"], summary["best"]

@@ -12,7 +12,8 @@ from nncli.cli.render import Progress, fmt, mean_std, print_setup, stopped_at_on
 
 def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
     """`train --seeds`: one run per seed under the study directory, then per-seed and mean ± std tables."""
-    from nncli.studies.seeds import SeedsError, run_seeds
+    from nncli.studies.seed_spec import SeedsError
+    from nncli.studies.seeds import run_seeds
 
     if any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
         raise SeedsError(f"--seeds {spec} sets the seed of every run; drop the seed=... override")
@@ -53,7 +54,12 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
         if state["progress"] is not None:
             state["progress"].close()
     _print_study(cfg.name, study, study_dir)
-    runs = study["runs"]
+    _exit_as_the_seeds_ended(study["runs"], study_dir, spec)
+
+
+def _exit_as_the_seeds_ended(runs, study_dir, spec):
+    """Name each diverged seed; exit as a plain run would: 130/143 when interrupted (with how to continue), 1 when a
+    seed diverged."""
     for run in runs:
         if run["status"] == "diverged":
             err.print(

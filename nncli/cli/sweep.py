@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nncli.cli.app import app, err, out, user_errors
 from nncli.cli.render import mean_std
+from nncli.errors import RunError
 
 
 def _value(value):
@@ -85,8 +86,9 @@ def sweep(
 
     Example: `nncli sweep configs/sweeps/digits.yaml --workers 2`
     """
-    from nncli.studies.space import load_sweep
+    from nncli.studies.executors import SchedulerError
     from nncli.studies.sweep import run_sweep
+    from nncli.studies.sweep_file import load_sweep
 
     spec = load_sweep(sweep_file, None if out_dir is None else str(out_dir))
 
@@ -101,20 +103,27 @@ def sweep(
 
     try:
         rows = run_sweep(spec, workers=workers, scheduler=scheduler, force=force, on_trial=on_trial)
+    except SchedulerError as e:  # the library names its argument; here it is our option
+        raise RunError(f"--scheduler {e.address}: {e.problem}") from None
     except KeyboardInterrupt:
-        again = shlex.join(
-            [
-                "nncli",
-                "sweep",
-                str(sweep_file),
-                *(["--out", str(out_dir)] if out_dir is not None else []),
-                *(["--workers", str(workers)] if workers is not None else []),
-                *(["--scheduler", scheduler] if scheduler else []),
-            ]
-        )  # same --workers: same trials
+        again = _again(sweep_file, out_dir, workers, scheduler)
         err.print(
             f"[bold red]interrupted:[/] finished trials are kept in {spec.output}; run {again} again to resume",
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
     _print_table(rows, spec, Path(spec.output))
+
+
+def _again(sweep_file, out_dir, workers, scheduler):
+    """The command that resumes this sweep, shell-quoted; the same --workers, since they shape which trials run."""
+    return shlex.join(
+        [
+            "nncli",
+            "sweep",
+            str(sweep_file),
+            *(["--out", str(out_dir)] if out_dir is not None else []),
+            *(["--workers", str(workers)] if workers is not None else []),
+            *(["--scheduler", scheduler] if scheduler else []),
+        ]
+    )

@@ -48,9 +48,10 @@ def train(
 
     seed_list, study_config = None, None
     if seeds is not None:
-        from nncli.studies.seeds import parse_seeds, study_config_path
+        from nncli.studies.seed_spec import parse_seeds
+        from nncli.studies.seeds import study_config_path
 
-        seed_list = parse_seeds(seeds)
+        seed_list = parse_seeds(seeds, option="--seeds")
         study_config = partial(study_config_path, seeds=seed_list)  # a resumed study continues from its seed runs
     cfg, overrides, out_dir = resolve_run(config, overrides or (), out_dir, resume, study_config)
     if seed_list is not None:

@@ -15,6 +15,15 @@ class WorkerLost(Exception):
     """The process (or Dask worker) running a trial died before returning its result."""
 
 
+class SchedulerError(RunError):
+    """A Dask scheduler that cannot be used: `address` as given and the `problem` with it, so that a front end can
+    name the address by its own option."""
+
+    def __init__(self, address, problem):
+        self.address, self.problem = address, problem
+        super().__init__(f"scheduler {address}: {problem}")
+
+
 def _child(send, fn, args, parent):
     """Body of a local worker process: die with the coordinator (Linux), run fn, send back ('ok'|'error', value)."""
     try:
@@ -112,15 +121,13 @@ class DaskExecutor:
     """Runs each call as a task on a Dask distributed cluster; the workers need nncli and the same file paths."""
 
     def __init__(self, address):
-        distributed = require("distributed", "dask", "nncli sweep --scheduler")
+        distributed = require("distributed", "dask", "running trials on a Dask cluster")
         try:
             self.client = distributed.Client(address, timeout="10s")
         except (OSError, TimeoutError) as e:
-            raise RunError(f"--scheduler {address}: cannot connect ({e})") from None
+            raise SchedulerError(address, f"cannot connect ({e})") from None
         except ValueError as e:  # an address Dask cannot parse
-            raise RunError(
-                f"--scheduler {address}: not an address ({e}); expected one such as tcp://10.0.0.5:8786"
-            ) from None
+            raise SchedulerError(address, f"not an address ({e}); expected one such as tcp://10.0.0.5:8786") from None
         self.distributed = distributed
         self.workers = max(1, sum(self.client.nthreads().values()))
 

@@ -1,6 +1,6 @@
 """A seed study: one config trained once per seed, each into its own run directory, summarized as mean ± std.
 
-Layout under the study directory (the config's output.dir or --out): `seed-<k>/`, a normal run directory per
+Layout under the study directory (the config's output.dir, or the one given): `seed-<k>/`, a normal run directory per
 seed, and `seeds.json`, the per-seed summaries and their mean/std, rewritten atomically after every seed.
 
 Rules, so that nothing is overwritten silently:
@@ -13,48 +13,17 @@ Diverged and interrupted seeds are recorded but left out of the mean and std.
 """
 
 import math
-import re
 from pathlib import Path
 
-from nncli.errors import NncliError, RunError
+from nncli.errors import Hint, RunError
 from nncli.nn.metrics import monitors
+from nncli.studies.stats import mean_and_std
 from nncli.training.atomic import atomic_write_json
 from nncli.training.rundir import holds_run
 
 METRICS = tuple(monitors())
 TEST_METRICS = tuple(monitors(["test"]))
 EXCLUDED = ("diverged", "interrupted")
-SPEC_HELP = "a seed (3), a range (0-4) or a comma list (0,2,5) of non-negative integers"
-
-
-class SeedsError(NncliError):
-    """A --seeds value that is not a list of non-negative integers."""
-
-
-def parse_seeds(spec, option="--seeds"):
-    """'0-4' → [0, 1, 2, 3, 4]; '0,2,5' → [0, 2, 5]; '3' → [3]; ranges and lists combine ('0-2,7').
-
-    A list such as [0, 1, 2] (a sweep file's `seeds`) reads as its comma form. Errors name `option`.
-    """
-    if isinstance(spec, list):
-        spec = ",".join(map(str, spec))
-    if not str(spec).strip():
-        raise SeedsError(f"{option}: no seeds given; give {SPEC_HELP}")
-    seeds = []
-    for part in str(spec).split(","):
-        part = part.strip()
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not match:
-            where = f"{part!r} in {spec!r}" if part != str(spec).strip() else repr(part)
-            raise SeedsError(f"{option}: {where} is not {SPEC_HELP}")
-        lo, hi = int(match[1]), int(match[2] if match[2] is not None else match[1])
-        if hi < lo:
-            raise SeedsError(f"{option}: the range {part!r} runs backwards; write it low-high, e.g. {hi}-{lo}")
-        seeds.extend(range(lo, hi + 1))
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
-    if repeated:
-        raise SeedsError(f"{option}: seed {repeated[0]} is listed twice in {spec!r}; each seed runs once")
-    return seeds
 
 
 def seed_run_dir(study_dir, seed):
@@ -68,14 +37,14 @@ def check_study_dir(study_dir, seeds, force=False, resume=False):
         raise RunError(f"{study_dir} exists and is not a directory")
     if holds_run(study_dir):
         raise RunError(
-            f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and "
-            f"seeds.json of its own: choose another --out" + (" (or resume that run without --seeds)" if resume else "")
+            f"{study_dir} holds a single run; a seed study writes seed-<k>/ run directories and seeds.json of its own",
+            hints=(Hint.ELSEWHERE, Hint.RESUME_WITHOUT_SEEDS) if resume else (Hint.ELSEWHERE,),
         )
     if resume:
         if not any(seed_run_dir(study_dir, s).is_dir() for s in seeds):
             raise RunError(
-                f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)}); "
-                f"start the study with nncli train CONFIG --seeds ..."
+                f"{study_dir}: nothing to resume (no seed-<k>/ run for seeds {_listing(seeds)})",
+                hints=(Hint.START_SEED_STUDY,),
             )
         return
     if force:
@@ -84,8 +53,7 @@ def check_study_dir(study_dir, seeds, force=False, resume=False):
     if (study_dir / "seeds.json").exists() or taken:
         what = ", ".join(p.name for p in taken) or "seeds.json"
         raise RunError(
-            f"{study_dir} already holds a seed study ({what}); pass --resume to continue it, "
-            f"--force to replace these seed runs, or --out DIR to write somewhere else"
+            f"{study_dir} already holds a seed study ({what})", hints=(Hint.RESUME, Hint.REPLACE, Hint.ELSEWHERE)
         )
 
 
@@ -178,13 +146,6 @@ def summarize(seeds, runs):
         "pending": [s for s in seeds if s not in done],
         "aggregate": aggregate,
     }
-
-
-def mean_and_std(values):
-    """Mean and sample standard deviation (n − 1) of a non-empty list; the std is None for a single value."""
-    n = len(values)
-    mean = sum(values) / n
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
 
 
 def _mean_std(rows, keys):

@@ -1,41 +1,19 @@
-"""The sweep file: a base config, a search space over its dotted keys, and how to search it.
+"""The search space of a sweep: dotted config keys, each with a distribution Optuna samples from.
 
-    base: configs/digits-2layer.yaml    # a config file (or an inline mapping)
-    method: tpe                         # grid | random | tpe
-    trials: 24                          # grid: at most (and by default) every combination
-    metric: val_accuracy                # val_accuracy | train_accuracy (maximized), val_loss | train_loss (minimized)
-    seeds: [0, 1]                       # each trial trains once per seed (config key `seed`); or "0-2"
-    space:
-      optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}
-      model.hidden: {choice: [[64], [128]]}
-    prune: median                       # none | median | {median: {startup_trials: 3, warmup_epochs: 3}}
-    sampler_seed: 0
-    output: runs/sweeps/digits          # default: runs/sweeps/<sweep file stem>
+    optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}   # a range: log_uniform | uniform | int | log_int
+    model.hidden: {choice: [[64], [128]]}           # or a list of values; a bare list is a choice too
 
-Everything is validated before anything runs, every problem reported at once: each space key is applied to the
-base config with its extreme and listed values, so a key that is not a config key or a range the config refuses
-is named exactly as `nncli train` would name it.
+Shared by the sweep file's parser (sweep_file.py) and the sweep plot, which reads a sweep directory's sweep.yaml
+with it, so both understand a space the same way.
 """
 
 import difflib
-import itertools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from nncli.config import config_from_dict, read_config_file
-from nncli.config.safe_yaml import read_yaml_file
-from nncli.errors import ConfigError, show_value
-from nncli.nn.metrics import maximized, monitors
-from nncli.studies.seeds import SeedsError, parse_seeds
+from nncli.errors import show_value
 
-METHODS = ("grid", "random", "tpe")
-METRICS = {name: maximized(name) for name in monitors()}  # maximize?
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "log_int", "choice")
-KEYS = ("base", "method", "trials", "metric", "seeds", "space", "prune", "sampler_seed", "output")
-DEFAULT_TRIALS = 20
-PRUNE_DEFAULTS = {"startup_trials": 3, "warmup_epochs": 3}
-MAX_TRIALS = 100_000
 
 
 @dataclass
@@ -60,6 +38,7 @@ class Param:
         return value
 
     def distribution(self):
+        """The Optuna distribution this key is sampled from (a range's log scale included)."""
         from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
         if self.kind == "choice":
@@ -72,53 +51,6 @@ class Param:
     def samples(self):
         """Values that validating the config with must pass: both ends of a range, or every choice."""
         return list(self.args)
-
-
-@dataclass
-class Sweep:
-    """A validated sweep file; `base_raw` is the base config as a plain dict, `stem` names the study."""
-
-    path: Path
-    stem: str
-    base: object
-    base_raw: dict
-    base_name: str
-    method: str
-    trials: int
-    metric: str
-    seeds: list
-    space: list
-    prune: dict | None
-    sampler_seed: int
-    output: str
-
-    @property
-    def maximize(self):
-        return METRICS[self.metric]
-
-    def as_dict(self):
-        """The resolved sweep file, as written to the sweep directory's sweep.yaml."""
-        prune = "none" if self.prune is None else {"median": dict(self.prune)}
-        return {
-            "base": self.base,
-            "method": self.method,
-            "trials": self.trials,
-            "metric": self.metric,
-            "seeds": list(self.seeds),
-            "space": {p.key: {p.kind: p.args} for p in self.space},
-            "prune": prune,
-            "sampler_seed": self.sampler_seed,
-            "output": self.output,
-        }
-
-    def config(self, params, **top):
-        """The base config with `params` ({dotted key: value}) applied and top-level keys (seed, name) set."""
-        raw = dict(self.base_raw, **top)
-        return config_from_dict(raw, str(self.path), _overrides(params), default_name=self.base_name)
-
-
-def _overrides(params):
-    return [f"{key}={json.dumps(value)}" for key, value in params.items()]
 
 
 def _number(value):
@@ -200,156 +132,3 @@ def _set_by_sweep(key):
     if key == "name" or key.startswith("output."):
         return "the sweep names each run and its directory after its trial and seed"
     return None
-
-
-def _resolve_base(base, sweep_path, problems):
-    """(raw dict, default name) of the base, (None, None) after adding its problems: a path (from the current
-    directory, else next to the sweep file) or an inline mapping."""
-    if isinstance(base, dict):
-        return dict(base), "base"
-    if not isinstance(base, str) or not base:
-        problems.append(f"base: expected a config file path or a mapping, got {show_value(base)}")
-        return None, None
-    path = Path(base)
-    if not path.exists() and not path.is_absolute() and (sweep_path.parent / path).exists():
-        path = sweep_path.parent / path
-    if not path.exists():
-        problems.append(f"base: {base}: file not found (looked in the current directory and next to the sweep file)")
-        return None, None
-    try:
-        raw = read_config_file(path)
-        config_from_dict(raw, str(path), default_name=path.stem)  # the base alone must be a valid config
-    except ConfigError as e:
-        problems.extend(f"base: {p}" for p in e.problems)
-        return None, None
-    return raw, path.stem
-
-
-def _seeds(value, problems):
-    try:
-        return parse_seeds(value if isinstance(value, list) else str(value), "seeds")
-    except SeedsError as e:
-        problems.append(str(e))
-        return [0]
-
-
-def _prune(value, problems):
-    if value in (None, "none", False):
-        return None
-    options = {}
-    if isinstance(value, dict) and len(value) == 1 and "median" in value:
-        options = value["median"] or {}
-        unknown = [k for k in options if k not in PRUNE_DEFAULTS] if isinstance(options, dict) else ["?"]
-        if unknown:
-            problems.append(
-                f"prune.median: expected a mapping with {', '.join(PRUNE_DEFAULTS)}, got {show_value(options)}"
-            )
-            return None
-        bad = [k for k, v in options.items() if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0)]
-        if bad:
-            problems.append(f"prune.median.{bad[0]}: expected a whole number >= 0, got {show_value(options[bad[0]])}")
-            return None
-    elif value != "median":
-        problems.append(
-            f"prune: {show_value(value)} is not one of none, median (or {{median: {{startup_trials: N, "
-            f"warmup_epochs: N}}}})"
-        )
-        return None
-    return dict(PRUNE_DEFAULTS, **options)
-
-
-def parse_sweep(raw, path, output=None):
-    """Validate a sweep file's plain dict into a Sweep; every problem at once in one ConfigError."""
-    path = Path(path)
-    if not isinstance(raw, dict):
-        raise ConfigError("top level must be a mapping of sweep keys", str(path), "sweep file")
-    problems = [f"{key}: unknown key (allowed: {', '.join(KEYS)})" for key in raw if key not in KEYS]
-    if "base" not in raw:
-        problems.append("base: required key is missing (a config file path or an inline config)")
-    base_raw, base_name = _resolve_base(raw.get("base"), path, problems) if "base" in raw else (None, None)
-    method = raw.get("method", "random")
-    if method not in METHODS:
-        problems.append(f"method: {show_value(method)} is not one of {', '.join(METHODS)}")
-    metric = raw.get("metric", "val_accuracy")
-    if metric not in METRICS:
-        problems.append(f"metric: {show_value(metric)} is not one of {', '.join(METRICS)}")
-    seeds = _seeds(raw.get("seeds", [0]), problems)
-    prune = _prune(raw.get("prune", "none"), problems)
-    sampler_seed = raw.get("sampler_seed", 0)
-    if not (isinstance(sampler_seed, int) and not isinstance(sampler_seed, bool) and 0 <= sampler_seed < 2**32):
-        problems.append(f"sampler_seed: expected an integer from 0 to 2**32 - 1, got {show_value(sampler_seed)}")
-    space = parse_space(raw.get("space"), problems)
-    if base_raw is not None:
-        seen = set()
-        for param in space:
-            for value in param.samples():
-                try:
-                    config_from_dict(base_raw, None, _overrides({param.key: value}), default_name=base_name)
-                except ConfigError as e:
-                    for p in e.problems:
-                        if p not in seen:
-                            seen.add(p)
-                            problems.append(f"space.{param.key}: {p}")
-        if metric in METRICS and metric.startswith("val_"):
-            data = config_from_dict(base_raw, None, default_name=base_name).data
-            if data.val_fraction == 0 and data.val_source is None:
-                problems.append(
-                    f"metric: {metric} needs a validation split, and the base has data.val_fraction 0 "
-                    f"and no data.val_source; use train_{metric[4:]} or give the base a val split"
-                )
-    combos = None
-    if method == "grid":
-        not_choice = [p.key for p in space if p.kind != "choice"]
-        if not_choice:
-            problems.append(
-                f"space: grid search needs a choice (list of values) for every key; "
-                f"{', '.join(not_choice)} {'is a range' if len(not_choice) == 1 else 'are ranges'}"
-            )
-        else:
-            combos = len(list(itertools.product(*(p.args for p in space))))
-    trials = raw.get("trials")
-    trials = (combos or DEFAULT_TRIALS) if trials is None else trials
-    if not (isinstance(trials, int) and not isinstance(trials, bool) and 1 <= trials <= MAX_TRIALS):
-        problems.append(f"trials: expected an integer from 1 to {MAX_TRIALS}, got {show_value(trials)}")
-    elif combos is not None and trials > combos:
-        problems.append(f"trials: {trials} is more than the grid's {combos} combinations")
-    out = output if output is not None else raw.get("output", f"runs/sweeps/{path.stem}")
-    if not isinstance(out, (str, Path)) or not str(out):
-        problems.append(f"output: expected a directory path, got {show_value(out)}")
-    if problems:
-        raise ConfigError(problems, str(path), "sweep file")
-    return Sweep(
-        path=path,
-        stem=path.stem,
-        base=raw["base"],
-        base_raw=base_raw,
-        base_name=base_name,
-        method=method,
-        trials=trials,
-        metric=metric,
-        seeds=seeds,
-        space=space,
-        prune=prune,
-        sampler_seed=sampler_seed,
-        output=str(out),
-    )
-
-
-def load_sweep(path, output=None):
-    """Read and validate a sweep file (YAML, read like a config: safe loader, 1e-3 is a number)."""
-    path = Path(path)
-    try:
-        raw = read_yaml_file(path, "a sweep file is a few hundred bytes")
-    except ConfigError as e:  # the reader speaks of configs; this is a sweep file
-        raise ConfigError(e.problems, what="sweep file") from None
-    if raw is None:
-        raise ConfigError(f"{path}: is empty; a sweep needs base and space", what="sweep file")
-    return parse_sweep(raw, path, output)
-
-
-def sweep_changes(old, new):
-    """Keys of two resolved sweep files (as_dict) that differ, space keys as space.<dotted key>."""
-    changed = [k for k in KEYS if k not in ("space", "output") and old.get(k) != new.get(k)]
-    a, b = old.get("space") or {}, new.get("space") or {}
-    changed += [f"space.{k}" for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
-    return changed

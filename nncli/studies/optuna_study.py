@@ -1,0 +1,162 @@
+"""The sweep's Optuna study in study.db: opened by the coordinating process only, told results in trial order.
+
+Opening refuses a sweep directory made by a different sweep file (unless forced) and, always, a swept key whose
+distribution changed, since Optuna keeps one per parameter for the life of a study. Resume: trials a stopped
+coordinator left running are told from their result.json when the worker finished them, else marked failed,
+their run directories removed and their params re-queued as new trials.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from nncli.config import changed_keys, config_to_dict
+from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
+from nncli.errors import ConfigError, Hint, require, show_value
+from nncli.studies.sweep_file import sweep_changes
+from nncli.studies.trial import trial_dir
+from nncli.training.atomic import atomic_write_text
+
+
+def sampler(sweep, index):
+    """The Optuna sampler for the `index`-th ask, seeded from (sampler_seed, index) so a resumed sweep continues
+    the sequence instead of replaying it. The grid sampler keeps sampler_seed: it shuffles the grid with it."""
+    import optuna
+
+    seed = int(np.random.SeedSequence([sweep.sampler_seed, index]).generate_state(1)[0])
+    if sweep.method == "grid":
+
+        class Grid(optuna.samplers.GridSampler):
+            def after_trial(self, *args):  # it would call study.stop(), which only optimize() allows
+                pass
+
+        return Grid({p.key: p.encoded for p in sweep.space}, seed=sweep.sampler_seed)  # its order of the grid
+    if sweep.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, sweep.trials // 3)))
+
+
+def _storage(path):
+    """Optuna's SQLite storage in WAL mode with synchronous=NORMAL: every commit survives the process being killed
+    (a power cut may lose the last few), and a commit costs no fsync, which dominated small trials."""
+    import optuna
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{Path(path).resolve()}")
+
+    def pragmas(connection, record):
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()
+    return storage
+
+
+def _at(resolved, key):
+    """A resolved sweep file's value at `key`: a top-level key, or space.<dotted config key>."""
+    top, _, rest = key.partition(".")
+    value = resolved.get(top)
+    return (value or {}).get(rest) if rest else value
+
+
+def _fixed_distributions(optuna, study, sweep):
+    """Problems for swept keys whose distribution differs from the one the study has recorded for them: Optuna keeps
+    one per parameter for the life of a study (kind, log scale and choice list; a range's bounds may change)."""
+    recorded = {}
+    for trial in study.get_trials(deepcopy=False):
+        recorded.update(trial.distributions)
+    problems = []
+    for param in sweep.space:
+        if param.key in recorded:
+            try:
+                optuna.distributions.check_distribution_compatibility(recorded[param.key], param.distribution())
+            except ValueError as e:
+                problems.append(
+                    f"space.{param.key}: its distribution (kind, log scale or choice list) cannot change "
+                    f"once its sweep has started ({e}); keep the old one"
+                )
+    return problems
+
+
+def open_study(sweep, out, force):
+    """Create or reopen the study; refuse a sweep directory made by a different sweep file unless `force`."""
+    optuna = require("optuna", "sweep", "nncli sweep")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    recorded = out / "sweep.yaml"
+    resolved = sweep.as_dict()
+    base = config_to_dict(sweep.config({}))
+    study = optuna.create_study(
+        study_name=sweep.stem,
+        storage=_storage(out / "study.db"),
+        load_if_exists=True,
+        direction="maximize" if sweep.maximize else "minimize",
+    )
+    fixed = _fixed_distributions(optuna, study, sweep)
+    if fixed:  # before sweep.yaml is rewritten: the directory stays usable with the old file
+        raise ConfigError(fixed, str(sweep.path), "sweep file", hints=(Hint.ELSEWHERE,))
+    old = read_yaml_file(recorded, "sweep.yaml is written by nncli sweep") or {} if recorded.exists() else None
+    if old is not None and not force:
+        changed = [
+            f"{k}: {show_value(_at(old, k))} in {out}, now {show_value(_at(resolved, k))}"
+            for k in sweep_changes(old, resolved)
+        ]
+        changed += [
+            f"base: {k}: differs from the sweep in {out}"
+            for k in changed_keys(study.user_attrs.get("base_config", base), base)
+        ]
+        if changed:
+            raise ConfigError(changed, str(sweep.path), "sweep file", hints=(Hint.ACCEPT_CHANGES, Hint.ELSEWHERE))
+    atomic_write_text(recorded, yaml.dump(resolved, Dumper=ConfigDumper, sort_keys=False, allow_unicode=True))
+    study.set_user_attr("base_config", base)
+    return study
+
+
+def tell(study, trial, result):
+    """Record a worker's result in the study: the per-epoch curve, then complete / pruned / failed."""
+    from optuna.trial import TrialState
+
+    for epoch, value in result.get("intermediate", {}).items():
+        trial.report(value, int(epoch))
+    trial.set_user_attr("result", {k: result.get(k) for k in ("mean", "std", "epochs", "values", "error")})
+    trial.set_user_attr("curves", result.get("curves") or [])  # per seed {epoch: metric}, for the pruner
+    if result["state"] == "complete":
+        study.tell(trial, result["mean"])
+    else:
+        study.tell(trial, state=TrialState.PRUNED if result["state"] == "pruned" else TrialState.FAIL)
+
+
+def recover(study, sweep, out):
+    """Settle trials a stopped coordinator left running: tell finished ones, re-queue the rest."""
+    import optuna
+    from optuna.trial import TrialState
+
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trial = optuna.trial.Trial(study, frozen._trial_id)
+        path = trial_dir(out, frozen.number) / "result.json"
+        done = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if done and done.get("number") == frozen.number and done.get("state") in ("complete", "pruned", "failed"):
+            tell(study, trial, done)
+            continue
+        trial.set_user_attr("interrupted", True)  # does not count towards `trials`
+        proposed = all(p.key in frozen.params for p in sweep.space)  # a kill can land while Optuna asks
+        trial.set_user_attr(
+            "result",
+            {
+                "error": "interrupted; its params were re-queued as a new trial"
+                if proposed
+                else "interrupted while its params were being proposed; nothing to re-queue"
+            },
+        )
+        study.tell(trial, state=TrialState.FAIL)
+        shutil.rmtree(trial_dir(out, frozen.number), ignore_errors=True)
+        if proposed:
+            study.enqueue_trial(frozen.params, skip_if_exists=False)
+
+
+def counted(study):
+    """Trials that count towards `trials`: finished, and not failed by an interruption (those are re-queued)."""
+    return sum(t.state.is_finished() and not t.user_attrs.get("interrupted") for t in study.get_trials(deepcopy=False))

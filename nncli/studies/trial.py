@@ -1,0 +1,153 @@
+"""One sweep trial, as a worker runs it: train the trial's config once per seed, pruning against finished trials.
+
+A trial trains its seeds one after another. The value of a seed is the best value of the metric over its epochs
+(maximum accuracy, minimum loss, as the course's Solver keeps its best validation accuracy); the trial's value is
+the mean over seeds, and its curve, reported to Optuna, is the per-epoch mean over the seeds.
+
+Median pruning happens here, in the worker, which never opens study.db: at submission the trial gets the per-seed
+curves of the trials completed so far, and after each epoch (but the last) of seed s, Optuna's MedianPruner, on an
+in-memory study of the completed trials' seed-s curves, compares this seed's best value so far with their median
+at that epoch (seed against seed: each seed draws its own val split). A pruned seed prunes the trial; its
+remaining seeds are skipped.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nncli.config import config_from_dict
+from nncli.errors import NncliError, RunError
+from nncli.studies.stats import mean_and_std
+from nncli.training.atomic import atomic_write_json
+
+LOCK_WAIT_SECONDS = 10
+
+
+def trial_dir(out, number):
+    """The run directories of trial `number` of the sweep in `out`: out/trial-0007/seed-K/."""
+    return Path(out) / f"trial-{number:04d}"
+
+
+class _MedianPrune:
+    """Optuna's MedianPruner on an in-memory study of the completed trials' curves ({epoch: metric})."""
+
+    def __init__(self, prune, maximize):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        pruner = optuna.pruners.MedianPruner(
+            n_startup_trials=prune["startup_trials"], n_warmup_steps=prune["warmup_epochs"]
+        )
+        study = optuna.create_study(direction="maximize" if maximize else "minimize", pruner=pruner)
+        for curve in prune["curves"]:
+            values = {int(e): v for e, v in curve.items()}
+            study.add_trial(optuna.trial.create_trial(value=values[max(values)], intermediate_values=values))
+        self.trial = study.ask()
+
+    def __call__(self, epoch, value):
+        self.trial.report(value, epoch)
+        return self.trial.should_prune()
+
+
+def _limit_blas():
+    """One BLAS thread per worker: N workers on N cores must not each start N threads."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _train(config, run_dir, on_epoch, number):
+    """Train one seed, waiting briefly for a run directory still locked by a dying earlier attempt."""
+    from nncli.training.trainer import train
+
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return train(config, run_dir, force=True, command=f"nncli sweep (trial {number})", on_epoch=on_epoch)
+        except RunError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _train_seed(task, i, seed, out):
+    """Train seed number `i` of a trial into out/seed-K; returns (summary, {epoch: metric}).
+
+    Pruning compares this seed with the same seed of the completed trials (each seed has its own split).
+    """
+    metric, prune = task["metric"], None
+    if task["prune"]:
+        curves = [c[i] for c in task["prune"]["curves"] if c and len(c) > i]
+        prune = _MedianPrune(dict(task["prune"], curves=curves), task["maximize"])
+    curve = {}
+    try:
+        config = config_from_dict(dict(task["config"], seed=seed, name=f"{out.name}-seed-{seed}"))
+    except Exception as e:  # a crashing trial is a result, not the end of the sweep
+        return _failure(e), curve
+
+    def on_epoch(row):
+        curve[row["epoch"]] = row[metric]
+        if task.get("parent_pid") and os.getppid() != task["parent_pid"]:
+            return "orphaned"
+        if prune is not None and row["epoch"] < config.train.epochs and prune(row["epoch"], row[metric]):
+            return "pruned"
+        return None
+
+    try:
+        return _train(config, out / f"seed-{seed}", on_epoch, task["number"]), curve
+    except Exception as e:
+        return _failure(e), curve
+
+
+def _failure(e):
+    return {"status": "failed", "error": str(e) if isinstance(e, NncliError) else f"{type(e).__name__}: {e}"}
+
+
+def run_trial(task):
+    """Train one trial (every seed) in a worker; returns the result dict, also written to the trial's result.json.
+
+    `task`: number, config (resolved dict), seeds, trial_dir, metric, maximize, prune (None or options + curves),
+    parent_pid (local workers stop when their coordinator is gone).
+    """
+    _limit_blas()
+    out = Path(task["trial_dir"])
+    out.mkdir(parents=True, exist_ok=True)  # before any seed: a trial that fails at once still records why
+    (out / "result.json").unlink(missing_ok=True)
+    result = {
+        "number": task["number"],
+        "params": task["params"],
+        "state": "complete",
+        "values": [],
+        "curves": [],
+        "epochs": 0,
+        "error": None,
+    }
+    for i, seed in enumerate(task["seeds"]):
+        summary, curve = _train_seed(task, i, seed, out)
+        if summary["status"] in ("interrupted", "orphaned"):
+            return dict(result, state="interrupted")
+        result["epochs"] = max(result["epochs"], len(curve)) if summary["status"] != "pruned" else len(curve)
+        if summary["status"] in ("diverged", "failed"):
+            result.update(state="failed", error=f"seed {seed}: {summary['error']}")
+            break
+        result["curves"].append(curve)
+        best = max if task["maximize"] else min
+        result["values"].append(best(curve.values()))
+        if summary["status"] == "pruned":
+            result["state"] = "pruned"
+            break
+    values = result["values"]
+    result["mean"] = result["std"] = None
+    if values and result["state"] == "complete":
+        result["mean"], result["std"] = mean_and_std([float(v) for v in values])  # std None: one seed, no spread
+    epochs = sorted({e for c in result["curves"] for e in c})
+    result["intermediate"] = {e: float(np.mean([c[e] for c in result["curves"] if e in c])) for e in epochs}
+    atomic_write_json(out / "result.json", result)
+    return result
