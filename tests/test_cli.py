@@ -416,3 +416,11 @@ def test_gradcheck_takes_overrides_like_train(tmp_path):
     assert checks["W3"]["shape"] == [4, 3] and all(c["status"] == "pass" for c in checks.values())
     result = run("gradcheck", ROOT / "configs/spiral-2layer.yaml", "model.hiden=[5]")
     assert result.exit_code == 2 and "did you mean" in result.output
+
+
+def test_help_lists_the_commands_in_the_order_of_the_job():
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
+    order = ["train", "eval", "predict", "gradcheck", "graph", "backprop", "sweep", "schema", "validate", "init"]
+    order += ["inspect", "runs", "diff", "plot"]
+    positions = [result.output.index(f"│ {name} ") for name in order]
+    assert positions == sorted(positions), result.output

@@ -1,16 +1,20 @@
 """One registry per concept: adding an activation is one class, and every part of nncli then knows it."""
 
+import inspect
+
 import numpy as np
 import pytest
 
 from nncli.backprop.graph import network_graph
 from nncli.backprop.trace import trace
 from nncli.config import config_from_dict, json_schema
+from nncli.config.schema import ModelConfig, OptimizerConfig
 from nncli.gradcheck.suite import builtin_checks
 from nncli.nn.activations import ACTIVATIONS, activation
+from nncli.nn.activations import hyperparameters as activation_keys
 from nncli.nn.layers import Gate
 from nncli.nn.network import Network
-from nncli.optim.rules import OPTIMIZERS, make_optimizer
+from nncli.optim.rules import OPTIMIZERS, hyperparameters, make_optimizer
 from nncli.optim.schedules import SCHEDULES
 from nncli.training.diagnostics import Diagnostics
 
@@ -97,3 +101,20 @@ def test_config_choices_are_the_registries():
     schedules = schema["OptimizerConfig"]["properties"]["schedule"]["oneOf"]
     assert [s["$ref"].rsplit("/", 1)[1] for s in schedules] == [f"{n.capitalize()}Schedule" for n in SCHEDULES]
     assert json_schema()["properties"]["loss"]["enum"] == ["softmax", "svm"]
+
+
+def _defaults(cls, names):
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: parameters[name].default for name in names}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_hyperparameter_of_an_update_rule_is_a_config_key_with_its_default(name):
+    for key, default in _defaults(OPTIMIZERS[name], hyperparameters(name)).items():
+        assert OptimizerConfig.model_fields[key].default == default, key
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_every_option_of_an_activation_is_a_config_key_with_its_default(name):
+    for key, default in _defaults(ACTIVATIONS[name], activation_keys(name)).items():
+        assert ModelConfig.model_fields[key].default == default, key

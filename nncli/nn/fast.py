@@ -1,7 +1,7 @@
 """The engine's speed tricks, one named helper each: what it computes, and the plain way it replaces.
 
-Times are µs per call on this kind of machine, float32, batch 128, 256 units (../shared/PERF-NOTES.md); the
-plain versions live in reference.py, and the tests hold the two to the same numbers.
+Times are µs per call measured on a 2-core AMD EPYC, float32, batch 128, 256 units; the plain versions live in
+reference.py, and tests/test_fast_path.py holds the two to the same numbers.
 """
 
 import numpy as np

@@ -142,7 +142,12 @@ def make_optimizer(name, size, dtype=np.float64, **hyper):
 
 
 def optimizer_from_config(optimizer, size, dtype=np.float64):
-    """The update rule an `optimizer` config section names, with the hyperparameters that rule takes from it."""
-    return make_optimizer(
-        optimizer.name, size, dtype, **{h: getattr(optimizer, h) for h in hyperparameters(optimizer.name)}
-    )
+    """The update rule an `optimizer` config section names, with the hyperparameters that rule takes from it.
+
+    Each hyperparameter is a key of the config's optimizer section (config/schema.py, where a new one is added;
+    tests/test_registries.py checks that every registered rule's are there)."""
+    takes = hyperparameters(optimizer.name)
+    missing = [h for h in takes if not hasattr(optimizer, h)]
+    if missing:
+        raise ValueError(f"{optimizer.name} takes {', '.join(missing)}, which the optimizer config has no key for")
+    return make_optimizer(optimizer.name, size, dtype, **{h: getattr(optimizer, h) for h in takes})
