@@ -117,7 +117,11 @@ def test_best_npz_copied_over_checkpoint_npz_is_refused(run_copy):
     refused(cli("train", "--resume", run_copy, "train.epochs=3"), "was written as best.npz")
     # the same copy made by an nncli before run ids: best.npz's state is written before its epoch is booked
     rewrite_checkpoint(run_copy / "checkpoint.npz", lambda meta: meta.pop("run"))
-    refused(cli("train", "--resume", run_copy, "train.epochs=3"), "meta.state.epochs_done must be meta.epoch (2)")
+    refused(
+        cli("train", "--resume", run_copy, "train.epochs=3"),
+        "meta.state.epochs_done must be meta.epoch",
+        "a best.npz copied over it",
+    )
 
 
 def test_a_stale_or_foreign_checkpoint_is_refused(run_copy, tmp_path):
