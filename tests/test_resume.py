@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from nncli.cli import app
 from nncli.config import config_from_dict
 from nncli.training.checkpoint import load_checkpoint
-from nncli.training.rundir import RunLock, read_metrics
+from nncli.training.lock import RunLock
+from nncli.training.rundir import read_metrics
 from nncli.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,7 +249,7 @@ def test_one_run_per_directory(tmp_path):
 
 def test_a_crashed_runs_lock_does_not_block(tmp_path):
     run_dir = tmp_path / "r"
-    code = f"from nncli.training.rundir import RunLock; RunLock({str(run_dir)!r}); import os; os._exit(9)"
+    code = f"from nncli.training.lock import RunLock; RunLock({str(run_dir)!r}); import os; os._exit(9)"
     subprocess.run([sys.executable, "-c", code], check=False)
     assert (run_dir / ".lock").exists()
     RunLock(run_dir).release()

@@ -1,5 +1,7 @@
 """`nncli train`: one run, or one run per seed with --seeds."""
 
+import os
+import sys
 from functools import partial
 from pathlib import Path
 from typing import List, Optional
@@ -7,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from nncli.cli.app import app, err, user_errors
+from nncli.cli.app import app, err, out, user_errors
 from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once
 
 
@@ -70,7 +72,7 @@ def _train_one(cfg, run_dir, force, resume, quiet):
 
     def on_start(trainer):
         if not quiet:
-            print_setup(trainer)
+            _to_stdout(print_setup, trainer)
 
     try:
         summary = run_training(
@@ -86,7 +88,7 @@ def _train_one(cfg, run_dir, force, resume, quiet):
         stopped_at_once()
     finally:
         progress.close()
-    print_summary(summary, run_dir)
+    _to_stdout(print_summary, summary, run_dir)
     if summary["status"] == "diverged":
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
         raise typer.Exit(1)
@@ -96,3 +98,16 @@ def _train_one(cfg, run_dir, force, resume, quiet):
             soft_wrap=True,
         )
         raise typer.Exit(summary["exit_code"])
+
+
+def _to_stdout(show, *args):
+    """Print with `show`; when stdout's reader has gone (`nncli train CONFIG | head -3`), output ends quietly and
+    training goes on: a closed pipe never stops a run, and its exit code stays the run's own."""
+    try:
+        show(*args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # later output (and exit's flush) goes nowhere
+    except SystemExit:
+        if not out.quiet:  # rich's Console.on_broken_pipe silences itself, points stdout at devnull and exits 1
+            raise

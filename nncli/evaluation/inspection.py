@@ -3,14 +3,14 @@
 Everything here reads JSON and npz arrays only; nothing is unpickled or executed.
 """
 
-import json
 import os
 from pathlib import Path
 
 from nncli.config import changed_keys, flatten
 from nncli.errors import RunError
+from nncli.training import rundir
 from nncli.training.checkpoint import load_checkpoint, sha256_of
-from nncli.training.rundir import read_metrics, runs_inside
+from nncli.training.rundir import read_metrics
 
 RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
 
@@ -40,16 +40,10 @@ def describe_checkpoint(path):
 def read_summary(run_dir):
     """A finished run's summary.json as a dict; RunError naming the problem for anything else (a file, a folder of
     runs, a run still going or killed, an unreadable summary)."""
-    path = Path(run_dir) / "summary.json"
     if not Path(run_dir).is_dir():
         kind = "a file, not a run directory" if Path(run_dir).exists() else "no such run directory"
         raise RunError(f"{run_dir}: {kind}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(runs_inside(run_dir) or f"{run_dir}: not a finished nncli run (no summary.json)") from None
-    except (OSError, ValueError) as e:
-        raise RunError(f"{run_dir}: not a finished nncli run ({path.name}: {e})") from None
+    return rundir.read_summary(run_dir)  # checked key by key: a summary of the wrong shape is named, not used
 
 
 def list_runs(folder, sort="name"):

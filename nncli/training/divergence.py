@@ -1,5 +1,7 @@
 """Divergence: a loss, weight or score that is no longer finite ends the run (its last finite checkpoints stay)."""
 
+import math
+
 import numpy as np
 
 
@@ -18,3 +20,17 @@ def first_nonfinite(net):
             if not np.isfinite(net.grads[name]).all():
                 return f"the gradient of {name} (layer {i})"
     return f"the scores (layer {len(net.affines)})"
+
+
+def validate(net, val, epoch, lr):
+    """{val_loss, val_accuracy} of `net`'s weights after epoch `epoch` + 1 ({} without a validation split `val`);
+    Diverged when the loss is not finite (finite weights whose scores overflow on new data)."""
+    if val is None:
+        return {}
+    loss, accuracy = net.evaluate(val.chunks())
+    if not math.isfinite(loss):
+        raise Diverged(
+            f"the validation loss became {loss} after epoch {epoch + 1} (the scores overflow); "
+            f"the learning rate ({lr:g}) is probably too high"
+        )
+    return {"val_loss": loss, "val_accuracy": accuracy}

@@ -5,15 +5,15 @@ a finished run) and, only when forced, change anything else. Restoring loads the
 random generators, the loop state and the metrics rows, so the resumed run continues bit-identically.
 """
 
-from dataclasses import replace
 from pathlib import Path
 
 from nncli.config import changed_keys, config_to_dict, load_config
-from nncli.errors import ConfigError, Hint, RunError
+from nncli.errors import CheckpointError, ConfigError, Hint, RunError, show_value
 from nncli.optim.schedules import learning_rate
+from nncli.training.atomic import atomic_write_json
 from nncli.training.checkpoint import load_checkpoint
-from nncli.training.rundir import read_metrics, rewrite_metrics
-from nncli.training.state import TrainState
+from nncli.training.rundir import RUN_FILES, has_trained, new_run_id, read_metrics, read_run_id, rewrite_metrics
+from nncli.training.state import Fits, TrainState
 
 FREE_ON_RESUME = ("train.epochs", "output.dir")  # config keys a resume may change without force
 
@@ -55,23 +55,25 @@ def resolve_run(config=None, overrides=(), out_dir=None, resume=None, study_conf
 
 def restore(trainer, force):
     """Load the checkpoint.npz and metrics of `trainer`'s run directory into it (weights, optimizer state, both
-    generators, metrics rows, warnings, diagnostics); return its TrainState and the warnings this resume adds.
+    generators, metrics rows, warnings, diagnostics); return its TrainState, the warnings this resume adds and the
+    run's id.
 
-    Refuses a config that differs from the run's in more than FREE_ON_RESUME unless `force`; a forced change of
-    optimizer.name starts the new optimizer's state fresh.
+    Refuses a config that differs from the run's in more than FREE_ON_RESUME unless `force` (a forced change of
+    optimizer.name starts the new optimizer's state fresh), a checkpoint of another run or another point of this
+    one (best.npz copied over it, an older copy), and a training state that does not check field by field.
     """
     path = trainer.run_dir / "checkpoint.npz"
     if not path.exists():
-        raise RunError(f"{trainer.run_dir}: nothing to resume (no checkpoint.npz)", hints=(Hint.START_FRESH,))
+        raise _nothing_to_resume(trainer.run_dir)
     ckpt = load_checkpoint(path)
     changed = _changes(ckpt, trainer.config, force)
     if list(ckpt.layer_sizes) != trainer.net.sizes or "state" not in ckpt.meta:
         raise RunError(f"{path}: does not match this config's model or holds no training state")
-    state, carried = TrainState.from_meta(ckpt.meta["state"])
+    run_id = _run_of(ckpt, trainer.run_dir, path)
+    state, carried = _state_of(ckpt, trainer, path, fresh_optimizer := "optimizer.name" in changed)
     for name, value in ckpt.params.items():
         trainer.net.params[name][...] = value
-    fresh_optimizer = "optimizer.name" in changed  # forced: the old rule's state means nothing to the new one
-    if not fresh_optimizer:
+    if not fresh_optimizer:  # forced: the old rule's state means nothing to the new one
         trainer.optimizer.load_state(ckpt.optimizer_state, carried.optimizer)
     trainer.net.rng.bit_generator.state = carried.net_rng
     trainer.shuffle_rng.bit_generator.state = state.epoch_rng
@@ -87,7 +89,62 @@ def restore(trainer, force):
             f"the new optimizer starts with fresh state",
         )
     notes.append(_stopped_again(trainer.config, trainer.monitor, state.stale, ckpt.epoch))
-    return replace(state, epochs_done=ckpt.epoch), notes
+    return state, notes, run_id
+
+
+def _nothing_to_resume(run_dir):
+    """The RunError for a run directory without checkpoint.npz; a run stopped before its first checkpoint (nothing
+    trained to lose) is said to start again as it is."""
+    if has_trained(run_dir):
+        return RunError(f"{run_dir}: nothing to resume (no checkpoint.npz)", hints=(Hint.START_FRESH,))
+    return RunError(
+        f"{run_dir}: nothing to resume (the run stopped before its first checkpoint, so nothing was trained); "
+        f"start it again: its directory is reused as it is",
+        hints=(Hint.START_FRESH,),
+    )
+
+
+def _run_of(ckpt, run_dir, path):
+    """The run id the resumed run goes on with: its checkpoint's, which must be this directory's (run.json) and
+    written as checkpoint.npz; a checkpoint of a run older than run ids gets a new one."""
+    run, recorded = ckpt.meta.get("run"), read_run_id(run_dir)
+    if run is None:
+        return recorded or new_run_id(run_dir)
+    if not isinstance(run, dict) or not isinstance(run.get("id"), str) or run.get("file") not in RUN_FILES:
+        raise CheckpointError(f"checkpoint {path}: meta.run must be {{id, file}}, got {show_value(run)}")
+    if run["file"] != "checkpoint.npz":
+        raise RunError(
+            f"{path} was written as {run['file']} (epoch {ckpt.epoch}), not as the checkpoint a resume continues "
+            f"from: a copy of {run['file']} resumes with stale state; put the run's own checkpoint.npz back"
+        )
+    if recorded is None:
+        atomic_write_json(run_dir / "run.json", {"run_id": run["id"]})  # run.json deleted: the checkpoint knows
+    elif recorded != run["id"]:
+        raise RunError(
+            f"{path} belongs to another run (run id {run['id'][:12]}…, this directory's run.json says "
+            f"{recorded[:12]}…): a checkpoint resumes only the run that wrote it"
+        )
+    return run["id"]
+
+
+def _state_of(ckpt, trainer, path, fresh_optimizer):
+    """The checkpoint's training state, checked field by field against this run, with the optimizer arrays its
+    rule needs (unless the optimizer starts fresh)."""
+    train = trainer.config.train
+    samples = len(trainer.data.train.y)
+    batch = samples if train.batch_size == "full" else min(train.batch_size, samples)
+    fits = Fits(ckpt.epoch, -(-samples // batch), samples, tuple(trainer.net.sizes[1:-1]))
+    try:
+        state, carried = TrainState.from_meta(ckpt.meta["state"], fits)
+    except CheckpointError as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
+    missing = [f"opt_{n}" for n in trainer.optimizer.state_names if n not in ckpt.optimizer_state]
+    if missing and not fresh_optimizer:
+        raise CheckpointError(
+            f"checkpoint {path}: has no {', '.join(missing)} array, which its optimizer "
+            f"({trainer.config.optimizer.name}) needs to resume"
+        )
+    return state, carried
 
 
 def _changes(ckpt, config, force):
@@ -109,10 +166,23 @@ def _changes(ckpt, config, force):
 
 
 def _metrics_rows(run_dir, ckpt):
-    """The metrics rows up to the checkpoint's epoch, rewritten to metrics.jsonl/.csv (later rows are dropped)."""
-    rows = [row for row in read_metrics(run_dir) if row["epoch"] <= ckpt.epoch]
-    if ckpt.epoch and (not rows or rows[-1]["epoch"] != ckpt.epoch):
-        rows.append(ckpt.meta["metrics"])  # killed between writing the checkpoint and its metrics row
+    """The metrics rows of epochs 1 to the checkpoint's, rewritten to metrics.jsonl/.csv. A missing last row (killed
+    between writing the checkpoint and its row) is repaired from the checkpoint, which holds it; rows beyond the
+    checkpoint (an older checkpoint) or more than one missing (a deleted or cut file) are refused."""
+    rows, path = read_metrics(run_dir), run_dir / "metrics.jsonl"
+    if len(rows) > ckpt.epoch:
+        raise RunError(
+            f"{run_dir}/checkpoint.npz is of epoch {ckpt.epoch} but {path} records epochs 1 to {len(rows)}: "
+            f"the checkpoint is older than the run it sits in (a restored copy?); put its latest checkpoint.npz back"
+        )
+    if len(rows) == ckpt.epoch - 1 and ckpt.epoch:
+        rows.append(ckpt.meta["metrics"])
+    elif len(rows) != ckpt.epoch:
+        have = f"epochs 1 to {len(rows)}" if rows else "no rows"
+        raise RunError(
+            f"{path} holds {have} but checkpoint.npz is of epoch {ckpt.epoch}: the rows of the epochs between are "
+            f"lost (the file was deleted or cut), so epochs_run would be wrong; restore the file or start again"
+        )
     rewrite_metrics(run_dir, rows)
     return rows
 

@@ -16,6 +16,7 @@ import numpy as np
 from nncli import __version__
 from nncli.config import config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
+from nncli.errors import OutputError
 from nncli.nn.network import build_network
 from nncli.optim.clipping import clip_by_global_norm
 from nncli.optim.rules import optimizer_from_config
@@ -23,10 +24,11 @@ from nncli.optim.schedules import learning_rate
 from nncli.training.atomic import atomic_write_text
 from nncli.training.checkpoint import save_checkpoint
 from nncli.training.diagnostics import Diagnostics, initial_loss_warning
-from nncli.training.divergence import Diverged, first_nonfinite
+from nncli.training.divergence import Diverged, first_nonfinite, validate
+from nncli.training.lock import RunLock
 from nncli.training.preflight import check_model_fits, monitor_fallback, monitor_of, seed_streams
 from nncli.training.resume import restore
-from nncli.training.rundir import MetricsLog, RunLock, prepare_run_dir, write_summary
+from nncli.training.rundir import MetricsLog, new_run_id, prepare_run_dir, write_failure, write_summary
 from nncli.training.signals import Interrupted, stop_requests, stopped_by
 from nncli.training.state import Carried, TrainState
 
@@ -68,14 +70,15 @@ class Trainer:
         self.warnings = []
         self.monitor, self.maximize = monitor_of(config, self.data.val is not None)
         self.stop_signal = None  # set by SIGINT/SIGTERM: the loop stops after the current step
+        self.saved = None  # (epoch, step) of the last checkpoint.npz written or resumed from
         self.lock = RunLock(self.run_dir)
         try:
             if resume:
-                self.progress, notes = restore(self, force)
+                self.progress, notes, self.run_id = restore(self, force)
                 self._warn(notes)
             else:
                 prepare_run_dir(self.run_dir, force)
-                self.rows = []
+                self.rows, self.run_id = [], new_run_id(self.run_dir)
                 self.progress = TrainState(epoch_rng=self.shuffle_rng.bit_generator.state)
         except BaseException:
             self.lock.release()
@@ -93,17 +96,23 @@ class Trainer:
         self.stop_signal = signum
 
     def _run(self):
-        """Record the resolved config, train the remaining epochs, and write and return the summary."""
+        """Record the resolved config, train the remaining epochs, and write and return the summary. A write that
+        fails (a full disk, …) ends the run with an OutputError saying what is intact and how to go on."""
         header = [f"nncli {__version__}", f"command: {self.command}"]
-        atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.config, header))
-        if self.on_start:
-            self.on_start(self)
         self._started = time.perf_counter()  # wall time since the state's wall_seconds were last brought up to date
-        if self.progress.epochs_done == 0 and self.progress.step == 0:
-            self._warn_before_first_step()
-        with MetricsLog(self.run_dir) as log:
-            status = self._epochs(log)
-        return self._finish(status)
+        p = self.progress
+        self.saved = (p.epochs_done, p.step) if (self.run_dir / "checkpoint.npz").exists() else None
+        try:
+            atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.config, header))
+            if self.on_start:
+                self.on_start(self)
+            if p.epochs_done == 0 and p.step == 0:
+                self._warn_before_first_step()
+            with MetricsLog(self.run_dir) as log:
+                status = self._epochs(log)
+            return self._finish(status)
+        except OutputError as e:
+            raise write_failure(e, self.run_dir, self.saved) from None
 
     def _warn_before_first_step(self):
         """What a new run warns about once: a validation monitor without validation data, and (with diagnostics)
@@ -131,7 +140,7 @@ class Trainer:
             try:
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
                     train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch, p.step, p.partial)
-                    val = self._validate(epoch, lr)
+                    val = validate(self.net, self.data.val, epoch, lr)
             except Diverged as err:
                 self.error = f"{err}; first non-finite value in {first_nonfinite(self.net)}"
                 return "diverged"
@@ -247,22 +256,8 @@ class Trainer:
             )
         return total_loss / n, correct / n
 
-    def _validate(self, epoch, lr):
-        """{val_loss, val_accuracy} of the epoch's final weights ({} without a validation split); Diverged when the
-        loss is not finite (finite weights whose scores overflow on new data)."""
-        if self.data.val is None:
-            return {}
-        loss, accuracy = self.net.evaluate(self.data.val.chunks())
-        if not math.isfinite(loss):
-            raise Diverged(
-                f"the validation loss became {loss} after epoch {epoch + 1} (the scores overflow); "
-                f"the learning rate ({lr:g}) is probably too high"
-            )
-        return {"val_loss": loss, "val_accuracy": accuracy}
-
     def _gain(self, value, best):
-        """How much `value` improves on the best so far; None for the first value. (A non-finite metric never gets
-        here: a non-finite loss ends the run as diverged first.)"""
+        """How much `value` improves on the best so far; None for the first value (a non-finite one never gets here)."""
         if best is None:
             return None
         return value - best if self.maximize else best - value
@@ -290,11 +285,14 @@ class Trainer:
                 "metrics": row,
                 "feature_names": self.data.feature_names,
                 "state": self.progress.to_meta(carried),
+                "run": {"id": self.run_id, "file": name},
             },
             norm_mean=self.data.mean,
             norm_std=self.data.std,
             optimizer_state=arrays,
         )
+        if name == "checkpoint.npz":
+            self.saved = (row["epoch"], self.progress.step)
 
 
 def train(config, run_dir=None, **kwargs):
