@@ -79,6 +79,15 @@ def user_errors(command):
         except BrokenPipeError:  # the reader of our output went away (| head): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(1) from None
+        except MemoryError as e:  # anything allocated past what the bounded readers and preflight can foresee
+            if _debug["on"]:
+                traceback.print_exc()
+            err.print(
+                f"[bold red]error:[/] out of memory ({escape(str(e)) or 'MemoryError'}); the data, model or batch "
+                "is too large for the memory this process may use",
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
         except (NncliError, OSError) as e:
             if isinstance(e, OSError) and e.filename is None:  # not a path the user gave: a real failure
                 raise

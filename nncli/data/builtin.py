@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nncli.data.arrays import check_budget, load_npz
 from nncli.errors import DataError
 
 DATA_DIRS = (
@@ -23,6 +24,7 @@ DATA_DIRS = (
     Path(sys.prefix) / "share" / "nncli" / "data",
     Path(site.USER_BASE or "~").expanduser() / "share" / "nncli" / "data",
 )
+GENERATED_COPIES = 3  # float64 copies of X alive while a generator draws it and the split standardizes it
 GENERATOR_OPTIONS = ("classes", "samples_per_class", "samples", "noise", "centers", "spread", "dimensions", "factor")
 
 
@@ -96,8 +98,8 @@ def blobs(samples=300, centers=3, spread=1.0, dimensions=2, classes=None, *, rng
 
 def digits():
     """UCI optical handwritten digits: X (1797, 64) float64 pixel counts 0..16 of 8x8 images, y (1797,) digits 0..9."""
-    with np.load(data_file("digits.npz"), allow_pickle=False) as f:
-        return f["X"].astype(np.float64), f["y"].astype(np.int64)
+    arrays = load_npz(data_file("digits.npz"), ["X", "y"])
+    return arrays["X"].astype(np.float64), arrays["y"].astype(np.int64)
 
 
 GENERATORS = {"spiral": spiral, "xor": xor, "circles": circles, "moons": moons, "blobs": blobs}
@@ -117,4 +119,21 @@ def generator_kwargs(name, options):
     if stray:
         takes = f"its options are {', '.join(allowed)}" if allowed else "it takes no generator options"
         raise DataError(f"data.{stray[0]} does not apply to data.source {name!r}: {takes}")
+    if fn:
+        _check_size(name, {**_defaults(fn), **given})
     return given
+
+
+def _defaults(fn):
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values() if p.default is not p.empty}
+
+
+def _check_size(name, options):
+    """Refuse, before drawing anything, a generated dataset that would not fit in the memory budget."""
+    n = options["samples"] if "samples" in options else options["classes"] * options["samples_per_class"]
+    d = options.get("dimensions", 2)
+    check_budget(
+        int(n) * int(d) * 8 * GENERATED_COPIES,
+        f"data.source {name} with {int(n):,} samples of {int(d):,} features",
+        DataError,
+    )

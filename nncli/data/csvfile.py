@@ -114,11 +114,19 @@ def _is_number(text):
 
 
 def _label_column(text, path, name, lines):
-    """One CSV label column: int64 when every value is an integer, else the strings as written."""
+    """One CSV label column: int64 when every value is a whole number (so 1, 1.0 and 01 are one class, as they are
+    one number), else the strings as written."""
     empty = np.flatnonzero(text == "")
     if len(empty):
         raise DataError(f"{path}: line {lines[empty[0]]}, column {name!r}: the label is empty")
     try:
         return text.astype(np.int64)
     except (ValueError, OverflowError):
+        pass
+    try:
+        values = text.astype(np.float64)
+    except (ValueError, OverflowError):
         return text
+    if np.all(np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)):
+        return values.astype(np.int64)
+    return text

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
-from nncli.data.files import read_source, row_chunks
+from nncli.data.files import read_source
+from nncli.data.scaling import check_scale, moments, standardize
 from nncli.errors import DataError, Hint, LabelsMissing
+
+__all__ = ["Dataset", "Split", "class_ids", "encode_labels", "load_dataset", "load_features", "standardize"]
 
 
 @dataclass
@@ -107,7 +110,8 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
     val_fraction = 0.0 if explicit["val"] else data_cfg.val_fraction
     test_fraction = 0.0 if explicit["test"] else data_cfg.test_fraction
     train_idx, val_idx, test_idx = stratified_split(y, classes, val_fraction, test_fraction, rng, source)
-    mean, std = _moments(X, train_idx) if data_cfg.standardize else (None, None)
+    mean, std = moments(X, train_idx) if data_cfg.standardize else (None, None)
+    check_scale(X, mean, std, dtype, source, names)
 
     def split(X, y, rows):
         if isinstance(X, np.memmap):
@@ -124,6 +128,7 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
             Xp, yp_raw, _ = read_source(os.fspath(path), data_cfg, labels, True, names, rng)
             if Xp.shape[1] != X.shape[1]:
                 raise DataError(f"{path}: has {Xp.shape[1]} features, the training data {source} has {X.shape[1]}")
+            check_scale(Xp, mean, std, dtype, path, names)
             parts[part] = split(Xp, encode_labels(yp_raw, classes, source=path), np.arange(len(Xp)))
     return Dataset(split(X, y, train_idx), parts["val"], parts["test"], classes, names, mean, std, source)
 
@@ -183,11 +188,6 @@ def encode_labels(y_raw, classes, source=None):
     return order[pos].astype(np.int64)
 
 
-def standardize(X, mean, std):
-    """(X - mean) / std in float64, with the training split's per-feature mean and std (D,)."""
-    return (np.asarray(X, dtype=np.float64) - mean) / std
-
-
 def stratified_split(y, classes, val_fraction, test_fraction, rng, source="data"):
     """Index arrays (train, val, test), each in random order, holding round(fraction * n) of every class's n samples.
 
@@ -224,23 +224,6 @@ def _prepare(X, mean, std, dtype):
     if mean is not None:
         X = standardize(X, mean, std)
     return np.ascontiguousarray(X, dtype=dtype)
-
-
-def _moments(X, rows):
-    """Per-feature mean and std (D,) of X[rows], in chunks (Chan's parallel update); a constant feature gets std 1."""
-    n, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    low, high = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)
-    for _, block in row_chunks(X, rows):
-        block = np.asarray(block, dtype=np.float64)
-        k, block_mean = len(block), block.mean(axis=0)
-        delta = block_mean - mean
-        m2 += ((block - block_mean) ** 2).sum(axis=0) + delta**2 * n * k / (n + k)
-        mean += delta * k / (n + k)
-        n += k
-        low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
-    std = np.sqrt(m2 / n)
-    std[low == high] = 1.0
-    return mean, std
 
 
 def _label_array(y_raw, source):

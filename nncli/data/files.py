@@ -8,20 +8,20 @@ each checking what it reads and naming the file, row and column of a problem in 
          data.standardize, on by default, puts them on a common scale); labels from `data.labels`
 """
 
-import gzip
 import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from nncli.data import arrays
 from nncli.data import builtin as datasets
+from nncli.data.arrays import UnreadableArray
 from nncli.data.builtin import BUILTINS, data_file
 from nncli.data.csvfile import read_csv
 from nncli.errors import DataError, DataFileMissing, LabelsMissing
 
 FORMATS = ".csv, .npz, .npy (labels from data.labels), IDX (.idx or *-ubyte, optionally .gz; labels from data.labels)"
-IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 CHUNK_BYTES = 32 * 2**20  # rows read at a time when scanning a memory-mapped file
 FILE_KEYS = ("source", "labels", "val_source", "val_labels", "test_source", "test_labels")  # data: keys naming files
 
@@ -130,75 +130,64 @@ def _features_2d(X, source):
     return X
 
 
-def _load_problem(path, err):
-    """Why np.load refused `path`, in words that fit: NumPy blames pickles for any file it does not recognise."""
+def _unreadable(path, err, what=""):
+    """The DataError for an UnreadableArray from `path` (`what`: e.g. 'labels file ')."""
+    if err.pickled:
+        problem = f"{err.problem}, which nncli never unpickles; save plain numbers"
+        err = UnreadableArray(problem, err.member)
+    return DataError(f"{what}{path}: {err}")
+
+
+def _signature(path):
+    """'npy', 'npz' or None: which NumPy file `path` starts like."""
     try:
         with open(path, "rb") as f:
             head = f.read(6)
-    except OSError:
-        head = b""
-    if head and not head.startswith((b"\x93NUMPY", b"PK")):
-        return "not a NumPy file (it does not start with the .npy or .npz signature)"
-    if any(word in str(err) for word in ("pickle", "Object arrays", "Python objects")):
-        return "it holds Python objects (dtype=object), which nncli never unpickles; save plain numbers"
-    return str(err)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+    return "npy" if head == arrays.NPY_MAGIC else "npz" if head[:2] == b"PK" else None
 
 
 def _read_npz(path, x_key, y_key, require_labels):
     """Arrays x_key and y_key (None if absent and not required) from an .npz archive, never unpickling."""
+    kind = _signature(path)
+    if kind != "npz":
+        what = "holds a single array, not" if kind == "npy" else "not a NumPy file: it is not"
+        raise DataError(f"{path}: {what} an .npz archive of named arrays")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"cannot read {path} as an .npz archive: {_load_problem(path, err)}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{path}: holds a single array, not an .npz archive of named arrays")
-    with archive:
-        keys = archive.files
-        for key, option, needed in ((x_key, "x_key", True), (y_key, "y_key", require_labels)):
-            if needed and key not in keys:
-                raise DataError(
-                    f"{path}: no array {key!r} (data.{option}); the archive holds {', '.join(keys) or 'nothing'}"
-                )
-        try:
-            X = archive[x_key]
-            y = archive[y_key] if y_key in keys else None
-        except (ValueError, OSError, zipfile.BadZipFile) as err:
-            raise DataError(f"{path}: cannot read its arrays: {_load_problem(path, err)}") from None
-    return _features_2d(X, path), y
+        with zipfile.ZipFile(path) as archive:
+            keys = arrays.npz_names(archive)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        raise DataError(f"cannot read {path} as an .npz archive: {err}") from None
+    for key, option, needed in ((x_key, "x_key", True), (y_key, "y_key", require_labels)):
+        if needed and key not in keys:
+            raise DataError(
+                f"{path}: no array {key!r} (data.{option}); the archive holds {', '.join(keys) or 'nothing'}"
+            )
+    try:
+        found = arrays.load_npz(path, [x_key, y_key])
+    except UnreadableArray as err:
+        raise _unreadable(path, err) from None
+    return _features_2d(found[x_key], path), found.get(y_key)
 
 
 def _read_npy_features(path):
     """A .npy feature array, memory-mapped read-only and viewed as (N, D): no copy of the data is made."""
-    try:
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"cannot read {path} as a .npy array: {_load_problem(path, err)}") from None
-    if not isinstance(X, np.ndarray):
+    if _signature(path) == "npz":
         raise DataError(f"{path}: is an .npz archive, not a single .npy array; name it .npz")
+    try:
+        X = arrays.open_npy(path)
+    except UnreadableArray as err:
+        raise _unreadable(path, err) from None
     return _features_2d(X, path)
 
 
-def _read_idx(path):
-    """The array stored in an IDX file (optionally gzipped): magic 0 0 <type> <ndim>, ndim big-endian uint32 sizes, data."""
+def _read_idx(path, what=""):
+    """The array stored in an IDX file (optionally gzipped), read by the bounded reader."""
     try:
-        with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path}: not an IDX file (its first bytes {raw[:4].hex()} are not 00 00 <type> <ndim>)")
-    ndim, start = raw[3], 4 + 4 * raw[3]
-    if len(raw) < start:
-        raise DataError(f"{path}: IDX header is cut short")
-    shape = tuple(int(n) for n in np.frombuffer(raw, ">u4", ndim, offset=4))
-    dtype = np.dtype(IDX_TYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - start != expected:
-        raise DataError(
-            f"{path}: IDX header promises {'x'.join(map(str, shape))} values of {dtype.name} "
-            f"({expected} bytes) but the file holds {len(raw) - start} bytes of data"
-        )
-    return np.frombuffer(raw, dtype, offset=start).reshape(shape)
+        return arrays.load_idx(path)
+    except UnreadableArray as err:
+        raise _unreadable(path, err, what) from None
 
 
 def _read_idx_images(path):
@@ -209,17 +198,16 @@ def _read_idx_images(path):
 
 
 def read_label_file(path):
-    """Labels (N,) from a .npy or IDX file named by data.labels."""
+    """Labels (N,) from a .npy or IDX file named by data.labels, read within the memory budget."""
     if not Path(path).is_file():
         raise file_missing(path, "labels file")
     if _kind(path) == "idx":
-        return _read_idx(path)
+        return _read_idx(path, "labels file ")
     if _kind(path) != "npy":
         raise DataError(f"labels file {path}: must be .npy or IDX (.idx or *-ubyte, optionally .gz)")
-    try:
-        y = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise DataError(f"cannot read labels file {path}: {_load_problem(path, err)}") from None
-    if not isinstance(y, np.ndarray):
+    if _signature(path) == "npz":
         raise DataError(f"labels file {path}: is an .npz archive, not a single .npy array")
-    return y
+    try:
+        return arrays.load_npy(path)
+    except UnreadableArray as err:
+        raise _unreadable(path, err, "labels file ") from None
