@@ -7,8 +7,7 @@ import pytest
 
 from nncli.backprop.graph import network_graph
 from nncli.backprop.trace import trace
-from nncli.config import config_from_dict, json_schema
-from nncli.config.schema import ModelConfig, OptimizerConfig
+from nncli.config import ModelConfig, OptimizerConfig, config_from_dict, json_schema
 from nncli.gradcheck.suite import builtin_checks
 from nncli.nn.activations import ACTIVATIONS, activation
 from nncli.nn.activations import hyperparameters as activation_keys

@@ -15,11 +15,13 @@ from nncli.config.loading import (
     read_config_file,
 )
 from nncli.config.overrides import parse_override
-from nncli.config.schema import Config, DataConfig
+from nncli.config.schema import Config, DataConfig, ModelConfig, OptimizerConfig
 
 __all__ = [
     "Config",
     "DataConfig",
+    "ModelConfig",
+    "OptimizerConfig",
     "changed_keys",
     "config_from_dict",
     "config_to_dict",
