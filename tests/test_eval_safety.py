@@ -148,6 +148,8 @@ def test_npy_features_and_labels_are_both_checked(tmp_path):
     np.save(tmp_path / "other.npy", np.repeat([7, 3], 60))
     result = run("eval", hashed, "--data", tmp_path / "X.npy", "--labels", tmp_path / "other.npy", "--split", "val")
     assert result.exit_code == 2 and "labels file" in said(result) and "other.npy" in said(result)
+    result = run("eval", hashed, "--data", tmp_path / "X.npy", "--labels", tmp_path / "gone.npy", "--split", "val")
+    assert result.exit_code == 2 and f"labels file not found: {tmp_path / 'gone.npy'}" in said(result)
 
 
 def test_weights_that_overflow_are_an_error_not_nan(iris, tmp_path):

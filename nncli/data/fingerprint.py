@@ -9,17 +9,18 @@ from nncli.data.files import FILE_KEYS, file_missing
 from nncli.errors import DataError
 
 
-def file_sha256(path, chunk_size=1 << 20):
-    """Hex SHA-256 of the bytes of the file at `path`, read in chunks (memory stays bounded whatever its size)."""
+def file_sha256(path, what="data file", chunk_size=1 << 20):
+    """Hex SHA-256 of the bytes of the file at `path`, read in chunks (memory stays bounded whatever its size);
+    `what` names the file in the error for a missing or unreadable one."""
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as f:
             while chunk := f.read(chunk_size):
                 digest.update(chunk)
     except FileNotFoundError:
-        raise file_missing(path) from None
+        raise file_missing(path, what) from None
     except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+        raise DataError(f"cannot read {what} {path}: {e.strerror or e}") from None
     return digest.hexdigest()
 
 
@@ -30,7 +31,7 @@ def data_fingerprint(data_cfg):
     """
     files = {key: getattr(data_cfg, key, None) for key in FILE_KEYS}
     return {
-        key: file_sha256(os.fspath(path))
+        key: file_sha256(os.fspath(path), "labels file" if key.endswith("labels") else "data file")
         for key, path in files.items()
         if path is not None and not (key == "source" and os.fspath(path) in BUILTINS)
     }

@@ -89,7 +89,8 @@ def check_unchanged(ckpt, data_cfg):
     """Refuse to rebuild a split from files whose contents differ from those the checkpoint was trained on."""
     for key, digest in (recorded_hashes(ckpt) or {}).items():
         path = getattr(data_cfg, key, None)
-        if path is not None and file_sha256(os.fspath(path)) != digest:
+        what = "labels file" if key.endswith("labels") else "data file"
+        if path is not None and file_sha256(os.fspath(path), what) != digest:
             raise DataError(
                 f"{path} (data.{key}) has changed since the checkpoint was trained: its SHA-256 differs from the "
                 f"one recorded then, so its splits are not the ones trained on",
@@ -127,7 +128,7 @@ def same_data(ckpt, data_cfg, data_path, labels, split):
     if labels_key in recorded:
         if labels is None:
             raise LabelsMissing(f"{data_path}: needs its labels file (data.{labels_key})", hints=(Hint.LABELS_FILE,))
-        if file_sha256(labels) != recorded[labels_key]:
+        if file_sha256(labels, "labels file") != recorded[labels_key]:
             raise DataError(
                 f"labels file {labels}: is not the one the checkpoint was trained with (data.{labels_key}): its "
                 f"SHA-256 differs from the one recorded at training",
