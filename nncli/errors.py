@@ -35,6 +35,8 @@ class Hint(enum.Enum):
     DATA_FILE = "pass a data file"
     LABELS_FILE = "pass a labels file"
     SPLIT = "choose another split"
+    WHOLE_FILE = "pass split=None to evaluate the whole file"
+    OWN_SPLIT = "pass no data_path to evaluate the checkpoint's own split of its training data"
     WHERE_TRAINED = "run from where it was trained"
     TEXT_SUMMARY = "use the terminal summary (sparklines), which needs no matplotlib"
     START_SEED_STUDY = "start the seed study without resume"

@@ -1,12 +1,14 @@
 """The Typer app, its two consoles and the edge where library errors become messages and exit codes.
 
 Exit codes: 0 success; 1 the job ran and failed (a gradient check failed, training diverged);
-2 bad input (usage, config, data, checkpoint), reported without a traceback unless --debug.
+2 bad input (usage, config, data, checkpoint), reported without a traceback unless --debug;
+141 the reader of stdout went away (`| head`): output ends quietly, with the status of a tool killed by SIGPIPE.
 Every command module imports `app` from here and registers on it; nothing here imports a command.
 """
 
 import functools
 import os
+import signal
 import sys
 import traceback
 
@@ -24,9 +26,21 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     help="Train small fully connected neural networks in plain NumPy, driven by YAML configs.",
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+class _Console(Console):
+    """A rich Console whose closed output is a BrokenPipeError, as for print, rather than rich's own SystemExit(1)
+    (1 means a failed check here): `user_errors` ends the command quietly, a caller may catch it to carry on."""
+
+    def on_broken_pipe(self):
+        self.quiet = True  # anything printed after this is dropped
+        raise BrokenPipeError(32, "the reader of this output went away")
+
+
+out = _Console(highlight=False)
+err = _Console(stderr=True, highlight=False)
 _debug = {"on": False}
+EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)  # 141: what a shell reports for a tool killed by SIGPIPE
 
 HINTS = {  # what a user can do about an error (errors.Hint), in this command line's own flags
     Hint.REPLACE: "pass --force to replace it",
@@ -39,6 +53,8 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.DATA_FILE: "pass --data FILE",
     Hint.LABELS_FILE: "pass --labels FILE",
     Hint.SPLIT: "choose another --split",
+    Hint.WHOLE_FILE: "drop --split to evaluate the whole file",
+    Hint.OWN_SPLIT: "drop --data to evaluate the checkpoint's own split (from where it was trained)",
     Hint.WHERE_TRAINED: "run from where it was trained",
     Hint.TEXT_SUMMARY: "nncli plot --text shows a summary in the terminal without it",
     Hint.START_SEED_STUDY: "start the study with nncli train CONFIG --seeds ...",
@@ -75,10 +91,13 @@ def user_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # here, not at exit: a reader gone before the last buffered bytes is a closed pipe
         except BrokenPipeError:  # the reader of our output went away (| head): stop quietly, as other tools do
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(1) from None
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except MemoryError as e:  # anything allocated past what the bounded readers and preflight can foresee
             if _debug["on"]:
                 traceback.print_exc()

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.app import app, err, user_errors
 from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once
 
 
@@ -108,6 +108,3 @@ def _to_stdout(show, *args):
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # later output (and exit's flush) goes nowhere
-    except SystemExit:
-        if not out.quiet:  # rich's Console.on_broken_pipe silences itself, points stdout at devnull and exits 1
-            raise

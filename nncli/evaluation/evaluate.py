@@ -3,12 +3,13 @@
 import numpy as np
 
 from nncli.config import config_from_dict
-from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
-from nncli.errors import DataError, DataFileMissing, Hint
+from nncli.errors import CheckpointError, DataError
+from nncli.evaluation.splits import SPLITS, checkpoint_data
+from nncli.nn.losses import LOSSES
 from nncli.nn.network import build_network
 from nncli.training.checkpoint import load_checkpoint
 
-SPLITS = ("train", "val", "test")
+__all__ = ["SPLITS", "checkpoint_data", "checked_scores", "evaluate_checkpoint", "load_model"]
 
 
 def load_model(path):
@@ -24,6 +25,30 @@ def load_model(path):
     return net, ckpt, config
 
 
+def checked_scores(net, X, checkpoint, where, first=0):
+    """Class scores (N, C) of the rows X, in the network's dtype; a NaN or infinite score (an overflow: weights or
+    inputs far beyond any trained range) is a CheckpointError or DataError naming the sample, never a wrong answer.
+
+    `where` names the rows for the message ("data.csv"), `first` is the position of X's first row in it."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, as an error
+        scores = net.predict_scores(X)
+    bad = ~np.isfinite(scores).all(axis=1)
+    if not bad.any():
+        return scores
+    row = int(np.argmax(bad))
+    weight = max(float(np.abs(p).max()) for p in net.params.values())
+    with np.errstate(invalid="ignore"):
+        value = float(np.abs(np.asarray(X[row], dtype=np.float64)).max())
+    said = (
+        f"the network's class scores are NaN or infinite (they overflow {np.dtype(net.dtype).name}) on sample "
+        f"{first + row} (0-based) of {where}: the largest weight is {weight:.3g} in magnitude, the largest input "
+        f"to the network on that sample {value:.3g}"
+    )
+    if not weight < value:
+        raise CheckpointError(f"checkpoint {checkpoint}: {said}; no trained network holds weights that large")
+    raise DataError(f"{said}; that input is far outside the range the network was trained on")
+
+
 def classification_report(y, pred, num_classes):
     """Confusion matrix (rows: true class, columns: predicted) and per-class precision, recall and support."""
     confusion = np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(
@@ -36,56 +61,20 @@ def classification_report(y, pred, num_classes):
     return confusion, precision, recall, support
 
 
-def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
-    """The Split a checkpoint is evaluated on: a labelled file given by the user, or a split rebuilt from its config."""
-    if data_path is not None:
-        X, y_raw, _ = load_features(
-            data_path, config.data, require_labels=True, labels=labels, feature_names=ckpt.meta.get("feature_names")
-        )
-        y = encode_labels(y_raw, ckpt.classes, source=str(data_path))
-        if X.shape[1] != ckpt.layer_sizes[0]:
-            raise DataError(f"{data_path}: has {X.shape[1]} features, the checkpoint expects {ckpt.layer_sizes[0]}")
-        if ckpt.norm_mean is not None:
-            X = standardize(X, ckpt.norm_mean, ckpt.norm_std)
-        return Split(np.ascontiguousarray(X, dtype=config.train.dtype), y), split or "file"
-    if labels is not None:
-        raise DataError(
-            f"labels {labels} goes with data_path (.npy or IDX features); without data_path the "
-            f"checkpoint's own data split is evaluated"
-        )
-    try:
-        data = load_dataset(config.data, config.seed, np.dtype(config.train.dtype))
-    except DataFileMissing as err:
-        raise DataFileMissing(
-            f"{err}; the checkpoint's config names this file", hints=(Hint.WHERE_TRAINED, Hint.DATA_FILE)
-        ) from None
-    if split is None:
-        split = "test" if data.test is not None else "val" if data.val is not None else "train"
-    chosen = getattr(data, split)
-    if chosen is None:
-        present = [name for name in SPLITS if getattr(data, name) is not None]
-        raise DataError(
-            f"the checkpoint's data has no {split} split (data.{split}_fraction is 0), only {' and '.join(present)}",
-            hints=(Hint.SPLIT, Hint.DATA_FILE),
-        )
-    return chosen, split
-
-
 def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     """Evaluate a checkpoint; returns a JSON-ready dict (loss, accuracy, samples, split, per-class metrics, confusion)."""
     if split is not None and split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     net, ckpt, config = load_model(path)
     data, split = checkpoint_data(ckpt, config, data_path, split, labels)
-    loss, accuracy = net.evaluate(data.chunks())
-    pred = np.concatenate([net.predict(xb) for xb, _ in data.chunks()] or [np.zeros(0, np.int64)])
+    loss, pred = _loss_and_predictions(net, config, data, path, f"the {split} split" if split != "file" else data_path)
     confusion, precision, recall, support = classification_report(data.y, pred, net.sizes[-1])
     return {
         "checkpoint": str(path),
         "split": split,
         "samples": int(len(data.y)),
         "loss": loss,
-        "accuracy": accuracy,
+        "accuracy": float(np.mean(pred == data.y)) if len(pred) else 0.0,
         "epoch": ckpt.epoch,
         "position": ckpt.position,
         "classes": list(ckpt.classes),
@@ -95,3 +84,14 @@ def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
         ],
         "confusion": confusion.tolist(),
     }
+
+
+def _loss_and_predictions(net, config, data, checkpoint, where):
+    """Mean data loss and predicted class ids (N,) over a Split, a chunk at a time; non-finite scores refused."""
+    loss_fn, total, preds, seen = LOSSES[config.loss].fn, 0.0, [], 0
+    for xb, yb in data.chunks():
+        scores = checked_scores(net, xb, checkpoint, where, seen)
+        total += loss_fn(scores, yb)[0] * len(yb)
+        preds.append(scores.argmax(axis=1))
+        seen += len(yb)
+    return total / max(seen, 1), np.concatenate(preds or [np.zeros(0, np.int64)])

@@ -13,8 +13,8 @@ import numpy as np
 
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
-from nncli.evaluation.evaluate import load_model
-from nncli.nn.losses import LOSSES
+from nncli.evaluation.evaluate import checked_scores, load_model
+from nncli.nn.losses import LOSSES, softmax
 from nncli.training.atomic import atomic_write, check_output
 
 
@@ -53,19 +53,23 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096):
 
     Each row is [label, v_1, …, v_C]: the predicted label in the checkpoint's original labels, then the softmax
     probabilities (they sum to 1) or the SVM class scores. `labels` is a labels file for .npy/IDX input (never
-    needed: predict reads no labels). Errors in the input (missing file, wrong feature count…) raise at once.
+    needed: predict reads no labels). Errors in the input (missing file, wrong feature count…) raise at once; a
+    NaN or infinite score (an overflow) raises when its chunk is reached, naming the sample (`checked_scores`).
     """
     net, ckpt, config = load_model(checkpoint)
     X = _features(input_path, ckpt, config, labels)
     classes = np.asarray(ckpt.classes, dtype=object)
+
+    probabilities = LOSSES[config.loss].probabilities
 
     def rows():
         for start in range(0, len(X), chunk):
             xb = X[start : start + chunk]
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
-            probabilities = LOSSES[config.loss].probabilities
-            values = net.predict_proba(xb) if probabilities else net.predict_scores(xb).astype(np.float64)
+            values = checked_scores(net, xb, checkpoint, input_path, start).astype(np.float64)
+            if probabilities:
+                values = softmax(values)
             for label, v in zip(classes[values.argmax(axis=1)], values.tolist()):
                 yield [label, *(f"{x:.6g}" for x in v)]
 

@@ -16,6 +16,7 @@ import numpy as np
 from nncli import __version__
 from nncli.config import config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
+from nncli.data.fingerprint import data_fingerprint
 from nncli.errors import OutputError
 from nncli.nn.network import build_network
 from nncli.optim.clipping import clip_by_global_norm
@@ -59,6 +60,7 @@ class Trainer:
         self.config = config
         self.dtype = np.dtype(config.train.dtype)
         self.data = load_dataset(config.data, config.seed, self.dtype)
+        self.data_sha256 = data_fingerprint(config.data)  # eval --data --split checks a file against it
         check_model_fits(config, self.data.num_features, self.data.num_classes)
         init_rng, self.shuffle_rng = seed_streams(config.seed)
         self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng)
@@ -284,6 +286,7 @@ class Trainer:
                 "epoch": row["epoch"],
                 "metrics": row,
                 "feature_names": self.data.feature_names,
+                "data_sha256": self.data_sha256,
                 "state": self.progress.to_meta(carried),
                 "run": {"id": self.run_id, "file": name},
             },
