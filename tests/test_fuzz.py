@@ -176,6 +176,7 @@ def problem(result):
 
 
 def nncli(*args):
+    """Run one command as a user would (in-process) and check how it ended."""
     result = runner.invoke(app, [str(a) for a in args])
     check(args, result)
     return result
@@ -187,6 +188,7 @@ def check(args, result):
 
 
 def flip(data, flips, start=0, span=None):
+    """`data` with bits flipped: each (offset, bit) lands at offset modulo `span` bytes from `start`."""
     data = bytearray(data)
     span = min(span or len(data), len(data) - start)
     for offset, bit in flips if data and span > 0 else ():
@@ -264,6 +266,7 @@ def edit_line(text, pick, op, value):
 
 
 def edit_cell(text, row, col, value):
+    """A CSV text with one cell (row 0 is the header) replaced, picked by number modulo the rows and cells."""
     lines = text.split("\n")
     cells = lines[row % len(lines)].split(",")
     cells[col % len(cells)] = value
@@ -272,6 +275,7 @@ def edit_cell(text, row, col, value):
 
 
 def edit_row(text, pick, picks, edit):
+    """A JSON-lines text with one row edited as `edit_json` does."""
     lines = text.split("\n")
     i = pick % max(1, len(lines) - 1)  # the text ends in a newline: the last "line" is empty
     lines[i] = edit_json(lines[i], (), picks, edit)
@@ -424,7 +428,8 @@ def mutated(data, mutation, ckpt=False):
 def mutate(path, mutation, ckpt=False):
     """Apply one mutation to the file at `path`, or copy a sibling over it (("copy_of", name))."""
     if mutation[0] == "copy_of":
-        shutil.copyfile(path.with_name(mutation[1]), path)
+        if path.with_name(mutation[1]).is_file():  # not deleted by an earlier mutation
+            shutil.copyfile(path.with_name(mutation[1]), path)
     elif path.is_file():
         try:
             data = mutated(path.read_bytes(), mutation, ckpt)
