@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import err, out
+from nncli.nn.metrics import monitors
 
 
 def mean_std(entry):
@@ -101,7 +102,7 @@ def print_summary(summary, run_dir):
     table.add_column(f"best (epoch {summary['best_epoch']})", justify="right")
     table.add_column("final", justify="right")
     best, final = summary.get("best") or {}, summary.get("final") or {}
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+    for key in monitors():
         if key in final:
             table.add_row(key, fmt(best.get(key)), fmt(final.get(key)))
     out.print(table)

@@ -3,7 +3,7 @@ per category or bucket of each swept key."""
 
 import numpy as np
 
-from nncli.nn.metrics import maximized
+from nncli.nn.metrics import METRICS, SPLITS, maximized
 from nncli.plot.records import best_trial, choice_label, read_sweep, run_rows, trial_counts
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -25,7 +25,7 @@ def sparklines(run_dir):
     """{metric: (sparkline, first, last)} for every curve recorded in a run's metrics.jsonl."""
     rows = run_rows(run_dir)
     curves = {}
-    for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr"):
+    for key in [f"{split}_{metric}" for metric in METRICS for split in SPLITS] + ["lr"]:
         values = [row.get(key) for row in rows if row.get(key) is not None]
         if values:
             curves[key] = (sparkline(values), values[0], values[-1])

@@ -8,17 +8,19 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import stat
 import uuid
 from pathlib import Path
 
 from nncli.errors import ConfigError, Hint, OutputError, RunError, show_value
+from nncli.nn.metrics import monitors
 from nncli.training.atomic import atomic_write_json, atomic_write_text, check_target, jsonable, write_failed
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json", "run.json")
 TRAINED = ("checkpoint.npz", "best.npz", "summary.json")  # a run that wrote one of these has something to lose
-METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+METRIC_COLUMNS = ("epoch", *monitors(), "lr", "seconds")
 
 
 def holds_run(path):
@@ -179,6 +181,8 @@ def _row_problem(row):
         value = row.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return f"{key} must be a number or null, got {show_value(value)}"
+        if value is not None and not math.isfinite(value):  # nncli writes a non-finite value as null
+            return f"{key} must be a finite number or null, got {show_value(value)}"
     if not isinstance(row.get("layers", {}), dict):
         return f"layers must be an object, got {show_value(row['layers'])}"
     return None
