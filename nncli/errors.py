@@ -31,6 +31,7 @@ class Hint(enum.Enum):
     ANOTHER_PATH = "give another path"
     RESUME = "pass resume=True to continue it"
     START_FRESH = "start it without resume"
+    TRAIN_OR_RESUME = "pass a config file, or resume a run directory"
     SEEDS = "pass study_config to resume it as a seed study"
     DATA_FILE = "pass a data file"
     LABELS_FILE = "pass a labels file"

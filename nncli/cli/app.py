@@ -49,6 +49,7 @@ HINTS = {  # what a user can do about an error (errors.Hint), in this command li
     Hint.ANOTHER_PATH: "choose another path",
     Hint.RESUME: "pass --resume to continue it",
     Hint.START_FRESH: "start it with nncli train CONFIG",
+    Hint.TRAIN_OR_RESUME: "nncli train CONFIG [KEY=VALUE ...], or nncli train --resume RUN_DIR",
     Hint.SEEDS: "resume it with --seeds SEEDS",
     Hint.DATA_FILE: "pass --data FILE",
     Hint.LABELS_FILE: "pass --labels FILE",

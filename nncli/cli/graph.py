@@ -14,7 +14,8 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.tree import Tree
 
-from nncli.cli.app import app, err, out, user_errors
+from nncli.backprop.trace import CIRCUITS
+from nncli.cli.app import HINTS, app, err, out, user_errors
 from nncli.cli.gradcheck import check_table
 
 RENDERED = (".svg", ".png", ".pdf")
@@ -110,7 +111,7 @@ def _render(dot_text, path, force):
         try:
             check_output(source, force)
         except OutputError as e:
-            kept = f"The DOT source was not written: {escape(str(e))}."
+            kept = f"The DOT source was not written: {escape(e.render(HINTS))}."
         else:
             atomic_write_text(source, dot_text)
             kept = (
@@ -209,7 +210,7 @@ def backprop(
         None, "--seed", min=0, help="Seed of the weights and the sample choice (default: the config's)."
     ),
     circuit: Optional[str] = typer.Option(
-        None, "--circuit", help="A worked circuit of the notes instead: add-mul | sigmoid-neuron | max."
+        None, "--circuit", help=f"A worked circuit of the notes instead: {' | '.join(CIRCUITS)}."
     ),
 ):
     """One forward and backward pass, gate by gate: outputs, upstream gradients, local rules, gradients sent on.
@@ -229,7 +230,7 @@ def backprop(
         _print_circuit(bp.circuit(circuit))
         return
     if config is None:
-        raise typer.BadParameter("give a CONFIG to trace, or --circuit add-mul|sigmoid-neuron|max", param_hint="CONFIG")
+        raise typer.BadParameter(f"give a CONFIG to trace, or --circuit {'|'.join(CIRCUITS)}", param_hint="CONFIG")
     from nncli.evaluation.network import trace_file
 
     t, _ = trace_file(config, samples, seed)

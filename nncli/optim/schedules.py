@@ -23,13 +23,17 @@ class Param:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A registered schedule: `rate(lr, epoch, epochs, **params)`, its formula in words and its parameters."""
+    """A registered schedule: `rate(lr, epoch, epochs, **params)`, its formula in words and its parameters.
+
+    `spans_run`: the rate of an epoch depends on the run's length (cosine), so changing train.epochs on resume
+    moves the curve."""
 
     name: str
     summary: str
     formula: str
     rate: Callable
     params: tuple = ()
+    spans_run: bool = False
 
 
 SCHEDULES = {}
@@ -78,6 +82,7 @@ register_schedule(
                 {"ge": 0},
             ),
         ),
+        spans_run=True,
     )
 )
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nncli.config import changed_keys, config_to_dict, load_config
 from nncli.errors import CheckpointError, ConfigError, Hint, RunError, show_value
-from nncli.optim.schedules import learning_rate
+from nncli.optim.schedules import SCHEDULES, learning_rate
 from nncli.training.atomic import atomic_write_json
 from nncli.training.checkpoint import load_checkpoint
 from nncli.training.rundir import RUN_FILES, has_trained, new_run_id, read_metrics, read_run_id, rewrite_metrics
@@ -29,12 +29,12 @@ def resolve_run(config=None, overrides=(), out_dir=None, resume=None, study_conf
     overrides = list(overrides)
     if resume is None:
         if config is None:
-            raise ConfigError("missing CONFIG: the config file to train, or the run directory to resume")
+            raise ConfigError("missing CONFIG, the config file to train", hints=(Hint.TRAIN_OR_RESUME,))
         return load_config(config, overrides), overrides, out_dir
     resume = Path(resume)
     if out_dir is not None and Path(out_dir).resolve() != resume.resolve():
         raise ConfigError(
-            f"{out_dir} is not {resume}: a run resumes in its own directory; "
+            f"the output directory {out_dir} is not the run being resumed, {resume}: a run resumes in its own directory; "
             f"copy {resume} to {out_dir} first to continue it there"
         )
     if config is not None and "=" not in str(config):
@@ -188,13 +188,13 @@ def _metrics_rows(run_dir, ckpt):
 
 
 def _schedule_shift(config, old_epochs, done):
-    """A warning when a changed train.epochs moves the cosine schedule (which spans the whole run), else None."""
+    """A warning when a changed train.epochs moves a schedule that spans the whole run (cosine), else None."""
     opt, epochs = config.optimizer, config.train.epochs
-    if opt.schedule.name != "cosine" or old_epochs == epochs or done >= epochs:
+    if not SCHEDULES[opt.schedule.name].spans_run or old_epochs == epochs or done >= epochs:
         return None
     old, new = (learning_rate(opt.lr, done, n, **opt.schedule.model_dump()) for n in (old_epochs, epochs))
     return (
-        f"train.epochs changed from {old_epochs} to {epochs}: the cosine schedule spans the whole run, so "
+        f"train.epochs changed from {old_epochs} to {epochs}: the {opt.schedule.name} schedule spans the whole run, so "
         f"epoch {done + 1} runs at lr {new:.3g} (the {old_epochs}-epoch curve gives {old:.3g} there)"
     )
 
