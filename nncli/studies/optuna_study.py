@@ -6,7 +6,6 @@ coordinator left running are told from their result.json when the worker finishe
 their run directories removed and their params re-queued as new trials.
 """
 
-import json
 import shutil
 from pathlib import Path
 
@@ -16,8 +15,9 @@ import yaml
 from nncli.config import changed_keys, config_to_dict
 from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.errors import ConfigError, Hint, require, show_value
+from nncli.studies.slots import AGAINST, SLOT, number_legacy_trials, slot_of
 from nncli.studies.sweep_file import sweep_changes
-from nncli.studies.trial import trial_dir
+from nncli.studies.trial import DamagedResult, read_result, trial_dir
 from nncli.training.atomic import atomic_write_text
 
 
@@ -130,23 +130,28 @@ def tell(study, trial, result):
 
 
 def recover(study, sweep, out):
-    """Settle trials a stopped coordinator left running: tell finished ones, re-queue the rest."""
+    """Settle trials a stopped coordinator left running: tell finished ones, re-queue the rest in their slots."""
     import optuna
     from optuna.trial import TrialState
 
+    number_legacy_trials(study, sweep)
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial = optuna.trial.Trial(study, frozen._trial_id)
-        path = trial_dir(out, frozen.number) / "result.json"
-        done = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        if done and done.get("number") == frozen.number and done.get("state") in ("complete", "pruned", "failed"):
+        try:
+            done, damage = read_result(trial_dir(out, frozen.number) / "result.json", frozen.number), None
+        except DamagedResult as e:  # repaired by training the trial again
+            done, damage = None, str(e)
+        if done is not None:
             tell(study, trial, done)
             continue
-        trial.set_user_attr("interrupted", True)  # does not count towards `trials`
-        proposed = all(p.key in frozen.params for p in sweep.space)  # a kill can land while Optuna asks
+        slot = slot_of(study, frozen)
+        params = frozen.system_attrs.get("fixed_params") or frozen.params  # a kill can land while Optuna asks
+        proposed = slot is not None and all(p.key in params for p in sweep.space)
+        trial.set_user_attr("interrupted", True)  # does not count towards `trials`; its re-run holds its slot
         trial.set_user_attr(
             "result",
             {
-                "error": "interrupted; its params were re-queued as a new trial"
+                "error": f"interrupted{'; ' + damage if damage else ''}; its params were re-queued as a new trial"
                 if proposed
                 else "interrupted while its params were being proposed; nothing to re-queue"
             },
@@ -154,7 +159,8 @@ def recover(study, sweep, out):
         study.tell(trial, state=TrialState.FAIL)
         shutil.rmtree(trial_dir(out, frozen.number), ignore_errors=True)
         if proposed:
-            study.enqueue_trial(frozen.params, skip_if_exists=False)
+            kept = {SLOT: slot, AGAINST: frozen.user_attrs.get(AGAINST)}
+            study.enqueue_trial(params, user_attrs=kept, skip_if_exists=False)
 
 
 def counted(study):
