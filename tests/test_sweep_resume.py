@@ -160,12 +160,13 @@ def test_a_lost_dask_worker_retries_its_trial_with_the_task_it_was_first_given(t
         return real(task)
 
     monkeypatch.setattr(engine, "run_trial", dies_once)
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        ) as cluster:
-            remote = load_sweep(write_sweep(tmp_path, "dask", **grid))
-            run_sweep(remote, scheduler=cluster.scheduler_address)
+    cluster_options = dict(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=None)
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(**cluster_options) as cluster,
+    ):
+        remote = load_sweep(write_sweep(tmp_path, "dask", **grid))
+        run_sweep(remote, scheduler=cluster.scheduler_address)
     assert os.path.exists(marker), "the worker was killed"
     assert outcome(remote.output) == reference
     assert json.loads((Path(remote.output) / f"trial-{int(tiny['number']):04d}" / "result.json").read_text())
