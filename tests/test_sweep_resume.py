@@ -71,6 +71,20 @@ def stop_after(told):
     return on_trial
 
 
+@pytest.fixture
+def slow_start(monkeypatch):
+    """Trials that take a moment to start, so that a stop always finds one running (tiny trials finish at once)."""
+    import nncli.studies.sweep as engine
+
+    real = engine.run_trial
+
+    def slow(task):
+        time.sleep(0.3)
+        return real(task)
+
+    monkeypatch.setattr(engine, "run_trial", slow)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ref")
@@ -81,13 +95,13 @@ def reference(tmp_path_factory):
     return trials
 
 
-def test_a_sweep_stopped_at_several_points_and_resumed_ends_as_the_uninterrupted_one(tmp_path, reference):
+def test_a_sweep_stopped_at_several_points_and_resumed_ends_as_the_uninterrupted_one(tmp_path, reference, slow_start):
     spec = load_sweep(write_sweep(tmp_path, "cut"))
     for told in (1, 2, 1):
         with pytest.raises(KeyboardInterrupt):
             run_sweep(spec, workers=1, on_trial=stop_after(told))
     run_sweep(spec, workers=1)
-    assert any(t["error"].startswith("interrupted") for t in read_trials(spec.output)), "a trial was cut short"
+    assert sum(t["error"].startswith("interrupted") for t in read_trials(spec.output)) == 3, "each stop cut one short"
     assert outcome(spec.output) == reference
 
 
@@ -112,17 +126,19 @@ def test_a_killed_coordinator_resumes_to_the_uninterrupted_trials(tmp_path, refe
     assert outcome(out) == reference
 
 
-def test_a_damaged_result_json_is_named_and_its_trial_trained_again(tmp_path, reference):
+def test_a_damaged_result_json_is_named_and_its_trial_trained_again(tmp_path, reference, slow_start):
     spec = load_sweep(write_sweep(tmp_path, "dmg"))
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, workers=1, on_trial=stop_after(2))
-    left = [d for d in Path(spec.output).glob("trial-*") if not (d / "result.json").exists()]
-    assert left, "a trial was left running"
-    (left[0] / "result.json").write_text('{"number": 2, "state": "comp')  # cut short, as by a full disk
+    told = read_trials(spec.output)
+    assert [t["number"] for t in told] == ["0", "1"]  # and trial 2 was left running
+    left = Path(spec.output) / "trial-0002"
+    left.mkdir(exist_ok=True)
+    (left / "result.json").write_text('{"number": 2, "state": "comp')  # cut short, as by a full disk
     result = runner.invoke(app, ["sweep", str(write_sweep(tmp_path, "dmg")), "--workers", "1"])
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     damaged = [t for t in read_trials(spec.output) if "result.json" in t["error"]]
-    assert damaged and f"{left[0].name}/result.json: line 1: not JSON" in damaged[0]["error"]
+    assert damaged and "trial-0002/result.json: line 1: not JSON" in damaged[0]["error"]
     assert "re-queued" in damaged[0]["error"]
     assert outcome(spec.output) == reference
 
@@ -144,7 +160,13 @@ def test_a_lost_dask_worker_retries_its_trial_with_the_task_it_was_first_given(t
 
     import nncli.studies.sweep as engine
 
-    grid = dict(method="grid", trials=None, sampler_seed=5, space={"optimizer.lr": [0.05, 0.03, 1e-7, 0.02, 0.04]})
+    grid = dict(
+        method="grid",
+        trials=None,
+        sampler_seed=5,
+        metric="val_loss",
+        space={"optimizer.lr": [0.05, 0.03, 1e-7, 0.02, 0.04]},
+    )
     local = load_sweep(write_sweep(tmp_path, "local", **grid))
     run_sweep(local, workers=2)
     reference = outcome(local.output)

@@ -1,15 +1,15 @@
-"""The sweep's Optuna study in study.db: opened by the coordinating process only, told results in trial order.
+"""The sweep's Optuna study in study.db: opened by the coordinating process only, told results in slot order.
 
 Opening refuses a sweep directory made by a different sweep file (unless forced) and, always, a swept key whose
 distribution changed, since Optuna keeps one per parameter for the life of a study. Resume: trials a stopped
 coordinator left running are told from their result.json when the worker finished them, else marked failed,
-their run directories removed and their params re-queued as new trials.
+their run directories removed and their params re-queued as new trials that keep their slot and pruning (slots.py);
+a result.json that is not a valid result is named in the re-queued trial's error and trained again.
 """
 
 import shutil
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from nncli.config import changed_keys, config_to_dict
@@ -19,24 +19,6 @@ from nncli.studies.slots import AGAINST, SLOT, number_legacy_trials, slot_of
 from nncli.studies.sweep_file import sweep_changes
 from nncli.studies.trial import DamagedResult, read_result, trial_dir
 from nncli.training.atomic import atomic_write_text
-
-
-def sampler(sweep, index):
-    """The Optuna sampler for the `index`-th ask, seeded from (sampler_seed, index) so a resumed sweep continues
-    the sequence instead of replaying it. The grid sampler keeps sampler_seed: it shuffles the grid with it."""
-    import optuna
-
-    seed = int(np.random.SeedSequence([sweep.sampler_seed, index]).generate_state(1)[0])
-    if sweep.method == "grid":
-
-        class Grid(optuna.samplers.GridSampler):
-            def after_trial(self, *args):  # it would call study.stop(), which only optimize() allows
-                pass
-
-        return Grid({p.key: p.encoded for p in sweep.space}, seed=sweep.sampler_seed)  # its order of the grid
-    if sweep.method == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, sweep.trials // 3)))
 
 
 def _storage(path):

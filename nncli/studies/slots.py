@@ -66,6 +66,17 @@ def grid_point(sweep, slot):
     return dict(zip(keys, grid[slot]))
 
 
+def sampler(sweep, slot):
+    """The Optuna sampler proposing `slot`, seeded from (sampler_seed, slot) so that a resumed sweep continues the
+    sequence instead of replaying it."""
+    import optuna
+
+    seed = int(np.random.SeedSequence([sweep.sampler_seed, slot]).generate_state(1)[0])
+    if sweep.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, sweep.trials // 3)))
+
+
 class Proposals:
     """Params and pruning curves for new slots, from the told trials of slots 0..n - window only.
 
@@ -82,7 +93,7 @@ class Proposals:
 
     def propose(self, slot):
         """(encoded params, trial numbers of the complete trials slot `slot` is pruned against)."""
-        from nncli.studies.optuna_study import sampler
+        from optuna.trial import TrialState
 
         done = told(self.study)
         last = slot - self.window  # the last slot this one may see
@@ -93,7 +104,7 @@ class Proposals:
             self._show(done, last)
         self.history.sampler = sampler(self.sweep, slot)
         trial = self.history.ask({p.key: p.distribution() for p in self.sweep.space})
-        self.history.tell(trial, state=_fail())  # a proposal, not a result: TPE learns from told results only
+        self.history.tell(trial, state=TrialState.FAIL)  # a proposal, not a result: TPE learns from told results only
         return dict(trial.params), against
 
     def _show(self, done, last):
@@ -112,12 +123,6 @@ class Proposals:
                     )
                 )
         self.visible = max(self.visible, last + 1)
-
-
-def _fail():
-    from optuna.trial import TrialState
-
-    return TrialState.FAIL
 
 
 def pruning_curves(study, numbers):
