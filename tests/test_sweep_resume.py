@@ -192,3 +192,25 @@ def test_a_lost_dask_worker_retries_its_trial_with_the_task_it_was_first_given(t
     assert os.path.exists(marker), "the worker was killed"
     assert outcome(remote.output) == reference
     assert json.loads((Path(remote.output) / f"trial-{int(tiny['number']):04d}" / "result.json").read_text())
+
+
+def test_a_sweep_begun_by_an_earlier_nncli_resumes_without_repeating_or_losing_a_trial(tmp_path):
+    """Its trials have no slot: one told, one left running with all its params; the resume numbers them once."""
+    import optuna
+
+    spec = load_sweep(write_sweep(tmp_path, "old", method="random", trials=3, prune="none"))
+    Path(spec.output).mkdir()
+    study = optuna.create_study(
+        study_name=spec.stem, storage=f"sqlite:///{Path(spec.output) / 'study.db'}", direction="maximize"
+    )
+    lr = {"optimizer.lr": spec.space[0].distribution()}
+    done = study.ask(lr)
+    done.set_user_attr("result", {"mean": 0.5, "std": None, "epochs": 5, "values": [0.5], "error": None})
+    study.tell(done, 0.5)
+    study.ask(lr)  # left running by a killed coordinator of the earlier version
+    run_sweep(spec, workers=1)
+    trials = read_trials(spec.output)
+    assert [t["state"] for t in trials] == ["complete", "failed", "complete", "complete"]
+    assert "re-queued" in trials[1]["error"] and trials[2]["optimizer.lr"] == trials[1]["optimizer.lr"]
+    assert len({t["optimizer.lr"] for t in trials}) == 3
+    assert runner.invoke(app, ["sweep", str(spec.path)]).exit_code == 0 and read_trials(spec.output) == trials
