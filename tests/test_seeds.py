@@ -187,3 +187,41 @@ def test_diff_and_plot_of_a_study_point_at_its_seed_runs(study):
             result.exit_code == 2 and "is a seed study: its runs are" in result.output and "seed-<k>/" in result.output
         )
         assert "Errno" not in result.output
+
+
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("0-1000000000000", "more than 1000"),  # was a MemoryError
+        ("0-100000", "more than 1000"),  # was a quadratic duplicate check that hung
+        ("1" * 5001, "out of range"),  # was a ValueError from int()
+        ("99999999999999999999", "out of range; a seed is from 0 to 2**63 - 1"),  # trained a run eval refused
+    ],
+)
+def test_seed_specs_are_bounded_by_count_and_by_the_config_seed_range(spec, needle, tmp_path):
+    result = run("train", SPIRAL, *TINY, "--seeds", spec, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--seeds" in result.output and needle in result.output
+    assert len(result.output) < 2000 and not (tmp_path / "s").exists()
+
+
+def test_the_largest_seeds_and_counts_allowed_still_parse_quickly():
+    import time
+
+    start = time.perf_counter()
+    assert parse_seeds(",".join(map(str, range(1000)))) == list(range(1000))
+    assert parse_seeds("0-999") == list(range(1000)) and parse_seeds(str(2**63 - 1)) == [2**63 - 1]
+    assert time.perf_counter() - start < 0.5
+    for spec in ("0-999,1000", [True], [2**63], [0, 0]):
+        with pytest.raises(SeedsError):
+            parse_seeds(spec)
+
+
+def test_a_sweep_file_with_too_many_or_too_large_seeds_is_refused(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"base: {SPIRAL}\nseeds: [0, 99999999999999999999]\nspace: {{optimizer.lr: [0.1, 0.2]}}\n")
+    result = run("sweep", sweep)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "seeds: seed 99999999999999999999 is out of range" in result.output
+    sweep.write_text(f"base: {SPIRAL}\nseeds: 0-5000\nspace: {{optimizer.lr: [0.1, 0.2]}}\n")
+    assert "more than 1000" in run("sweep", sweep).output

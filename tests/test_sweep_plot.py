@@ -139,3 +139,22 @@ def test_a_damaged_space_in_sweep_yaml_is_named(tmp_path):
     result = runner.invoke(app, ["plot", str(path), "--text"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "sweep.yaml" in result.output and "space.optimizer.lr: log_uniform needs low > 0" in result.output
+
+
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("x,complete,0.9,,5,0.01,[64],relu,", "line 7: number 'x' is not a trial number"),
+        ("5,done,0.9,,5,0.01,[64],relu,", "line 7: state 'done' is not one of complete, pruned, failed"),
+        ("5,complete,0.9,,five,0.01,[64],relu,", "line 7: epochs 'five' is not a whole number"),
+        ("5,complete,high,,5,0.01,[64],relu,", "line 7: mean 'high' is not a number"),
+        ("5,complete", "line 7: has fewer cells than the header"),
+    ],
+)
+def test_a_damaged_trials_csv_is_named_by_file_and_line(tmp_path, line, needle):
+    path = write_sweep(tmp_path / "sweep")
+    with open(path / "trials.csv", "a") as f:
+        f.write(line + "\n")
+    result = runner.invoke(app, ["plot", str(path), "--text"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "trials.csv: " + needle in result.output.replace("\n", "")

@@ -11,7 +11,7 @@ from nncli.config.safe_yaml import read_yaml_file
 from nncli.errors import RunError, show_value
 from nncli.nn.metrics import monitors
 from nncli.studies.space import parse_space
-from nncli.studies.sweep_results import STATES
+from nncli.studies.sweep_results import STATES, read_trial_row
 from nncli.training.rundir import read_metrics, runs_inside
 
 
@@ -77,15 +77,11 @@ def read_sweep(sweep_dir):
             raise RunError(f"{path}: missing column(s) {', '.join(missing)}")
         space = sweep["space"] = {key: sweep["space"][key] for key in columns if key in sweep["space"]}
         trials = [
-            {
-                "number": int(row["number"]),
-                "state": row["state"],
-                "mean": _number(row["mean"]),
-                "std": _number(row["std"]),
-                "epochs": int(row["epochs"] or 0),
-                "error": row.get("error") or "",
-                "params": {key: _decode(row[key], param) for key, param in space.items()},
-            }
+            dict(
+                read_trial_row(row, reader.line_num, path),
+                error=row.get("error") or "",
+                params={key: _decode(row[key], param) for key, param in space.items()},
+            )
             for row in reader
         ]
     return sweep, trials

@@ -1,42 +1,24 @@
-"""The sweep's Optuna study in study.db: opened by the coordinating process only, told results in trial order.
+"""The sweep's Optuna study in study.db: opened by the coordinating process only, told results in slot order.
 
 Opening refuses a sweep directory made by a different sweep file (unless forced) and, always, a swept key whose
 distribution changed, since Optuna keeps one per parameter for the life of a study. Resume: trials a stopped
 coordinator left running are told from their result.json when the worker finished them, else marked failed,
-their run directories removed and their params re-queued as new trials.
+their run directories removed and their params re-queued as new trials that keep their slot and pruning (slots.py);
+a result.json that is not a valid result is named in the re-queued trial's error and trained again.
 """
 
-import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from nncli.config import changed_keys, config_to_dict
 from nncli.config.safe_yaml import ConfigDumper, read_yaml_file
 from nncli.errors import ConfigError, Hint, require, show_value
+from nncli.studies.slots import AGAINST, SLOT, number_legacy_trials, slot_of
 from nncli.studies.sweep_file import sweep_changes
-from nncli.studies.trial import trial_dir
+from nncli.studies.trial import DamagedResult, read_result, trial_dir
 from nncli.training.atomic import atomic_write_text
-
-
-def sampler(sweep, index):
-    """The Optuna sampler for the `index`-th ask, seeded from (sampler_seed, index) so a resumed sweep continues
-    the sequence instead of replaying it. The grid sampler keeps sampler_seed: it shuffles the grid with it."""
-    import optuna
-
-    seed = int(np.random.SeedSequence([sweep.sampler_seed, index]).generate_state(1)[0])
-    if sweep.method == "grid":
-
-        class Grid(optuna.samplers.GridSampler):
-            def after_trial(self, *args):  # it would call study.stop(), which only optimize() allows
-                pass
-
-        return Grid({p.key: p.encoded for p in sweep.space}, seed=sweep.sampler_seed)  # its order of the grid
-    if sweep.method == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, sweep.trials // 3)))
 
 
 def _storage(path):
@@ -130,23 +112,28 @@ def tell(study, trial, result):
 
 
 def recover(study, sweep, out):
-    """Settle trials a stopped coordinator left running: tell finished ones, re-queue the rest."""
+    """Settle trials a stopped coordinator left running: tell finished ones, re-queue the rest in their slots."""
     import optuna
     from optuna.trial import TrialState
 
+    number_legacy_trials(study, sweep)
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial = optuna.trial.Trial(study, frozen._trial_id)
-        path = trial_dir(out, frozen.number) / "result.json"
-        done = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        if done and done.get("number") == frozen.number and done.get("state") in ("complete", "pruned", "failed"):
+        try:
+            done, damage = read_result(trial_dir(out, frozen.number) / "result.json", frozen.number), None
+        except DamagedResult as e:  # repaired by training the trial again
+            done, damage = None, str(e)
+        if done is not None:
             tell(study, trial, done)
             continue
-        trial.set_user_attr("interrupted", True)  # does not count towards `trials`
-        proposed = all(p.key in frozen.params for p in sweep.space)  # a kill can land while Optuna asks
+        slot = slot_of(study, frozen)
+        params = frozen.system_attrs.get("fixed_params") or frozen.params  # a kill can land while Optuna asks
+        proposed = slot is not None and all(p.key in params for p in sweep.space)
+        trial.set_user_attr("interrupted", True)  # does not count towards `trials`; its re-run holds its slot
         trial.set_user_attr(
             "result",
             {
-                "error": "interrupted; its params were re-queued as a new trial"
+                "error": f"interrupted{'; ' + damage if damage else ''}; its params were re-queued as a new trial"
                 if proposed
                 else "interrupted while its params were being proposed; nothing to re-queue"
             },
@@ -154,7 +141,8 @@ def recover(study, sweep, out):
         study.tell(trial, state=TrialState.FAIL)
         shutil.rmtree(trial_dir(out, frozen.number), ignore_errors=True)
         if proposed:
-            study.enqueue_trial(frozen.params, skip_if_exists=False)
+            kept = {SLOT: slot, AGAINST: frozen.user_attrs.get(AGAINST)}
+            study.enqueue_trial(params, user_attrs=kept, skip_if_exists=False)
 
 
 def counted(study):

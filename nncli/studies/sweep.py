@@ -4,17 +4,20 @@ Layout of a sweep directory: sweep.yaml (the resolved sweep file), study.db (Opt
 coordinating process only: optuna_study.py), trials.csv and best.yaml (rewritten after every finished trial:
 sweep_results.py), and one directory per trial, trial-0007/seed-0/, each a normal run directory (trial.py).
 
-How a sweep runs, and why it is reproducible:
-- The coordinator asks Optuna for trial n only after telling it the result of trial n - window (window = 2 x
-  workers), and tells results strictly in trial order. The sequence of ask/tell calls is therefore fixed, and the
-  sampler (seeded per trial from sampler_seed and n) sees the same history however fast each worker was: the same
-  sweep file, sampler seed and worker count give the same params and, trials being deterministic per config and
-  seed, the same results, on local processes or on a Dask cluster.
+How a sweep runs, and why it is reproducible, even after an interruption or a retry:
+- Each trial holds a slot, its place in the uninterrupted sweep (slots.py). Slot n is handed out once slots
+  0..n - window are told (window = 2 x workers), its params proposed from exactly their results by a sampler seeded
+  from (sampler_seed, n), and it is pruned against the complete ones among them; results are told in slot order.
+  What a slot gets is therefore a function of trial order and results only: the same sweep file, sampler seed and
+  worker count give the same params, states, values and epochs, on local processes or a Dask cluster, in one go
+  or interrupted and resumed any number of times.
 - A worker trains a trial's seeds and prunes it without opening study.db (trial.py says how).
-- A trial that diverges or raises is told failed with its error; a worker that dies has its trial retried once.
+- A trial that diverges or raises is told failed with its error; a worker that dies has its trial retried once,
+  with the task it was first given.
 - Where trials run is an executor's business (executors.py): a fresh local process per trial, or a task on a
   Dask distributed cluster.
-- Resume: trials left running in study.db are settled first (optuna_study.recover), then the search goes on.
+- Resume: trials left running in study.db are settled first (optuna_study.recover: told from their result.json, or
+  re-queued in their slot), then the search goes on.
 """
 
 import os
@@ -24,7 +27,8 @@ from pathlib import Path
 from nncli.config import config_to_dict
 from nncli.errors import Hint, RunError
 from nncli.studies.executors import DaskExecutor, LocalExecutor, WorkerLost
-from nncli.studies.optuna_study import counted, open_study, recover, sampler, tell
+from nncli.studies.optuna_study import counted, open_study, recover, tell
+from nncli.studies.slots import AGAINST, SLOT, Proposals, next_slot, pruning_curves, slot_of
 from nncli.studies.sweep_results import write_results
 from nncli.studies.trial import run_trial, trial_dir
 from nncli.training.rundir import holds_run
@@ -71,11 +75,10 @@ def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None
     try:
         study = open_study(sweep, out, force)
         recover(study, sweep, out)
-        remaining = sweep.trials - counted(study)
-        if remaining > 0:
+        if counted(study) < sweep.trials:
             executor = DaskExecutor(scheduler) if scheduler else LocalExecutor(workers or os.cpu_count() or 1)
             try:
-                _search(study, sweep, out, executor, remaining, workers or executor.workers, on_trial)
+                _search(study, sweep, out, executor, workers or executor.workers, on_trial)
             finally:
                 executor.close()
         rows = write_results(study, sweep, out)
@@ -85,11 +88,9 @@ def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None
 
 
 def _task(study, sweep, out, trial, params, local):
-    """What a worker needs to run `trial` (see `trial.run_trial`), with the curves of the trials completed so far for
-    its pruner; a local worker also gets this process's id, to stop when its coordinator is gone."""
-    from optuna.trial import TrialState
-
-    curves = [t.user_attrs.get("curves") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    """What a worker needs to run `trial` (see `trial.run_trial`), with the curves of the trials its slot is pruned
+    against (slots.py); a local worker also gets this process's id, to stop when its coordinator is gone."""
+    curves = pruning_curves(study, trial.user_attrs.get(AGAINST) or [])
     return {
         "number": trial.number,
         "params": params,
@@ -103,33 +104,45 @@ def _task(study, sweep, out, trial, params, local):
     }
 
 
-def _search(study, sweep, out, executor, remaining, workers, on_trial):
-    """Ask, submit, and tell in trial order, keeping at most 2 x workers trials between ask and tell."""
+def _hand_out(study, sweep, out, executor, slot=None, proposals=None):
+    """Ask study.db for the next trial, submit it, and return [trial, params, task, future].
+
+    With `slot`, the trial is that new slot's, proposed by `proposals` and enqueued first (params, slot and the
+    trials it is pruned against written in one step); without, it is a trial re-queued by a resume.
+    """
+    distributions = {p.key: p.distribution() for p in sweep.space}
+    if slot is not None:
+        encoded, against = proposals.propose(slot)
+        study.enqueue_trial(encoded, user_attrs={SLOT: slot, AGAINST: against}, skip_if_exists=False)
+    trial = study.ask(distributions)
+    params = {p.key: p.decode(trial.params[p.key]) for p in sweep.space}
+    task = _task(study, sweep, out, trial, params, isinstance(executor, LocalExecutor))
+    return [trial, params, task, executor.submit(run_trial, task)]
+
+
+def _search(study, sweep, out, executor, workers, on_trial):
+    """Hand out trials in slot order, each once slots 0..n - window are told (window = 2 x workers), and tell in
+    slot order; a lost trial is retried once with the very task it was first given."""
     from optuna.trial import TrialState
 
-    distributions = {p.key: p.distribution() for p in sweep.space}
-    window, pending, retried = 2 * workers, deque(), set()
-
-    def submit(trial, params):
-        return executor.submit(run_trial, _task(study, sweep, out, trial, params, isinstance(executor, LocalExecutor)))
-
-    while remaining > 0 or pending:
-        if remaining > 0 and len(pending) < window:
-            asked = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
-            study.sampler = sampler(sweep, asked)
-            trial = study.ask(distributions)
-            params = {p.key: p.decode(trial.params[p.key]) for p in sweep.space}
-            pending.append([trial, params, submit(trial, params)])
-            remaining -= 1
+    window, retried = 2 * workers, set()
+    proposals = Proposals(study, sweep, window)
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # re-queued by recover, in slot order
+    pending = deque(_hand_out(study, sweep, out, executor) for _ in waiting)
+    slot = next_slot(study)
+    while slot < sweep.trials or pending:
+        if slot < sweep.trials and (not pending or slot_of(study, pending[0][0]) > slot - window):
+            pending.append(_hand_out(study, sweep, out, executor, slot, proposals))
+            slot += 1
             continue
-        trial, params, future = pending[0]
+        trial, params, task, future = pending[0]
         executor.wait(future)
         try:
             result = executor.result(future)
         except WorkerLost as e:
             if trial.number not in retried:
                 retried.add(trial.number)
-                pending[0][2] = submit(trial, params)
+                pending[0][3] = executor.submit(run_trial, task)
                 continue
             result = {"state": "failed", "error": f"{e}, twice"}
         except Exception as e:

@@ -4,7 +4,7 @@
     method: tpe                         # grid | random | tpe
     trials: 24                          # grid: at most (and by default) every combination
     metric: val_accuracy                # val_accuracy | train_accuracy (maximized), val_loss | train_loss (minimized)
-    seeds: [0, 1]                       # each trial trains once per seed (config key `seed`); or "0-2"
+    seeds: [0, 1]                       # each trial trains once per seed (config key `seed`); or "0-2"; at most 1000
     space:
       optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}
       model.hidden: {choice: [[64], [128]]}

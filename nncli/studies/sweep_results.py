@@ -4,8 +4,10 @@ complete trial's config, ready for nncli train), rewritten after every trial the
 import csv
 import io
 import json
+import math
 
 from nncli.config import dump_config_yaml
+from nncli.errors import RunError
 from nncli.training.atomic import atomic_write_text
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}  # Optuna's finished states, as we say them
@@ -60,6 +62,39 @@ def _trials_csv(rows, sweep):
             ]
         )
     return text.getvalue()
+
+
+def _float_cell(text, column, where):
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise RunError(f"{where}: {column} {text[:40]!r} is not a number (trials.csv is written by nncli sweep)")
+    return value
+
+
+def read_trial_row(row, line, path):
+    """A trials.csv row (a csv.DictReader dict, at `line` of `path`) checked: number, state, mean, std, epochs.
+
+    Raises RunError naming the file, the line and the cell when it is not a row nncli sweep writes.
+    """
+    where = f"{path}: line {line}"
+    if None in row or None in row.values():
+        raise RunError(f"{where}: has {'more' if None in row else 'fewer'} cells than the header")
+    number, state, epochs = row["number"], row["state"], row["epochs"] or "0"
+    if not (number.isdigit() and number.isascii() and len(number) < 10):
+        raise RunError(f"{where}: number {number[:40]!r} is not a trial number")
+    if state not in STATES.values():
+        raise RunError(f"{where}: state {state[:40]!r} is not one of {', '.join(STATES.values())}")
+    if not (epochs.isdigit() and epochs.isascii() and len(epochs) < 10):
+        raise RunError(f"{where}: epochs {epochs[:40]!r} is not a whole number")
+    mean, std = (_float_cell(row[k], k, where) for k in ("mean", "std"))
+    if state == "complete" and mean is None:
+        raise RunError(f"{where}: a complete trial has no mean")
+    return {"number": int(number), "state": state, "mean": mean, "std": std, "epochs": int(epochs)}
 
 
 def write_results(study, sweep, out):

@@ -106,6 +106,58 @@ def _train_seed(task, i, seed, out):
         return _failure(e), curve
 
 
+class DamagedResult(ValueError):
+    """A result.json that is not the result of the trial it belongs to: named by path, with what is wrong."""
+
+
+def _check_result(result, number):
+    """What is wrong with a parsed result.json for trial `number`, or None."""
+    if not isinstance(result, dict):
+        return f"expected a JSON object, got {type(result).__name__}"
+    if result.get("number") != number:
+        return f"number is {result.get('number')!r}, expected {number}"
+    if result.get("state") not in ("complete", "pruned", "failed"):
+        return f"state {result.get('state')!r} is not one of complete, pruned, failed"
+    number_or_none = lambda v: v is None or isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    if not all(number_or_none(result.get(k)) for k in ("mean", "std")):
+        return "mean and std must be numbers or null"
+    if result["state"] == "complete" and result.get("mean") is None:
+        return "a complete trial needs a mean"
+    epochs = result.get("epochs")
+    if not (isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0):
+        return f"epochs {epochs!r} is not a whole number >= 0"
+    curves, intermediate = result.get("curves"), result.get("intermediate", {})
+    if not (isinstance(curves, list) and all(isinstance(c, dict) for c in curves) and isinstance(intermediate, dict)):
+        return "curves must be a list of {epoch: value} and intermediate a mapping"
+    for curve in (*curves, intermediate):
+        if not all(str(e).isdigit() and number_or_none(v) and v is not None for e, v in curve.items()):
+            return "a curve holds an epoch or a value that is not a number"
+    if not (result.get("error") is None or isinstance(result["error"], str)):
+        return "error must be text or null"
+    return None
+
+
+def read_result(path, number):
+    """The result a worker wrote for trial `number` at `path`, or None when it never finished one.
+
+    Raises DamagedResult naming the file (and the line, for broken JSON) when it is there but not such a result.
+    """
+    import json
+
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DamagedResult(f"{path}: unreadable ({e})") from None
+    except ValueError as e:
+        raise DamagedResult(f"{path}: line {getattr(e, 'lineno', '?')}: not JSON ({getattr(e, 'msg', e)})") from None
+    problem = _check_result(result, number)
+    if problem:
+        raise DamagedResult(f"{path}: {problem}")
+    return result
+
+
 def _failure(e):
     return {"status": "failed", "error": str(e) if isinstance(e, NncliError) else f"{type(e).__name__}: {e}"}
 
