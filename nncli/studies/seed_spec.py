@@ -6,7 +6,7 @@ spec's length, so a typo such as 0-1000000000000 is refused at once instead of f
 
 import re
 
-from nncli.config.schema import Config
+from nncli.config import Config
 from nncli.errors import NncliError
 
 MAX_SEEDS = 1000
