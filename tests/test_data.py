@@ -3,11 +3,11 @@
 import gzip
 import struct
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from nncli.config import DataConfig
 from nncli.data import builtin as datasets
 from nncli.data import files as data_files
 from nncli.data.dataset import class_ids, encode_labels, load_dataset, load_features, standardize, stratified_split
@@ -17,30 +17,8 @@ IRIS = Path(__file__).resolve().parent.parent / "data" / "iris.csv"
 
 
 def cfg(source, **overrides):
-    """A data config with the defaults of nncli.config.DataConfig."""
-    fields = dict(
-        source=str(source),
-        val_fraction=0.2,
-        test_fraction=0.0,
-        standardize=True,
-        target=None,
-        features=None,
-        x_key="X",
-        y_key="y",
-        labels=None,
-        val_source=None,
-        test_source=None,
-        classes=None,
-        samples_per_class=None,
-        samples=None,
-        noise=None,
-        centers=None,
-        spread=None,
-        dimensions=None,
-        factor=None,
-    )
-    fields.update(overrides)
-    return SimpleNamespace(**fields)
+    """A data config with the defaults of nncli.config.DataConfig (not validated, so a test may set any value)."""
+    return DataConfig.model_construct(source=str(source), **overrides)
 
 
 def write_npz(path, X, y, **keys):

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nncli.cli import app
+from nncli.config import DataConfig
 from nncli.data.dataset import class_ids, load_dataset, load_features
 from nncli.errors import CheckpointError, DataError
 from nncli.training.checkpoint import load_checkpoint
@@ -217,23 +218,8 @@ def test_an_address_space_limit_sets_the_budget(tmp_path):
 
 
 def data_cfg(source, **overrides):
-    fields = dict(
-        source=str(source),
-        val_fraction=0.2,
-        test_fraction=0.0,
-        standardize=True,
-        target=None,
-        features=None,
-        x_key="X",
-        y_key="y",
-        labels=None,
-        val_source=None,
-        val_labels=None,
-        test_source=None,
-        test_labels=None,
-    )
-    fields.update(overrides)
-    return type("DataConfig", (), fields)()
+    """A data config with DataConfig's defaults, not validated."""
+    return DataConfig.model_construct(source=str(source), **overrides)
 
 
 def train(tmp_path, data):
