@@ -29,7 +29,9 @@ def train(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
     seeds: Optional[str] = typer.Option(
-        None, "--seeds", help="Train once per seed (0-4, 0,2,5 or 3) into DIR/seed-K/ and report mean ± std."
+        None,
+        "--seeds",
+        help="Train once per seed (0-4, 0,2,5 or 3; at most 1,000) into DIR/seed-K/ and report mean ± std.",
     ),
 ):
     """Train the network a config describes; write metrics and checkpoints to its run directory.
