@@ -314,6 +314,33 @@ def test_a_closed_stdout_never_stops_a_run(tmp_path):
     assert load_checkpoint(run_dir / "checkpoint.npz").epoch == 2
 
 
+@pytest.mark.parametrize("how", ["stdout and stderr into one closed pipe", "stdout closed before the start"])
+def test_a_run_goes_on_whatever_output_stream_is_closed(tmp_path, how):
+    """`nncli train CONFIG 2>&1 | head -3` (progress lines meet the closed pipe too) and `nncli train CONFIG >&-`."""
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "nncli", "train", *map(str, [*SPIRAL, "train.epochs=30", "--out", run_dir])]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if how.startswith("stdout and stderr"):
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        for _ in range(3):
+            proc.stdout.readline()
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 0
+    else:
+        proc = subprocess.run(
+            args,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            pass_fds=(),
+            preexec_fn=lambda: os.close(1),
+        )
+        assert proc.returncode == 0 and b"Traceback" not in proc.stderr, proc.stderr.decode()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+    assert load_checkpoint(run_dir / "checkpoint.npz").epoch == 30
+
+
 def test_a_run_stopped_before_its_first_checkpoint_starts_again_without_force(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -95,7 +95,8 @@ def user_errors(command):
             try:
                 return command(*args, **kwargs)
             finally:
-                sys.stdout.flush()  # here, not at exit: a reader gone before the last buffered bytes is a closed pipe
+                if sys.stdout is not None:  # None: started with stdout closed (>&-)
+                    sys.stdout.flush()  # here, not at exit: a reader gone before the last buffered bytes is a closed pipe
         except BrokenPipeError:  # the reader of our output went away (| head): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail again
             raise typer.Exit(EXIT_BROKEN_PIPE) from None

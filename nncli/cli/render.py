@@ -1,5 +1,6 @@
 """How the commands show things: number formats, the progress bar, the setup and summary tables."""
 
+import os
 import sys
 
 import typer
@@ -32,6 +33,19 @@ def fmt(value):
     return str(value)
 
 
+def survive_closed(stream, show, *args, **kwargs):
+    """Print with `show` to `stream` (stdout or stderr); when its reader has gone (`nncli train CONFIG 2>&1 | head`),
+    that stream's output ends quietly and training goes on: a closed pipe never stops a run, and its exit code stays
+    the run's own. A stream closed before the start (`>&-`, None) is skipped."""
+    if stream is None:
+        return
+    try:
+        show(*args, **kwargs)
+        stream.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())  # later output (and exit's flush) goes nowhere
+
+
 class Progress:
     """A tqdm bar over epochs on a terminal, one plain line per epoch otherwise (readable CI logs)."""
 
@@ -48,18 +62,18 @@ class Progress:
         shown = {k: fmt(v) for k, v in row.items() if k not in ("epoch", "seconds", "layers")}  # layers: metrics.jsonl
         if self.bar is not None:
             self.bar.set_postfix(shown, refresh=False)
-            self.bar.update(1)
+            survive_closed(sys.stderr, self.bar.update, 1)
         else:
             parts = " ".join(f"{k}={v}" for k, v in shown.items())
-            print(f"epoch {row['epoch']}: {parts} ({row['seconds']:.2f}s)", file=sys.stderr, flush=True)
+            survive_closed(sys.stderr, print, f"epoch {row['epoch']}: {parts} ({row['seconds']:.2f}s)", file=sys.stderr)
 
     def warn(self, message):
         """Warnings are shown even with --quiet: they are what a learner most needs to read."""
         text = f"warning: {message}"
         if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
+            survive_closed(sys.stderr, self.bar.write, text, file=sys.stderr)
         else:
-            err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+            survive_closed(sys.stderr, err.print, f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
     def close(self):
         if self.bar is not None:

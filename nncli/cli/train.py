@@ -1,6 +1,5 @@
 """`nncli train`: one run, or one run per seed with --seeds."""
 
-import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from nncli.cli.app import app, err, user_errors
-from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once
+from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once, survive_closed
 
 
 @app.command()
@@ -74,7 +73,7 @@ def _train_one(cfg, run_dir, force, resume, quiet):
 
     def on_start(trainer):
         if not quiet:
-            _to_stdout(print_setup, trainer)
+            survive_closed(sys.stdout, print_setup, trainer)
 
     try:
         summary = run_training(
@@ -90,7 +89,7 @@ def _train_one(cfg, run_dir, force, resume, quiet):
         stopped_at_once()
     finally:
         progress.close()
-    _to_stdout(print_summary, summary, run_dir)
+    survive_closed(sys.stdout, print_summary, summary, run_dir)
     if summary["status"] == "diverged":
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
         raise typer.Exit(1)
@@ -100,13 +99,3 @@ def _train_one(cfg, run_dir, force, resume, quiet):
             soft_wrap=True,
         )
         raise typer.Exit(summary["exit_code"])
-
-
-def _to_stdout(show, *args):
-    """Print with `show`; when stdout's reader has gone (`nncli train CONFIG | head -3`), output ends quietly and
-    training goes on: a closed pipe never stops a run, and its exit code stays the run's own."""
-    try:
-        show(*args)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # later output (and exit's flush) goes nowhere
