@@ -214,3 +214,28 @@ def test_a_sweep_begun_by_an_earlier_nncli_resumes_without_repeating_or_losing_a
     assert "re-queued" in trials[1]["error"] and trials[2]["optimizer.lr"] == trials[1]["optimizer.lr"]
     assert len({t["optimizer.lr"] for t in trials}) == 3
     assert runner.invoke(app, ["sweep", str(spec.path)]).exit_code == 0 and read_trials(spec.output) == trials
+
+
+def test_a_stop_between_proposing_a_trial_and_handing_it_out_resumes_to_the_uninterrupted_trials(
+    tmp_path, reference, slow_start, monkeypatch
+):
+    """Ctrl-C after a new slot's trial was enqueued in study.db but before it was handed out: on resume that trial
+    and the re-run of the one cut short wait side by side, and must be handed out and told in slot order (seen in
+    review: later slots were proposed without the re-run's result)."""
+    import optuna
+
+    spec = load_sweep(write_sweep(tmp_path, "ask"))
+    real_ask, asked = optuna.study.Study.ask, []
+
+    def ask(self, *args, **kwargs):
+        asked.append(1)
+        if len(asked) == 4:  # slot 3 is enqueued, slot 2 is running
+            raise KeyboardInterrupt
+        return real_ask(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.study.Study, "ask", ask)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, workers=1)
+    monkeypatch.setattr(optuna.study.Study, "ask", real_ask)
+    run_sweep(spec, workers=1)
+    assert outcome(spec.output) == reference

@@ -120,6 +120,12 @@ def _hand_out(study, sweep, out, executor, slot=None, proposals=None):
     return [trial, params, task, executor.submit(run_trial, task)]
 
 
+def _slot_or_first(study, trial):
+    """The slot a pending trial holds; -1 for a trial of an earlier nncli that holds none (it is waited for first)."""
+    slot = slot_of(study, trial)
+    return -1 if slot is None else slot
+
+
 def _search(study, sweep, out, executor, workers, on_trial):
     """Hand out trials in slot order, each once slots 0..n - window are told (window = 2 x workers), and tell in
     slot order; a lost trial is retried once with the very task it was first given."""
@@ -127,11 +133,12 @@ def _search(study, sweep, out, executor, workers, on_trial):
 
     window, retried = 2 * workers, set()
     proposals = Proposals(study, sweep, window)
-    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # re-queued by recover, in slot order
-    pending = deque(_hand_out(study, sweep, out, executor) for _ in waiting)
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # re-queued, or enqueued and never asked
+    handed = [_hand_out(study, sweep, out, executor) for _ in waiting]  # study.ask takes them in trial-number order
+    pending = deque(sorted(handed, key=lambda entry: _slot_or_first(study, entry[0])))  # told in slot order
     slot = next_slot(study)
     while slot < sweep.trials or pending:
-        if slot < sweep.trials and (not pending or slot_of(study, pending[0][0]) > slot - window):
+        if slot < sweep.trials and (not pending or _slot_or_first(study, pending[0][0]) > slot - window):
             pending.append(_hand_out(study, sweep, out, executor, slot, proposals))
             slot += 1
             continue
