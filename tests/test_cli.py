@@ -337,13 +337,19 @@ def test_npy_training_and_eval_with_a_labels_file(tmp_path):
 
 
 def test_eval_from_another_directory_says_where_the_recorded_data_was_looked_for(tmp_path, monkeypatch):
-    config = write(tmp_path, "data: {source: points.csv}\nmodel: {hidden: [4]}\ntrain: {epochs: 1}\n")
+    """A checkpoint of an earlier version records its data path relative to where it was trained."""
+    from nncli.config import config_from_dict
+    from nncli.training.trainer import train
+
     rng = np.random.default_rng(0)
     (tmp_path / "points.csv").write_text(
         "a,b,y\n" + "".join(f"{a},{b},{int(a > b)}\n" for a, b in rng.normal(size=(40, 2)))
     )
     monkeypatch.chdir(tmp_path)
-    assert run("train", config, "--out", tmp_path / "r", "-q").exit_code == 0
+    train(
+        config_from_dict({"data": {"source": "points.csv"}, "model": {"hidden": [4]}, "train": {"epochs": 1}}),
+        tmp_path / "r",
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -13,6 +13,7 @@ from nncli.config.loading import (
     load_config,
     provenance,
     read_config_file,
+    resolve_data_paths,
 )
 from nncli.config.overrides import parse_override
 from nncli.config.schema import Config, DataConfig, ModelConfig, OptimizerConfig
@@ -32,4 +33,5 @@ __all__ = [
     "parse_override",
     "provenance",
     "read_config_file",
+    "resolve_data_paths",
 ]

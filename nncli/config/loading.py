@@ -2,8 +2,16 @@
 
 `load_config` reports every problem at once, one `dotted.path: message` line each, in a single ConfigError. The
 YAML itself is read by safe_yaml.py (plain values only, size and depth limits, unquoted 1e-3 is a number).
+
+The path rule: a relative data path (DATA_PATH_KEYS) written in a config file is relative to that file's directory,
+and one given as a KEY=VALUE override is relative to the working directory; both are made absolute here, so the
+run's config.yaml (and every checkpoint) records where the data is. A file written before this rule, whose relative
+path is not next to it but is in the working directory, keeps that older meaning (its text is left as written, so
+an old run resumes unchanged). Built-in dataset names are not paths, and output.dir stays relative to the working
+directory. A plain dict (`config_from_dict`, e.g. a checkpoint's embedded config) is taken as it is.
 """
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +22,10 @@ from nncli.config.messages import describe_error, kind_of
 from nncli.config.overrides import apply_overrides, parse_override
 from nncli.config.safe_yaml import ConfigDumper, parse_yaml, read_yaml_file
 from nncli.config.schema import Config
+from nncli.data.builtin import BUILTINS
 from nncli.errors import ConfigError
+
+DATA_PATH_KEYS = ("source", "labels", "val_source", "test_source", "val_labels", "test_labels")
 
 
 def config_from_dict(
@@ -24,6 +35,10 @@ def config_from_dict(
     if not isinstance(raw, dict):
         raise ConfigError(f"top level must be a mapping of keys, got {kind_of(raw)}", source)
     raw, problems = apply_overrides(raw, overrides)
+    return _validated(raw, source, problems, default_name)
+
+
+def _validated(raw, source, problems, default_name):
     try:
         config = Config.model_validate(raw, context={"default_name": default_name})
     except ValidationError as e:
@@ -33,8 +48,38 @@ def config_from_dict(
     return config
 
 
+def _is_path(key, value):
+    """Whether data.`key` = `value` names a file: a non-empty string, and for source not a built-in dataset's name
+    (a bare word, which the schema checks against the built-ins)."""
+    if not isinstance(value, str) or not value:
+        return False
+    return key != "source" or (value not in BUILTINS and any(c in value for c in "./\\"))
+
+
+def resolve_data_paths(raw, base_dir, legacy_dir=None, keys=DATA_PATH_KEYS):
+    """A copy of `raw` whose relative data paths (those of `keys`) are absolute, taken from `base_dir`.
+
+    With `legacy_dir` (a config file's rule), a path missing under `base_dir` but present under `legacy_dir` (the
+    working directory, its meaning before the rule) is left as written. Anything not a mapping is returned as is.
+    """
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict):
+        return raw
+    data = dict(data)
+    for key in keys:
+        value = data.get(key)
+        if not _is_path(key, value) or os.path.isabs(os.path.expanduser(value)):
+            continue
+        path = Path(base_dir) / value
+        if legacy_dir is not None and not path.exists() and (Path(legacy_dir) / value).exists():
+            continue
+        data[key] = str(path.resolve())
+    return dict(raw, data=data)
+
+
 def read_config_file(path: str | Path) -> dict:
-    """A config file's plain, not yet validated mapping (a sweep composes its params onto it)."""
+    """A config file's plain, not yet validated mapping (a sweep composes its params onto it), its relative data
+    paths made absolute from the file's directory (the path rule, module docstring)."""
     path = Path(path)
     if path.suffix.lower() in (".npz", ".npy"):
         raise ConfigError(
@@ -46,13 +91,30 @@ def read_config_file(path: str | Path) -> dict:
         raise ConfigError(f"{path}: is empty; a config needs at least data.source")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping of keys, got {kind_of(raw)}")
-    return raw
+    return resolve_data_paths(raw, path.parent, legacy_dir=Path.cwd())
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a YAML config file; name defaults to the file's stem, output.dir to runs/<name>."""
+    """Read, override and validate a YAML config file; name defaults to the file's stem, output.dir to runs/<name>.
+
+    Relative data paths in the file are relative to its directory, those in `overrides` to the working directory.
+    """
     path = Path(path)
-    return config_from_dict(read_config_file(path), str(path), overrides, default_name=path.stem)
+    raw, problems = apply_overrides(read_config_file(path), overrides)
+    return _validated(resolve_data_paths(raw, Path.cwd(), keys=_overridden(overrides)), str(path), problems, path.stem)
+
+
+def _overridden(overrides):
+    """The data path keys some override sets (all of them for an override of the whole data mapping)."""
+    keys = set()
+    for text in overrides:
+        try:
+            key = parse_override(text)[0]
+        except ConfigError:
+            continue  # reported by apply_overrides
+        if key == "data" or key.startswith("data."):
+            keys.update(DATA_PATH_KEYS if key == "data" else [key[5:]])
+    return [key for key in DATA_PATH_KEYS if key in keys]
 
 
 def config_to_dict(config: Config) -> dict:

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from nncli.config import config_from_dict, read_config_file
+from nncli.config import config_from_dict, read_config_file, resolve_data_paths
 from nncli.config.safe_yaml import read_yaml_file
 from nncli.errors import ConfigError, show_value
 from nncli.nn.metrics import maximized, monitors
@@ -86,18 +86,18 @@ def _overrides(params):
 
 
 def _resolve_base(base, sweep_path, problems):
-    """(raw dict, default name) of the base, (None, None) after adding its problems: a path (from the current
-    directory, else next to the sweep file) or an inline mapping."""
+    """(raw dict, default name) of the base, (None, None) after adding its problems: a path (next to the sweep file,
+    else, as before that rule, from the current directory) or an inline mapping (its data paths next to the sweep file)."""
     if isinstance(base, dict):
-        return dict(base), "base"
+        return resolve_data_paths(dict(base), sweep_path.parent, legacy_dir=Path.cwd()), "base"
     if not isinstance(base, str) or not base:
         problems.append(f"base: expected a config file path or a mapping, got {show_value(base)}")
         return None, None
     path = Path(base)
-    if not path.exists() and not path.is_absolute() and (sweep_path.parent / path).exists():
+    if not path.is_absolute() and ((sweep_path.parent / path).exists() or not path.exists()):
         path = sweep_path.parent / path
     if not path.exists():
-        problems.append(f"base: {base}: file not found (looked in the current directory and next to the sweep file)")
+        problems.append(f"base: {base}: file not found (looked next to the sweep file and in the current directory)")
         return None, None
     try:
         raw = read_config_file(path)
