@@ -230,3 +230,45 @@ def test_training_from_a_memory_mapped_npy_keeps_memory_flat(tmp_path, monkeypat
     assert small_size > 40e6 and large_size > 160e6
     assert large_peak < large_size / 4  # ~29 MB: evaluation chunks of 4,096 rows, and per-sample labels and indices
     assert large_peak - small_peak < (large_size - small_size) / 10  # +120 MB of file, ~+7 MB of int64 indices
+
+
+def test_predict_copies_an_id_column_into_the_output(iris_run, tmp_path):
+    text = IRIS.read_text().splitlines()
+    table = tmp_path / "ids.csv"
+    table.write_text("\n".join([f"{text[0]},row"] + [f"{line},r{i}" for i, line in enumerate(text[1:])]) + "\n")
+    result = run("predict", iris_run, table, "--id-column", "row")
+    assert result.exit_code == 0, result.output
+    header, rows = rows_of(result.output)
+    assert header[:2] == ["row", "predicted"] and [r[0] for r in rows] == [f"r{i}" for i in range(150)]
+
+
+def test_predict_names_the_columns_there_are_for_a_missing_id_column(iris_run, tmp_path):
+    out = tmp_path / "p.csv"
+    result = run("predict", iris_run, IRIS, "--id-column", "nope", "--out", out)
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "Traceback" not in said and not out.exists()
+    assert "no id column 'nope'; the columns are sepal_length" in said and "species" in said
+
+
+def test_predict_reads_stdin_and_writes_stdout_through_a_pipe(iris_run):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nncli", "predict", str(iris_run), "-", "--out", "-"],
+        input=IRIS.read_bytes(),
+        capture_output=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    header, rows = rows_of(done.stdout.decode())
+    assert header[0] == "predicted" and len(rows) == 150
+    assert rows == rows_of(run("predict", iris_run, IRIS).output)[1]
+
+
+def test_a_bad_csv_on_stdin_is_named_stdin(iris_run):
+    result = runner.invoke(app, ["predict", str(iris_run), "-"], input="a,b\n1,2\n")
+    said = result.output.replace("\n", "")
+    assert result.exit_code == 2 and "Traceback" not in said
+    assert "stdin" in said and "nncli-stdin-" not in said

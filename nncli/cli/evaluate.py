@@ -73,25 +73,31 @@ def _print_report(checkpoint, result):
 def predict(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
     input_path: Path = typer.Argument(
-        ..., metavar="INPUT", help="Data to label: .csv, .npz, .npy or IDX; a label column is allowed and ignored."
+        ...,
+        metavar="INPUT",
+        help="Data to label: .csv, .npz, .npy or IDX, or - for a CSV on stdin; a label column is allowed and ignored.",
     ),
     out_file: Optional[Path] = typer.Option(
-        None, "--out", help="Write the CSV to this file (atomically) instead of stdout."
+        None, "--out", help="Write the CSV to this file (atomically) instead of stdout; - is stdout."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+    id_column: Optional[str] = typer.Option(
+        None, "--id-column", help="Copy this CSV column (e.g. an id) into the output, as its first column."
+    ),
 ):
     """Label new data with a checkpoint: CSV with the predicted label and a probability (softmax) or score (SVM) per class.
 
     Columns: `predicted`, then `p_<label>` (softmax) or `score_<label>` (SVM) for every class, in the labels
     the network was trained on. Inputs are standardized with the checkpoint's training statistics.
 
-    Example: `nncli predict runs/iris/best.npz data/iris.csv --out predictions.csv`
+    Example: `nncli predict runs/iris/best.npz data/iris.csv --out predictions.csv`; `... - --out -` is a pipe.
     """
-    from nncli.evaluation.predict import predict_file, predict_to_file, write_csv
+    from nncli.evaluation.predict import STDIN, predict_file, predict_to_file, readable, write_csv
 
-    if out_file is None:
-        header, rows = predict_file(checkpoint, input_path)
-        write_csv(sys.stdout, header, rows)
-        return
-    count = predict_to_file(checkpoint, input_path, out_file, force=force)
+    with readable(input_path) as path:
+        if out_file is None or str(out_file) == STDIN:
+            header, rows = predict_file(checkpoint, path, id_column=id_column)
+            write_csv(sys.stdout, header, rows)
+            return
+        count = predict_to_file(checkpoint, path, out_file, force=force, id_column=id_column)
     err.print(f"wrote {count:,} predictions to {out_file}")

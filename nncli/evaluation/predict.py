@@ -4,10 +4,18 @@ The input is read like eval's (`nncli.data.dataset.load_features`), picked by th
 has them, standardized with the checkpoint's training statistics, and run through the network `chunk` rows at a
 time, so the scores, probabilities and text in flight stay bounded whatever the file's size. A label column in the
 input is allowed and ignored. Labels are written in the original vocabulary (`ckpt.classes`).
+
+An input of "-" is a CSV read from standard input (spooled to a temporary file, then read like any other), and
+`id_column` copies one CSV column, as text, into the output's first column.
 """
 
+import contextlib
 import csv
 import io
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -48,16 +56,54 @@ def _features(path, ckpt, config, labels):
     return X
 
 
-def predict_file(checkpoint, input_path, labels=None, chunk=4096):
+STDIN = "-"
+
+
+@contextlib.contextmanager
+def readable(input_path, stream=None):
+    """The path to read for `input_path`: itself, or for "-" a temporary copy of `stream` (default stdin's bytes);
+    a DataError about the copy names "stdin" instead of the temporary file."""
+    if str(input_path) != STDIN:
+        yield input_path
+        return
+    with tempfile.TemporaryDirectory(prefix="nncli-stdin-") as tmp:
+        path = Path(tmp) / "stdin.csv"
+        with open(path, "wb") as f:
+            shutil.copyfileobj(stream if stream is not None else sys.stdin.buffer, f)
+        try:
+            yield path
+        except DataError as e:
+            raise DataError(e.message.replace(str(path), "stdin"), hints=e.hints) from None
+
+
+def _ids(path, column, rows):
+    """The text of CSV column `column`, one per data record (blank lines skipped, as the reader does)."""
+    if not str(path).lower().endswith(".csv"):
+        raise DataError(f"{path}: an id column ({column!r}) is copied from a CSV input, and this is not a .csv file")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        records = (r for r in csv.reader(f, skipinitialspace=True) if r and r != [""])
+        header = [name.strip() for name in next(records, [])]
+        if column not in header:
+            raise DataError(f"{path}: no id column {column!r}; the columns are {', '.join(header)}")
+        at = header.index(column)
+        ids = [record[at].strip() for record in records]
+    if len(ids) != rows:
+        raise DataError(f"{path}: {len(ids)} values in id column {column!r} for {rows} samples")
+    return ids
+
+
+def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None):
     """Predictions for every sample of `input_path`: (header, rows), rows a generator of CSV rows in input order.
 
     Each row is [label, v_1, …, v_C]: the predicted label in the checkpoint's original labels, then the softmax
     probabilities (they sum to 1) or the SVM class scores. `labels` is a labels file for .npy/IDX input (never
     needed: predict reads no labels). Errors in the input (missing file, wrong feature count…) raise at once; a
     NaN or infinite score (an overflow) raises when its chunk is reached, naming the sample (`checked_scores`).
+    With `id_column` (a column of a CSV input) each row starts with that column's text.
     """
     net, ckpt, config = load_model(checkpoint)
     X = _features(input_path, ckpt, config, labels)
+    ids = None if id_column is None else _ids(input_path, id_column, len(X))
     classes = np.asarray(ckpt.classes, dtype=object)
 
     probabilities = LOSSES[config.loss].probabilities
@@ -70,10 +116,12 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096):
             values = checked_scores(net, xb, checkpoint, input_path, start).astype(np.float64)
             if probabilities:
                 values = softmax(values)
-            for label, v in zip(classes[values.argmax(axis=1)], values.tolist()):
-                yield [label, *(f"{x:.6g}" for x in v)]
+            first = [()] * len(xb) if ids is None else [(i,) for i in ids[start : start + chunk]]
+            for lead, label, v in zip(first, classes[values.argmax(axis=1)], values.tolist()):
+                yield [*lead, label, *(f"{x:.6g}" for x in v)]
 
-    return prediction_header(ckpt.classes, config.loss), rows()
+    header = prediction_header(ckpt.classes, config.loss)
+    return header if id_column is None else [id_column, *header], rows()
 
 
 def write_csv(stream, header, rows):
@@ -87,13 +135,13 @@ def write_csv(stream, header, rows):
     return count
 
 
-def predict_to_file(checkpoint, input_path, out_path, labels=None, force=False):
+def predict_to_file(checkpoint, input_path, out_path, labels=None, force=False, id_column=None):
     """Write the predictions CSV to `out_path` atomically (never half a file); an existing file only with force.
 
     Returns the number of samples written.
     """
     check_output(out_path, force)
-    header, rows = predict_file(checkpoint, input_path, labels)  # input errors surface before anything is written
+    header, rows = predict_file(checkpoint, input_path, labels, id_column=id_column)  # input errors surface first
     written = []
 
     def write(f):
