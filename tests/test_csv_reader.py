@@ -2,6 +2,9 @@
 refused before parsing, and a bad cell is still named by line and column."""
 
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +153,12 @@ def test_the_cli_answers_a_wrong_delimiter_with_exit_2_and_no_traceback(tmp_path
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "contains ';'; set data.delimiter to ';'" in " ".join(result.output.split())
     assert not (tmp_path / "run").exists()
+
+
+def test_the_reader_benchmark_prints_each_installed_reader_with_identical_values(tmp_path):
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "csv_reader.py"
+    args = [sys.executable, str(bench), "--rows", "2000", "--repeats", "1", "--dir", str(tmp_path)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rows = {line.split("  ")[0].strip(): line for line in out.splitlines()[4:]}
+    assert {"nncli", "nncli careful", "np.loadtxt"} <= set(rows)
+    assert all("identical to nncli" in row or "not installed" in row for row in rows.values())
