@@ -76,6 +76,7 @@ def test_text_labels_crlf_and_a_bom_take_the_fast_path_with_the_same_result(tmp_
     path.write_bytes(
         b"\xef\xbb\xbfw,h,kind\r\n"
         + b"".join(b"%d.5,%d,%s\r\n" % (i, i * 2, b"cat dog"[i % 2 * 4 :][:3]) for i in range(40))
+        + b"\r\n\r\n"
     )
     X, y, names = load_features(path, cfg(path), require_labels=True)
     assert names == ["w", "h"] and X[3].tolist() == [3.5, 6.0] and list(y[:2]) == ["cat", "dog"]

@@ -29,8 +29,9 @@ def first_line(path):
 
 
 def header(path, delimiter):
-    """(column names, byte offset of the first data line, data lines at most), or None when the header is not one
-    plain line (blank lines before it, a quoted line break, not UTF-8, longer than a chunk)."""
+    """(column names, byte offsets where the data lines start and end (before trailing line ends), data lines at
+    most), or None when the header is not one plain line (blank lines before it, a quoted line break, not UTF-8,
+    longer than a chunk)."""
     with open(path, "rb") as f:
         head = f.read(CHUNK)
         bom = len(BOM) if head.startswith(BOM) else 0
@@ -50,11 +51,14 @@ def header(path, delimiter):
         lines, last = 0, b"\n"
         while block := f.read(1 << 22):
             lines, last = lines + block.count(b"\n"), block[-1:]
-        return names, offset, lines + (last != b"\n")
+        size = f.tell()
+        f.seek(max(offset, size - 4096))
+        tail = f.read()
+        return names, offset, size - (len(tail) - len(tail.rstrip(b"\r\n"))), lines + (last != b"\n")
 
 
-def parse(path, offset, delimiter, ncols, numeric, label, rows):
-    """(X (n, len(numeric)) float64, label text (n,) or None) of the data lines from byte `offset`, whose cells are
+def parse(path, offset, stop, delimiter, ncols, numeric, label, rows):
+    """(X (n, len(numeric)) float64, label text (n,) or None) of the data lines in bytes [offset, stop), whose cells are
     split by `delimiter` into `ncols` columns; `numeric` are the feature columns' indices, `label` the label's (or
     None); `rows` bounds the number of lines. None when the fast path does not apply."""
     X = np.empty((rows, len(numeric)))
@@ -62,14 +66,15 @@ def parse(path, offset, delimiter, ncols, numeric, label, rows):
     with open(path, "rb") as f:
         f.seek(offset)
         while True:
-            block = f.read(CHUNK)
+            block = f.read(min(CHUNK, stop - f.tell()))
             data = carry + block
             cut = data.rfind(b"\n") + 1 if block else len(data)
             data, carry = data[:cut], data[cut:]
+            if not data:
+                if block:
+                    continue  # a line longer than a chunk goes on
+                break
             if not block:
-                data = data.rstrip(b"\r\n")
-                if not data:
-                    break
                 data += b"\n"
             parsed = _block(data, delimiter, ncols, numeric, label)
             if parsed is None or done + len(parsed[0]) > rows:

@@ -27,12 +27,12 @@ def read_csv(path, target, features, require_labels, delimiter=None):
     delimiter = delimiter or detect_delimiter(csvfast.first_line(path))
     head = _readable(path, lambda: csvfast.header(path, delimiter))
     if head is not None:
-        header, offset, rows = head
+        header, offset, stop, rows = head
         label, names = _columns(path, header, rows, target, features, require_labels, delimiter)
         _check_size(path, rows, len(names) + (label is not None))
         columns = [header.index(name) for name in names]
         at = None if label is None else header.index(label)
-        parsed = _readable(path, lambda: csvfast.parse(path, offset, delimiter, len(header), columns, at, rows))
+        parsed = _readable(path, lambda: csvfast.parse(path, offset, stop, delimiter, len(header), columns, at, rows))
         if parsed is not None:
             X, text = parsed
             return X, None if text is None else _label_column(text, path, label, None), names
