@@ -45,6 +45,9 @@ class DataConfig(Section):
     standardize: bool = Field(True, description="Shift and scale features by the training split's mean and std.")
     target: str | None = Field(None, description="CSV label column (default: the last column).")
     features: list[str] | None = Field(None, description="CSV feature columns (default: every other column).")
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        None, description="CSV cell separator (default: whichever of , ; tab | splits the header into most columns)."
+    )
     x_key: str = Field("X", description="Name of the feature array in an .npz file.")
     y_key: str = Field("y", description="Name of the label array in an .npz file.")
     labels: PathText | None = Field(None, description="Labels file for .npy features or IDX images.")

@@ -1,39 +1,99 @@
 """The CSV reader: a header row naming the columns, one label column, numeric feature columns.
 
-Every problem is a DataError naming the file, the line as numbered in the file, and the column.
+The cells are split by `data.delimiter`, by default the candidate (, ; tab |) that splits the header into the most
+columns. A table of plain numbers is parsed by the vectorized fast path (csvfast.py); anything else, or any problem,
+goes through the careful scan below, so every problem is a DataError naming the file, the line as numbered in the
+file, and the column. The parsed size is checked against the memory budget before any cell is parsed.
 """
 
 import csv
 
 import numpy as np
 
+from nncli.data import csvfast
+from nncli.data.arrays import check_budget
 from nncli.errors import DataError
 
+DELIMITERS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # the candidates, in order of preference
 
-def read_csv(path, target, features, require_labels):
+
+def read_csv(path, target, features, require_labels, delimiter=None):
     """Read a CSV with a header row: (X (N, D) float64, raw labels or None, feature names).
 
     The label column is `target` when given, else the last column unless it is one of `features`. Without
-    require_labels a missing label column means every column (or every chosen feature) is a feature.
+    require_labels a missing label column means every column (or every chosen feature) is a feature. `delimiter`
+    (default: detected from the header) separates the cells.
     """
-    header, rows, lines = _records(path)
-    _check_header(path, header, rows, {target, *(features or ())})
-    label = _label_name(path, header, target, list(features or ()), require_labels)
-    names = list(features) if features else [n for n in header if n != label]
-    if not names:
-        raise DataError(f"{path}: no feature columns (the columns are {', '.join(header)})")
+    delimiter = delimiter or detect_delimiter(csvfast.first_line(path))
+    head = _readable(path, lambda: csvfast.header(path, delimiter))
+    if head is not None:
+        header, offset, stop, rows = head
+        label, names = _columns(path, header, rows, target, features, require_labels, delimiter)
+        _check_size(path, rows, len(names) + (label is not None))
+        columns = [header.index(name) for name in names]
+        at = None if label is None else header.index(label)
+        parsed = _readable(path, lambda: csvfast.parse(path, offset, stop, delimiter, len(header), columns, at, rows))
+        if parsed is not None:
+            X, text = parsed
+            return X, None if text is None else _label_column(text, path, label, None), names
+    header, rows, lines = _records(path, delimiter)
+    label, names = _columns(path, header, len(rows), target, features, require_labels, delimiter)
+    _check_size(path, len(rows), len(names) + (label is not None))
     table = np.char.strip(np.array(rows, dtype=str))
     columns = [_numeric_column(table[:, header.index(name)], path, name, lines) for name in names]
     y = None if label is None else _label_column(table[:, header.index(label)], path, label, lines)
     return np.column_stack(columns), y, names
 
 
-def _records(path):
+def detect_delimiter(line):
+    """The candidate delimiter that splits the header `line` into the most columns (ties: the first in DELIMITERS)."""
+    counts = {d: len(next(csv.reader([line], delimiter=d), [])) for d in DELIMITERS}
+    return max(counts, key=counts.get)
+
+
+def _columns(path, header, rows, target, features, require_labels, delimiter):
+    """(label column name or None, feature names), the header checked against the config."""
+    _check_delimiter(path, header, delimiter)
+    _check_header(path, header, rows, {target, *(features or ())})
+    label = _label_name(path, header, target, list(features or ()), require_labels)
+    names = list(features) if features else [n for n in header if n != label]
+    if not names:
+        raise DataError(f"{path}: no feature columns (the columns are {', '.join(header)})")
+    return label, names
+
+
+def _check_delimiter(path, header, delimiter):
+    """A header read as one column that holds another candidate delimiter was split by the wrong one: say which."""
+    if header is None or len(header) != 1:
+        return
+    other = [d for d in DELIMITERS if d != delimiter and d in header[0]]
+    if other:
+        used = DELIMITERS.get(delimiter, repr(delimiter))
+        raise DataError(
+            f"{path}: the header reads as one column ({header[0][:60]!r}) split by {used}, but it contains "
+            f"{DELIMITERS[other[0]]}; set data.delimiter to {other[0]!r} if that separates the columns"
+        )
+
+
+def _check_size(path, rows, columns):
+    """Refuse, before parsing, a table whose float64 values would not fit in the memory budget."""
+    check_budget(8 * rows * columns, f"{path}: its {rows:,} rows × {columns} columns, parsed,", DataError)
+
+
+def _readable(path, read):
+    """read(), with an unreadable file as a DataError."""
+    try:
+        return read()
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _records(path, delimiter):
     """(header or None, data records, the file line each record starts on); blank lines are skipped."""
     header, rows, lines, line = None, [], [], 0
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, skipinitialspace=True)
+            reader = csv.reader(f, delimiter=delimiter, skipinitialspace=True)
             for record in reader:
                 first, line = line + 1, reader.line_num
                 if not record or record == [""]:
@@ -62,7 +122,7 @@ def _check_header(path, header, rows, named):
             f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
             f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost"
         )
-    if header is None or not rows:
+    if header is None or not rows:  # rows: how many data rows
         raise DataError(f"{path}: no data rows (a CSV needs a header row and at least one sample)")
     if len(set(header)) != len(header):
         twice = sorted({name for name in header if header.count(name) > 1})

@@ -51,7 +51,7 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
     if not Path(source).is_file():
         raise file_missing(source)
     if kind == "csv":
-        return read_csv(source, cfg.target, cfg.features or feature_names, require_labels)
+        return read_csv(source, cfg.target, cfg.features or feature_names, require_labels, cfg.delimiter)
     if kind == "npz":
         X, y = _read_npz(source, cfg.x_key, cfg.y_key, require_labels)
     else:
