@@ -13,7 +13,6 @@ reads every file's values as stored): loading one rescales norm_mean and norm_st
 standardization, so it takes raw pixels and predicts exactly as before.
 """
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ import numpy as np
 from nncli import __version__
 from nncli.data.arrays import UnreadableArray, load_npz
 from nncli.data.files import is_idx
-from nncli.errors import CheckpointError, show_value
+from nncli.data.fingerprint import file_sha256
+from nncli.errors import CheckpointError, DataError, show_value
 from nncli.training.atomic import atomic_save_npz, jsonable
 
 FORMAT_VERSION = 2
@@ -267,13 +267,9 @@ def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer
     atomic_save_npz(path, arrays)
 
 
-def sha256_of(path, chunk_size=1 << 20):
-    """Hex SHA-256 of the file at `path`, read in chunks so large checkpoints are not held in memory."""
-    digest = hashlib.sha256()
+def sha256_of(path):
+    """Hex SHA-256 of the checkpoint at `path` (data.fingerprint's chunked hash); CheckpointError if unreadable."""
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(chunk_size):
-                digest.update(chunk)
-    except OSError as e:
-        raise CheckpointError(f"checkpoint {path}: cannot be read ({e.strerror})") from None
-    return digest.hexdigest()
+        return file_sha256(path, "checkpoint")
+    except DataError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({e})") from None
