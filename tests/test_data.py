@@ -239,7 +239,7 @@ def test_csv_without_the_label_column_is_all_features_for_predict(tmp_path):
     [
         ("a,b,y\n1,2,0\n\n3,oops,1\n", {}, r"bad.csv: line 4, column 'b': 'oops' is not a number"),
         ("a,b,y\n1,2,0\n3,,1\n", {}, r"bad.csv: line 3, column 'b': is empty"),
-        ('a,b,y\n1,"2\n3",0\n', {}, r"bad.csv: line 2, column 'b': '2\\n3' is not a number"),  # a record's first line
+        ('a,b,y\n1,"2\n3",0\n4,5,1\n', {}, r"bad.csv: line 2, column 'b': '2\\n3' is not a number"),  # first line
         ("a,b,y\n1,nan,0\n3,4,1\n", {}, r"bad.csv: line 2, column 'b': nan is not a finite number"),
         ("a,b,y\n1,2,0\n3,-inf,1\n", {}, r"bad.csv: line 3, column 'b': -inf is not a finite number"),
         ("a,b,y\n1,2,0\n3,4\n", {}, r"bad.csv: line 3 has 2 fields, the header has 3"),

@@ -88,8 +88,10 @@ def print_setup(trainer):
         f"{data.source}: {len(data.train.y)} train"
         + (f", {len(data.val.y)} val" if data.val is not None else "")
         + (f", {len(data.test.y)} test" if data.test is not None else "")
-        + f"; {data.num_features} features, {data.num_classes} classes",
+        + f"; {_inputs(data)}, {data.num_classes} classes",
     )
+    for key, text in _table_rows(data):
+        table.add_row(key, text)
     table.add_row(
         "model",
         f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
@@ -104,10 +106,46 @@ def print_setup(trainer):
     layers = Table(title="model")
     for col in ("parameter", "shape", "count"):
         layers.add_column(col, justify="right" if col == "count" else "left")
+    if data.encoding is not None and data.encoding.text_columns:
+        layers.caption = f"{data.encoding.width} inputs: {_columns(data.encoding)}"
     for name, shape, count in net.layer_shapes():
         layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
     layers.add_row("total", "", f"{net.num_params:,}")
     out.print(layers)
+
+
+def _inputs(data):
+    """'4 features', or for a table with text columns '10 inputs from 7 columns'."""
+    encoding = data.encoding
+    if encoding is None or not encoding.text_columns:
+        return f"{data.num_features} features"
+    return f"{encoding.width} inputs from {len(encoding.columns)} columns"
+
+
+def _columns(encoding):
+    """'island → 3, sex → 2 (one-hot), 5 numeric': how many inputs each text column became."""
+    text = [f"{c.name} → {c.width}" for c in encoding.columns if c.kind == "categorical"]
+    numeric = sum(c.kind == "numeric" for c in encoding.columns)
+    return ", ".join(text) + " (one-hot)" + (f", {numeric} numeric" if numeric else "")
+
+
+def _table_rows(data):
+    """The setup table's rows about a CSV's columns: the one-hot encoded ones, the missing cells and what was done."""
+    if data.encoding is None:
+        return []
+    rows = [("columns", _columns(data.encoding))] if data.encoding.text_columns else []
+    cells = (data.cleaning or {}).get("missing_cells") or {}
+    if cells:
+        total = sum(cells.values())
+        shown = ", ".join(f"{name} {n}" for name, n in sorted(cells.items(), key=lambda kv: -kv[1]))
+        strategy = data.encoding.missing
+        if strategy == "drop":
+            done = f"{data.cleaning['dropped_rows']} of {data.cleaning['rows']} rows dropped"
+        else:
+            done = f"filled with the training split's {strategy.replace('_', ' ')}"
+            done += " value" if strategy == "most_frequent" else " (text columns: most frequent)"
+        rows.append(("missing", f"{total} cells in {len(cells)} columns ({shown}); {done}"))
+    return rows
 
 
 def print_summary(summary, run_dir):

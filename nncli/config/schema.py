@@ -25,6 +25,7 @@ from nncli.config.fields import (
     choice,
 )
 from nncli.data.builtin import BUILTINS as BUILTIN_DATASETS
+from nncli.data.table import NA_VALUES
 from nncli.errors import show_value
 from nncli.nn.activations import ACTIVATIONS
 from nncli.nn.initialization import INITS
@@ -47,6 +48,23 @@ class DataConfig(Section):
     features: list[str] | None = Field(None, description="CSV feature columns (default: every other column).")
     delimiter: Literal[",", ";", "\t", "|"] | None = Field(
         None, description="CSV cell separator (default: whichever of , ; tab | splits the header into most columns)."
+    )
+    missing: Literal["error", "drop", "mean", "median", "most_frequent"] = Field(
+        "error",
+        description="CSV cells holding a na_values token: refuse them, drop their rows, or fill them with the "
+        "training split's mean, median or most frequent value (text columns: most frequent).",
+    )
+    na_values: list[str] = Field(
+        list(NA_VALUES), description="CSV cell texts (after stripping spaces) that mark a missing value."
+    )
+    categorical: Literal["auto"] | list[str] = Field(
+        "auto",
+        description="CSV feature columns to one-hot encode: 'auto' (the columns whose values are text) or a list.",
+    )
+    unknown_category: Literal["error", "ignore"] = Field(
+        "error",
+        description="A category not seen in training (eval, predict, val/test files): refuse it, or encode it "
+        "as all zeros.",
     )
     x_key: str = Field("X", description="Name of the feature array in an .npz file.")
     y_key: str = Field("y", description="Name of the label array in an .npz file.")

@@ -1,4 +1,4 @@
-"""The CSV reader: a header row naming the columns, one label column, numeric feature columns.
+"""The CSV reader: a header row naming the columns, one label column, feature columns; read into a Table.
 
 The cells are split by `data.delimiter`, by default the candidate (, ; tab |) that splits the header into the most
 columns. A table of plain numbers is parsed by the vectorized fast path (csvfast.py); anything else, or any problem,
@@ -12,17 +12,19 @@ import numpy as np
 
 from nncli.data import csvfast
 from nncli.data.arrays import check_budget
+from nncli.data.table import Table
 from nncli.errors import DataError
 
 DELIMITERS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # the candidates, in order of preference
 
 
-def read_csv(path, target, features, require_labels, delimiter=None):
-    """Read a CSV with a header row: (X (N, D) float64, raw labels or None, feature names).
+def read_csv(path, target, features, require_labels, delimiter=None, text_columns=()):
+    """Read a CSV with a header row into a Table of its feature columns and its label column (see table.py).
 
     The label column is `target` when given, else the last column unless it is one of `features`. Without
     require_labels a missing label column means every column (or every chosen feature) is a feature. `delimiter`
-    (default: detected from the header) separates the cells.
+    (default: detected from the header) separates the cells. The fast path parses a table of plain numbers; the
+    `text_columns` (categorical), or any irregular cell, send the file through the careful scan, which keeps text.
     """
     delimiter = delimiter or detect_delimiter(csvfast.first_line(path))
     head = _readable(path, lambda: csvfast.header(path, delimiter))
@@ -32,17 +34,22 @@ def read_csv(path, target, features, require_labels, delimiter=None):
         _check_size(path, rows, len(names) + (label is not None))
         columns = [header.index(name) for name in names]
         at = None if label is None else header.index(label)
-        parsed = _readable(path, lambda: csvfast.parse(path, offset, stop, delimiter, len(header), columns, at, rows))
+        parsed = None
+        if not set(text_columns) & set(names):
+            parsed = _readable(
+                path, lambda: csvfast.parse(path, offset, stop, delimiter, len(header), columns, at, rows)
+            )
         if parsed is not None:
             X, text = parsed
-            return X, None if text is None else _label_column(text, path, label, None), names
+            locate = lambda: _records(path, delimiter)[2]  # noqa: E731 — run only when a message needs a line
+            return Table(str(path), names, list(X.T), text, label, locate=locate, block=X)
     header, rows, lines = _records(path, delimiter)
     label, names = _columns(path, header, len(rows), target, features, require_labels, delimiter)
     _check_size(path, len(rows), len(names) + (label is not None))
     table = np.char.strip(np.array(rows, dtype=str))
-    columns = [_numeric_column(table[:, header.index(name)], path, name, lines) for name in names]
-    y = None if label is None else _label_column(table[:, header.index(label)], path, label, lines)
-    return np.column_stack(columns), y, names
+    cells = [table[:, header.index(name)] for name in names]
+    text = None if label is None else table[:, header.index(label)]
+    return Table(str(path), names, cells, text, label, lines=np.asarray(lines))
 
 
 def detect_delimiter(line):
@@ -117,7 +124,7 @@ def _records(path, delimiter):
 def _check_header(path, header, rows, named):
     """A header of unique names and at least one data row; a header of numbers is a lost first sample, unless the
     config names some of its columns (`named`)."""
-    if header is not None and not named & set(header) and all(_is_number(name) for name in header):
+    if header is not None and not named & set(header) and all(is_number(name) for name in header):
         raise DataError(
             f"{path}: line 1 ({','.join(header)[:60]}) is numbers, not a header; a CSV data file starts "
             f"with a header row naming its columns (e.g. x1,x2,label), else its first sample is lost"
@@ -150,22 +157,7 @@ def _label_name(path, header, target, chosen, require_labels):
     return label
 
 
-def _numeric_column(text, path, name, lines):
-    """One CSV feature column as float64; a non-numeric or non-finite value is a DataError naming line and column."""
-    try:
-        values = text.astype(np.float64)
-    except ValueError:
-        i = next(i for i, s in enumerate(text) if not _is_number(s))  # only on the error path
-        what = "is empty" if text[i] == "" else f"{str(text[i])!r} is not a number"
-        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {what}; features must be numbers") from None
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        i = bad[0]
-        raise DataError(f"{path}: line {lines[i]}, column {name!r}: {text[i]} is not a finite number")
-    return values
-
-
-def _is_number(text):
+def is_number(text):
     try:
         float(text)
     except ValueError:
@@ -173,12 +165,9 @@ def _is_number(text):
     return True
 
 
-def _label_column(text, path, name, lines):
-    """One CSV label column: int64 when every value is a whole number (so 1, 1.0 and 01 are one class, as they are
-    one number), else the strings as written."""
-    empty = np.flatnonzero(text == "")
-    if len(empty):
-        raise DataError(f"{path}: line {lines[empty[0]]}, column {name!r}: the label is empty")
+def label_values(text):
+    """A CSV label column's text as labels: int64 when every value is a whole number (so 1, 1.0 and 01 are one
+    class, as they are one number), else the strings as written."""
     try:
         return text.astype(np.int64)
     except (ValueError, OverflowError):

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
+from nncli.data.csvfile import label_values
+from nncli.data.encoding import Encoding, fit, parse, screen
 from nncli.data.files import read_source
 from nncli.data.scaling import check_scale, moments, standardize
+from nncli.data.table import Table
 from nncli.errors import DataError, Hint, LabelsMissing
 
 __all__ = ["Dataset", "Split", "class_ids", "encode_labels", "load_dataset", "load_features", "standardize"]
@@ -70,7 +73,9 @@ class Dataset:
     """Train/val/test splits plus what eval and predict need to treat new data the same way.
 
     classes[i] is the original label of class id i (ints stay ints, strings stay strings). mean and std (D,) are the
-    training split's per-feature statistics (None when standardization is off), with a constant feature's std set to 1.
+    training split's per-feature statistics (None when standardization is off), with a constant feature's std set to 1
+    (and a one-hot input's mean 0, std 1). A CSV's `encoding` turns its columns into inputs (encoding.py); `cleaning`
+    counts its missing cells and dropped rows.
     """
 
     train: Split
@@ -81,6 +86,8 @@ class Dataset:
     mean: np.ndarray | None
     std: np.ndarray | None
     source: str
+    encoding: Encoding | None = None
+    cleaning: dict | None = None
 
     @property
     def num_features(self):
@@ -92,10 +99,12 @@ class Dataset:
 
 
 def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
-    """Load `data_cfg.source`, split it (stratified, seeded) and standardize it; the same cfg and seed give the same arrays.
+    """Load `data_cfg.source`, split it (stratified, seeded), encode and standardize it; the same cfg and seed give
+    the same arrays.
 
     val_source/test_source (with optional val_labels/test_labels for .npy/IDX) replace the fractional val/test
-    splits. Splits of a .npy file stay memory-mapped (see `Split`); all others are in memory in `dtype`.
+    splits. Splits of a .npy file stay memory-mapped (see `Split`); all others are in memory in `dtype`. A CSV's
+    missing cells and text columns are handled by an Encoding fitted on the training split (encoding.py).
     """
     dtype = np.dtype(dtype)
     source = os.fspath(data_cfg.source)
@@ -104,13 +113,26 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
         if stray:
             raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
     rng = np.random.default_rng(seed)
-    X, y_raw, names = read_source(source, data_cfg, data_cfg.labels, True, None, rng)
+    listed = None if data_cfg.categorical == "auto" else data_cfg.categorical
+    X, y_raw, names = read_source(source, data_cfg, data_cfg.labels, True, None, rng, listed or ())
+    table = cleaning = None
+    if isinstance(X, Table):
+        kinds = None if listed is None else {n: "categorical" if n in listed else "numeric" for n in X.names}
+        table = parse(X, kinds, data_cfg.na_values, listed=listed is not None)
+        table, cleaning = screen(table, data_cfg.missing, data_cfg.na_values)
+        y_raw = label_values(table.label)
     classes, y = class_ids(y_raw, source)
     explicit = {part: getattr(data_cfg, f"{part}_source", None) for part in ("val", "test")}
     val_fraction = 0.0 if explicit["val"] else data_cfg.val_fraction
     test_fraction = 0.0 if explicit["test"] else data_cfg.test_fraction
     train_idx, val_idx, test_idx = stratified_split(y, classes, val_fraction, test_fraction, rng, source)
+    encoding = None
+    if table is not None:
+        encoding = fit(table, train_idx, data_cfg.missing, data_cfg.na_values, data_cfg.unknown_category)
+        X, names = encoding.transform(table), encoding.names
     mean, std = moments(X, train_idx) if data_cfg.standardize else (None, None)
+    if mean is not None and encoding is not None:
+        mean[encoding.one_hot], std[encoding.one_hot] = 0.0, 1.0  # indicators stay 0 or 1
     check_scale(X, mean, std, dtype, source, names)
 
     def split(X, y, rows):
@@ -125,20 +147,26 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
     for part, path in explicit.items():
         if path:
             labels = getattr(data_cfg, f"{part}_labels", None)
-            Xp, yp_raw, _ = read_source(os.fspath(path), data_cfg, labels, True, names, rng)
+            Xp, yp_raw, _, _ = _read(os.fspath(path), data_cfg, labels, True, names, rng, encoding)
             if Xp.shape[1] != X.shape[1]:
                 raise DataError(f"{path}: has {Xp.shape[1]} features, the training data {source} has {X.shape[1]}")
             check_scale(Xp, mean, std, dtype, path, names)
             parts[part] = split(Xp, encode_labels(yp_raw, classes, source=path), np.arange(len(Xp)))
-    return Dataset(split(X, y, train_idx), parts["val"], parts["test"], classes, names, mean, std, source)
+    train = split(X, y, train_idx)
+    return Dataset(train, parts["val"], parts["test"], classes, names, mean, std, source, encoding, cleaning)
 
 
-def load_features(path_or_source, data_cfg, require_labels: bool, *, labels=None, feature_names=None, seed=0):
-    """Read one file (or built-in) for eval or predict: (X (N, D) float64, raw labels (N,) or None, feature names or None).
+def load_features(
+    path_or_source, data_cfg, require_labels: bool, *, labels=None, feature_names=None, seed=0, encoding=None
+):
+    """Read one file (or built-in) for eval or predict: (X (N, D) float64, raw labels (N,) or None, feature names or
+    None).
 
     For a CSV without the label column (and require_labels False) every column, or `feature_names` (the training
-    columns, picked by name), is a feature. `labels` is the labels file for .npy/IDX features (default data.labels
-    when the file is data.source). A built-in is generated with `seed`. The whole file is read into memory.
+    columns, picked by name), is a feature, encoded by `encoding` (the checkpoint's; default every column numeric).
+    Rows with a missing cell are dropped when the encoding says so and labels are required (eval); predict, which
+    answers every row, refuses them. `labels` is the labels file for .npy/IDX features (default data.labels when the
+    file is data.source). A built-in is generated with `seed`. The whole file is read into memory.
     Features without their labels file, when labels are required, raise LabelsMissing with the hint to pass `labels`.
     """
     source = os.fspath(path_or_source)
@@ -146,10 +174,28 @@ def load_features(path_or_source, data_cfg, require_labels: bool, *, labels=None
         labels = data_cfg.labels
     rng = np.random.default_rng(seed)
     try:
-        X, y_raw, names = read_source(source, data_cfg, labels, require_labels, feature_names, rng)
+        X, y_raw, names, _ = _read(source, data_cfg, labels, require_labels, feature_names, rng, encoding)
     except LabelsMissing as err:
         raise LabelsMissing(err.message, hints=(Hint.LABELS_FILE,)) from None
     return np.asarray(X, dtype=np.float64), y_raw, names
+
+
+def _read(source, data_cfg, labels, require_labels, names, rng, encoding=None):
+    """read_source, then a CSV's Table encoded by `encoding` (default: every column numeric, missing refused):
+    (X, raw labels or None, feature names or None, cleaning or None)."""
+    text = () if encoding is None else encoding.text_columns
+    X, y_raw, read_names = read_source(source, data_cfg, labels, require_labels, names, rng, text)
+    if not isinstance(X, Table):
+        return X, y_raw, read_names, None
+    if encoding is None:
+        encoding = Encoding.numeric(X.names, data_cfg.na_values)
+    table = parse(X, encoding.kinds(), encoding.na_values)
+    missing, purpose = encoding.missing, None
+    if missing == "drop" and not require_labels:
+        missing, purpose = "error", "predict"  # predict answers every row: it cannot leave one out
+    table, cleaning = screen(table, missing, encoding.na_values, labels=require_labels, purpose=purpose)
+    y_raw = None if table.label is None else label_values(table.label)
+    return encoding.transform(table), y_raw, table.names, cleaning
 
 
 def class_ids(y_raw, source):

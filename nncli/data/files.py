@@ -38,12 +38,15 @@ def row_chunks(X, rows=None):
             yield start, X[rows[start : start + step]]
 
 
-def read_source(source, cfg, labels, require_labels, feature_names, rng):
-    """(X (N, D), raw labels or None, feature names or None) from a built-in or a file; X may be a memmap (.npy)."""
+def read_source(source, cfg, labels, require_labels, feature_names, rng, text_columns=()):
+    """(X (N, D), raw labels or None, feature names or None) from a built-in or a file; X may be a memmap (.npy).
+
+    A CSV (iris too) gives a Table in place of X and None for the labels, which are the Table's label column
+    (`text_columns`: the categorical columns, kept as text)."""
     if source in BUILTINS:
         kwargs = datasets.generator_kwargs(source, cfg)
         if source == "iris":
-            return read_csv(data_file("iris.csv"), "species", None, True)
+            return read_csv(data_file("iris.csv"), "species", None, True), None, None
         if source == "digits":
             return (*datasets.digits(), None)
         return (*datasets.GENERATORS[source](**kwargs, rng=rng), None)
@@ -51,7 +54,8 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng):
     if not Path(source).is_file():
         raise file_missing(source)
     if kind == "csv":
-        return read_csv(source, cfg.target, cfg.features or feature_names, require_labels, cfg.delimiter)
+        chosen = cfg.features or feature_names
+        return read_csv(source, cfg.target, chosen, require_labels, cfg.delimiter, text_columns), None, None
     if kind == "npz":
         X, y = _read_npz(source, cfg.x_key, cfg.y_key, require_labels)
     else:

@@ -36,7 +36,9 @@ def prediction_header(classes, loss):
 def _features(path, ckpt, config, labels):
     """The input's features (N, D) float64, checked against the checkpoint's input dimension D."""
     names, D = ckpt.meta.get("feature_names"), ckpt.layer_sizes[0]
-    X, y, _ = load_features(path, config.data, require_labels=False, labels=labels, feature_names=names)
+    X, y, _ = load_features(
+        path, config.data, require_labels=False, labels=labels, feature_names=names, encoding=ckpt.encoding
+    )
     if (
         X.shape[1] == D - 1
         and y is not None

@@ -65,7 +65,12 @@ def _pick(data, split):
 def whole_file(ckpt, config, data_path, labels=None):
     """Every row of a labelled file, mapped to the checkpoint's classes and standardized with its statistics."""
     X, y_raw, _ = load_features(
-        data_path, config.data, require_labels=True, labels=labels, feature_names=ckpt.meta.get("feature_names")
+        data_path,
+        config.data,
+        require_labels=True,
+        labels=labels,
+        feature_names=ckpt.meta.get("feature_names"),
+        encoding=ckpt.encoding,
     )
     y = encode_labels(y_raw, ckpt.classes, source=str(data_path))
     if X.shape[1] != ckpt.layer_sizes[0]:

@@ -4,7 +4,8 @@ Format 2 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever 
   W1, b1, …, WL, bL    (fan_in, fan_out) and (fan_out,), float32 or float64
   meta                 0-d unicode array holding one JSON object: format_version, nncli_version, config,
                        classes (class id i is classes[i]), layer_sizes [D, h1, …, C], epoch, metrics,
-                       and optionally state (free-form trainer state for exact resume)
+                       and optionally state (free-form trainer state for exact resume) and encoding (how a CSV's
+                       columns become the inputs: kinds, categories, fill values; nncli.data.encoding)
   norm_mean, norm_std  optional, (D,) each, both or neither: the standardization of the inputs
   opt_<name>           optional optimizer state, (P,) with P the total number of parameters
 
@@ -21,6 +22,8 @@ import numpy as np
 
 from nncli import __version__
 from nncli.data.arrays import UnreadableArray, load_npz
+from nncli.data.encoding import Encoding
+from nncli.data.encoding_meta import encoding_from_meta
 from nncli.data.files import is_idx
 from nncli.data.fingerprint import file_sha256
 from nncli.errors import CheckpointError, DataError, show_value
@@ -42,6 +45,7 @@ class Checkpoint:
     norm_mean: np.ndarray | None = None
     norm_std: np.ndarray | None = None
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
+    encoding: Encoding | None = None
 
     @property
     def layer_sizes(self):
@@ -200,7 +204,8 @@ def _parse(arrays):
             norm_mean, norm_std = norm_mean * 255, norm_std * 255
         else:
             params["W1"] = params["W1"] / 255
-    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state)
+    encoding = encoding_from_meta(meta["encoding"], sizes[0]) if "encoding" in meta else None
+    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state, encoding)
 
 
 def _read_arrays(path):

@@ -286,6 +286,7 @@ class Trainer:
                 "epoch": row["epoch"],
                 "metrics": row,
                 "feature_names": self.data.feature_names,
+                **({"encoding": self.data.encoding.to_meta()} if self.data.encoding is not None else {}),
                 "data_sha256": self.data_sha256,
                 "state": self.progress.to_meta(carried),
                 "run": {"id": self.run_id, "file": name},
