@@ -20,6 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 needs_pyarrow = pytest.mark.skipif(not csvarrow.available(), reason="pyarrow is not installed")
 
 
+@pytest.fixture(autouse=True)
+def small_files_too(monkeypatch):
+    """The engine on these small files (it leaves data under MIN_BYTES to csvfast)."""
+    monkeypatch.setattr(csvarrow, "MIN_BYTES", 0)
+
+
 def write_table(path, rows, seed=0):
     """Rows × 20 like the benchmark file: 19 standard-normal features with 6 decimals, an integer label."""
     rng = np.random.default_rng(seed)
@@ -97,7 +103,7 @@ def tables(draw):
 
 
 @needs_pyarrow
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(tables(), st.sampled_from([64, 1 << 24]))
 def test_every_table_reads_as_the_careful_scan_reads_it(data, chunk):
     with tempfile.TemporaryDirectory(dir="/tmp") as scratch, mock.patch.object(csvarrow, "CHUNK", chunk):
@@ -160,6 +166,13 @@ def test_the_memory_budget_refuses_the_table_before_the_engine_parses_it(tmp_pat
     with pytest.raises(DataError, match=r"big.csv: its 2,000 rows × 20 columns, parsed, needs 312.5 KiB"):
         read_csv(path, None, None, True)
     assert not spy.called
+
+
+def test_small_data_is_left_to_csvfast(tmp_path, monkeypatch):
+    monkeypatch.setattr(csvarrow, "MIN_BYTES", 1 << 22)
+    path = tmp_path / "t.csv"
+    write_table(path, 100)
+    assert csvarrow.parse(*arguments(path)) is None
 
 
 def test_without_pyarrow_the_engine_steps_aside(tmp_path, monkeypatch):
