@@ -2,10 +2,12 @@
 
 The file: a header, 19 standard-normal features written with 6 decimals and an integer label (0–2), about 36 MB,
 generated once into --dir (seeded, so every run reads the same bytes). Each contender reads it in its own child
-process, `--repeats` times; the table gives the fastest read and the growth of peak RSS (VmHWM, Linux) over the
-process after its imports, next to the target: 2× the final float64 array + 64 MiB. `nncli careful` is the careful
-scan alone (the reader before its fast path); pandas and pyarrow appear when installed. Every contender's values
-are checked against nncli's, bit for bit.
+process, `--repeats` times, in `--rounds` turns; the table gives the fastest read, the largest growth of peak RSS
+(VmHWM, Linux) over the process after its imports, and each round's time over pandas' in the same round (min, median,
+each), next to the targets: 2× pandas' time, 2× the final float64 array + 64 MiB. `nncli careful` is the careful
+scan alone (the reader before its fast path); `nncli (pyarrow engine)` is the reader with csvarrow.parse tried before
+csvfast.parse; pandas and pyarrow appear when installed. Every contender's values are checked against nncli's, bit
+for bit.
 
     python benchmarks/csv_reader.py                  # the issue's file
     python benchmarks/csv_reader.py --rows 20000     # a quick look
@@ -44,19 +46,28 @@ X = np.column_stack(X) if isinstance(X, tuple) else np.ascontiguousarray(X, dtyp
 print(json.dumps({{"seconds": best, "mib": grown / 1024, "digest": hashlib.sha1(X.tobytes()).hexdigest()}}))
 """
 
-CONTENDERS = {
-    "nncli": ("from nncli.data.csvfile import read_csv", "read_csv(path, None, None, True)[:2]"),
+CONTENDERS = {  # name: (the module it needs, its imports, its read)
+    "nncli": (None, "from nncli.data.csvfile import read_csv", "read_csv(path, None, None, True)[:2]"),
+    "nncli (pyarrow engine)": (  # csvarrow.parse wired in as read_csv will: csvfast when it gives None
+        "pyarrow",
+        "from nncli.data import csvarrow, csvfast; from nncli.data.csvfile import read_csv; fast = csvfast.parse; "
+        "csvfast.parse = lambda *a: csvarrow.parse(*a) or fast(*a); csvarrow.available()",  # imports pyarrow
+        "read_csv(path, None, None, True)[:2]",
+    ),
     "nncli careful": (  # the careful scan alone: the reader before the fast path
+        None,
         "from nncli.data import csvfast; from nncli.data.csvfile import read_csv; csvfast.header = lambda *a: None",
         "read_csv(path, None, None, True)[:2]",
     ),
-    "np.loadtxt": ("", "np.loadtxt(path, delimiter=',', skiprows=1, comments=None)"),
-    "pandas (C)": ("import pandas", "pandas.read_csv(path, engine='c').to_numpy(np.float64)"),
+    "np.loadtxt": (None, "", "np.loadtxt(path, delimiter=',', skiprows=1, comments=None)"),
+    "pandas (C)": ("pandas", "import pandas", "pandas.read_csv(path, engine='c').to_numpy(np.float64)"),
     "pyarrow.csv": (
+        "pyarrow",
         "import pyarrow.csv",
         "np.column_stack([c.to_numpy() for c in pyarrow.csv.read_csv(path).columns])",
     ),
 }
+PEER = "pandas (C)"
 
 
 def write_file(path, rows, seed=0):
@@ -68,14 +79,16 @@ def write_file(path, rows, seed=0):
         np.savetxt(f, table, fmt=["%.6f"] * (COLUMNS - 1) + ["%d"], delimiter=",")
 
 
+def installed(module):
+    """Whether `module` imports in a child process (None: nothing needed)."""
+    return (
+        module is None or not subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode
+    )
+
+
 def measure(name, path, repeats):
-    """{seconds, mib, digest} of one contender in a child process, or None when its library is not installed."""
-    imports, read = CONTENDERS[name]
-    if imports.startswith("import "):
-        module = imports.split()[1].split(".")[0]
-        probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
-        if probe.returncode:
-            return None
+    """{seconds, mib, digest} of one contender in a child process: its fastest of `repeats` reads."""
+    _, imports, read = CONTENDERS[name]
     code = CHILD.format(imports=imports, read=read)
     out = subprocess.run(
         [sys.executable, "-c", code, str(path), str(repeats)],
@@ -87,10 +100,24 @@ def measure(name, path, repeats):
     return json.loads(out.stdout)
 
 
+def row(name, results, peer, target_mib, reference):
+    """One table line: fastest seconds and largest peak over the rounds, the values' check, the paired ratios to
+    the peer's time in the same round (min, median, each round) and the memory target's verdict."""
+    seconds, mib = min(r["seconds"] for r in results), max(r["mib"] for r in results)
+    same = "identical to nncli" if all(r["digest"] == reference for r in results) else "DIFFERENT from nncli"
+    ratios = "" if peer is None else [r["seconds"] / p["seconds"] for r, p in zip(results, peer)]
+    if ratios:
+        each = " ".join(f"{q:.2f}" for q in ratios)
+        ratios = f"  × pandas: min {min(ratios):.2f} median {np.median(ratios):.2f} ({each})"
+    memory = "within" if mib <= target_mib else "OVER"
+    return f"{name:<24}{seconds:>9.3f}{mib:>10.1f}  {same}{ratios}  memory {memory} target"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="reads per child process; its fastest counts")
+    parser.add_argument("--rounds", type=int, default=3, help="child processes per contender, taken in turns")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "nncli-csv-bench")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -98,18 +125,23 @@ def main():
     if not path.exists():
         write_file(path, args.rows)
     array_mib = args.rows * COLUMNS * 8 / 2**20
+    target_mib = 2 * array_mib + 64
     print(f"{path}: {path.stat().st_size / 1e6:.1f} MB, {args.rows:,} × {COLUMNS}, float64 array {array_mib:.1f} MiB")
-    print(f"target: time ≤ 2× pandas (C), peak growth ≤ 2 × {array_mib:.1f} + 64 = {2 * array_mib + 64:.1f} MiB\n")
-    print(f"{'reader':<14}{'seconds':>9}{'peak MiB':>10}  values")
-    reference = None
+    print(
+        f"target: time ≤ 2× pandas (C) (paired, per round), peak growth ≤ 2 × {array_mib:.1f} + 64 = {target_mib:.1f} MiB\n"
+    )
+    print(f"{'reader':<24}{'seconds':>9}{'peak MiB':>10}  values")
+    names = [name for name in CONTENDERS if installed(CONTENDERS[name][0])]
+    results = {name: [] for name in names}
+    for _ in range(args.rounds):  # in turns, so that a busy moment of the machine weighs on every contender
+        for name in names:
+            results[name].append(measure(name, path, args.repeats))
+    reference = results["nncli"][0]["digest"]
     for name in CONTENDERS:
-        result = measure(name, path, args.repeats)
-        if result is None:
-            print(f"{name:<14}{'not installed':>19}")
-            continue
-        reference = reference or result["digest"]
-        same = "identical to nncli" if result["digest"] == reference else "DIFFERENT from nncli"
-        print(f"{name:<14}{result['seconds']:>9.3f}{result['mib']:>10.1f}  {same}")
+        if name not in results:
+            print(f"{name:<24}{'not installed':>19}")
+        else:
+            print(row(name, results[name], results.get(PEER), target_mib, reference))
 
 
 if __name__ == "__main__":
