@@ -5,9 +5,9 @@ generated once into --dir (seeded, so every run reads the same bytes). Each cont
 process, `--repeats` times, in `--rounds` turns; the table gives the fastest read, the largest growth of peak RSS
 (VmHWM, Linux) over the process after its imports, and each round's time over pandas' in the same round (min, median,
 each), next to the targets: 2× pandas' time, 2× the final float64 array + 64 MiB. `nncli careful` is the careful
-scan alone (the reader before its fast path); `nncli (pyarrow engine)` is the reader with csvarrow.parse tried before
-csvfast.parse; pandas and pyarrow appear when installed. Every contender's values are checked against nncli's, bit
-for bit.
+scan alone (the reader before its fast paths); `nncli` is the reader as installed (the pyarrow engine when the `fast`
+extra is installed), `nncli (NumPy path)` the reader without it; pandas and pyarrow appear when installed. Every
+contender's values are checked against nncli's, bit for bit.
 
     python benchmarks/csv_reader.py                  # the issue's file
     python benchmarks/csv_reader.py --rows 20000     # a quick look
@@ -46,18 +46,16 @@ X = np.column_stack(X) if isinstance(X, tuple) else np.ascontiguousarray(X, dtyp
 print(json.dumps({{"seconds": best, "mib": grown / 1024, "digest": hashlib.sha1(X.tobytes()).hexdigest()}}))
 """
 
+NNCLI = "from nncli.data.csvfile import label_values, read_csv; "
+READ = "(lambda t: (t.block, label_values(t.label)))(read_csv(path, None, None, True))"  # the fast paths' array
 CONTENDERS = {  # name: (the module it needs, its imports, its read)
-    "nncli": (None, "from nncli.data.csvfile import read_csv", "read_csv(path, None, None, True)[:2]"),
-    "nncli (pyarrow engine)": (  # csvarrow.parse wired in as read_csv will: csvfast when it gives None
-        "pyarrow",
-        "from nncli.data import csvarrow, csvfast; from nncli.data.csvfile import read_csv; fast = csvfast.parse; "
-        "csvfast.parse = lambda *a: csvarrow.parse(*a) or fast(*a); csvarrow.available()",  # imports pyarrow
-        "read_csv(path, None, None, True)[:2]",
-    ),
-    "nncli careful": (  # the careful scan alone: the reader before the fast path
+    "nncli": (None, NNCLI + "from nncli.data import csvarrow; csvarrow.available()", READ),  # imports pyarrow
+    "nncli (NumPy path)": (None, NNCLI + "from nncli.data import csvarrow; csvarrow.parse = lambda *a: None", READ),
+    "nncli careful": (  # the careful scan alone: the reader before its fast paths
         None,
-        "from nncli.data import csvfast; from nncli.data.csvfile import read_csv; csvfast.header = lambda *a: None",
-        "read_csv(path, None, None, True)[:2]",
+        NNCLI + "from nncli.data import csvfast; csvfast.header = lambda *a: None",
+        "(lambda t: (np.column_stack([c.astype(float) for c in t.cells]), label_values(t.label)))"
+        "(read_csv(path, None, None, True))",
     ),
     "np.loadtxt": (None, "", "np.loadtxt(path, delimiter=',', skiprows=1, comments=None)"),
     "pandas (C)": ("pandas", "import pandas", "pandas.read_csv(path, engine='c').to_numpy(np.float64)"),

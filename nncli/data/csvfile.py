@@ -1,7 +1,8 @@
 """The CSV reader: a header row naming the columns, one label column, feature columns; read into a Table.
 
 The cells are split by `data.delimiter`, by default the candidate (, ; tab |) that splits the header into the most
-columns. A table of plain numbers is parsed by the vectorized fast path (csvfast.py); anything else, or any problem,
+columns. A table of plain numbers is parsed by a fast path (csvarrow.py with pyarrow installed, the `fast` extra,
+else csvfast.py's vectorized NumPy); anything else, or any problem,
 goes through the careful scan below, so every problem is a DataError naming the file, the line as numbered in the
 file, and the column. The parsed size is checked against the memory budget before any cell is parsed.
 """
@@ -10,7 +11,7 @@ import csv
 
 import numpy as np
 
-from nncli.data import csvfast
+from nncli.data import csvarrow, csvfast
 from nncli.data.arrays import check_budget
 from nncli.data.table import Table
 from nncli.errors import DataError
@@ -36,9 +37,8 @@ def read_csv(path, target, features, require_labels, delimiter=None, text_column
         at = None if label is None else header.index(label)
         parsed = None
         if not set(text_columns) & set(names):
-            parsed = _readable(
-                path, lambda: csvfast.parse(path, offset, stop, delimiter, len(header), columns, at, rows)
-            )
+            args = (path, offset, stop, delimiter, len(header), columns, at, rows)
+            parsed = _readable(path, lambda: csvarrow.parse(*args) or csvfast.parse(*args))
         if parsed is not None:
             X, text = parsed
             locate = lambda: _records(path, delimiter)[2]  # noqa: E731 — run only when a message needs a line
