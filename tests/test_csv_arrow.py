@@ -12,8 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nncli.config import DataConfig
 from nncli.data import csvarrow, csvfast
 from nncli.data.csvfile import read_csv
+from nncli.data.dataset import load_features
 from nncli.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +49,7 @@ def outcome(path, engine):
     patch = {"parse": engine} if engine else {"header": lambda *a: None}
     with mock.patch.multiple(csvfast, **patch):
         try:
-            X, y, names = read_csv(path, None, None, True)
+            X, y, names = load_features(path, DataConfig(source=str(path)), require_labels=True)
         except DataError as err:
             return str(err)
     return X.view(np.int64).tolist(), y.dtype.kind, y.tolist(), names

@@ -76,8 +76,11 @@ def _fill(table, out, numeric, label):
         return None
     if label is None:
         return np.empty(0, str)
-    text = np.char.strip(table.column(f"c{label}").to_numpy().astype(str))
-    return None if (text == "").any() else text
+    labels = table.column(f"c{label}").combine_chunks().dictionary_encode()  # few distinct labels: strip those
+    distinct = np.char.strip(labels.dictionary.to_numpy(zero_copy_only=False).astype(str))
+    if (distinct == "").any():
+        return None
+    return distinct[labels.indices.to_numpy()]
 
 
 def _reader(delimiter, ncols, numeric, label):
