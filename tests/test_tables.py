@@ -363,7 +363,9 @@ def test_penguins_trains_from_another_directory_to_90_percent(tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert summary["best"]["val_accuracy"] > 0.9
-    text = " ".join(run("train", ROOT / "configs" / "penguins.yaml", "--out", "q", "train.epochs=1").output.split())
+    output = run("train", ROOT / "configs" / "penguins.yaml", "--out", "q", "train.epochs=1").output
+    assert "10 inputs: island → 3, sex → 2 (one-hot), 5 numeric" in output  # the model table's caption, one line
+    text = " ".join(output.split())
     assert "10 inputs from 7 columns" in text and "island → 3, sex → 2 (one-hot), 5 numeric" in text
     assert "19 cells in 5 columns" in text
     shown = run("inspect", tmp_path / "p" / "best.npz")
