@@ -108,6 +108,7 @@ def print_setup(trainer):
         layers.add_column(col, justify="right" if col == "count" else "left")
     if data.encoding is not None and data.encoding.text_columns:
         layers.caption = f"{data.encoding.width} inputs: {_columns(data.encoding)}"
+        layers.min_width = len(layers.caption)  # the caption on one line, not folded to the narrow table
     for name, shape, count in net.layer_shapes():
         layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
     layers.add_row("total", "", f"{net.num_params:,}")

@@ -46,7 +46,28 @@ def inspect(
         if key != "layers":  # per-layer diagnostics: see metrics.jsonl or --json
             metrics.add_row(key, fmt(value))
     out.print(metrics)
+    if info["encoding"] is not None:
+        out.print(_columns_table(info["encoding"]))
     out.print("config:", json.dumps(info["config"], indent=2))
+
+
+def _columns_table(encoding):
+    """The checkpoint's CSV columns: kind, how many inputs, the categories (one-hot order) or the fill value."""
+    caption = f"missing cells: {encoding['missing']}; unseen categories: {encoding['unknown_category']}"
+    caption += "; missing-value tokens: " + ", ".join(repr(v) for v in encoding["na_values"])
+    table = Table(title="columns", caption=escape(caption))
+    for col in ("column", "kind", "inputs", "categories", "fill"):
+        table.add_column(col, justify="right" if col == "inputs" else "left", overflow="fold")
+    for c in encoding["columns"]:
+        shown = ", ".join(c["categories"])
+        table.add_row(
+            escape(c["name"]),
+            c["kind"],
+            str(c["inputs"]),
+            escape(shown),
+            "—" if c["fill"] is None else escape(str(c["fill"])),
+        )
+    return table
 
 
 @app.command()

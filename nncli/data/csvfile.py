@@ -53,8 +53,16 @@ def read_csv(path, target, features, require_labels, delimiter=None, text_column
 
 
 def detect_delimiter(line):
-    """The candidate delimiter that splits the header `line` into the most columns (ties: the first in DELIMITERS)."""
-    counts = {d: len(next(csv.reader([line], delimiter=d), [])) for d in DELIMITERS}
+    """The candidate delimiter that splits the header `line` into the most columns (ties: the first in DELIMITERS).
+
+    Only the text before the first line end counts: a file whose lines end in lone CRs reaches here whole."""
+    line = line.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0]
+    counts = {}
+    for d in DELIMITERS:
+        try:
+            counts[d] = len(next(csv.reader([line], delimiter=d), []))
+        except csv.Error:  # a quote left open: count the raw separators instead
+            counts[d] = line.count(d) + 1
     return max(counts, key=counts.get)
 
 

@@ -113,8 +113,8 @@ class Encoding:
             shown = ", ".join(map(repr, column.categories[:10])) + (" …" if len(known) > 10 else "")
             raise DataError(
                 f"{table.path}: line {table.line(row)}, column {column.name!r}: {str(cells[row])!r} is not a "
-                f"category seen in training ({shown}); set data.unknown_category to ignore to encode unseen "
-                f"categories as all zeros"
+                f"category seen in training ({shown}); a model keeps the data.unknown_category it was trained "
+                f"with: set it to ignore before training to encode unseen categories as all zeros"
             )
         rows = np.flatnonzero(hit)
         out[rows, pos[rows]] = 1.0

@@ -16,7 +16,8 @@ RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
 
 
 def describe_checkpoint(path):
-    """A checkpoint's format, provenance, layers and recorded metrics as a JSON-ready dict."""
+    """A checkpoint's format, provenance, layers, recorded metrics and (for a CSV) how its columns become the
+    inputs, as a JSON-ready dict. `encoding` is None for data without columns to encode, or from an older nncli."""
     ckpt = load_checkpoint(path)
     return {
         "path": str(path),
@@ -33,8 +34,17 @@ def describe_checkpoint(path):
         "parameters": int(sum(p.size for p in ckpt.params.values())),
         "standardized": ckpt.norm_mean is not None,
         "metrics": ckpt.meta["metrics"],
+        "encoding": None if ckpt.encoding is None else _encoding(ckpt.encoding),
         "config": ckpt.config,
     }
+
+
+def _encoding(encoding):
+    """The Encoding's record with each column's number of inputs: what `inspect` shows."""
+    record = encoding.to_meta()
+    for column, entry in zip(encoding.columns, record["columns"]):
+        entry["inputs"] = column.width
+    return record
 
 
 def read_summary(run_dir):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nncli.data.csvfast import first_line
+from nncli.data.csvfile import detect_delimiter
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
 from nncli.evaluation.evaluate import checked_scores, load_model
@@ -78,12 +80,14 @@ def readable(input_path, stream=None):
             raise DataError(e.message.replace(str(path), "stdin"), hints=e.hints) from None
 
 
-def _ids(path, column, rows):
-    """The text of CSV column `column`, one per data record (blank lines skipped, as the reader does)."""
+def _ids(path, column, rows, delimiter=None):
+    """The text of CSV column `column`, one per data record (blank lines skipped, as the reader does), the cells
+    split by `delimiter` (default: detected from the header, as the reader does)."""
     if not str(path).lower().endswith(".csv"):
         raise DataError(f"{path}: an id column ({column!r}) is copied from a CSV input, and this is not a .csv file")
+    delimiter = delimiter or detect_delimiter(first_line(path))
     with open(path, newline="", encoding="utf-8-sig") as f:
-        records = (r for r in csv.reader(f, skipinitialspace=True) if r and r != [""])
+        records = (r for r in csv.reader(f, delimiter=delimiter, skipinitialspace=True) if r and r != [""])
         header = [name.strip() for name in next(records, [])]
         if column not in header:
             raise DataError(f"{path}: no id column {column!r}; the columns are {', '.join(header)}")
@@ -105,7 +109,7 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
     """
     net, ckpt, config = load_model(checkpoint)
     X = _features(input_path, ckpt, config, labels)
-    ids = None if id_column is None else _ids(input_path, id_column, len(X))
+    ids = None if id_column is None else _ids(input_path, id_column, len(X), config.data.delimiter)
     classes = np.asarray(ckpt.classes, dtype=object)
 
     probabilities = LOSSES[config.loss].probabilities
