@@ -190,6 +190,7 @@ def test_init_reports_a_continuous_target_as_regression_not_supported(tmp_path):
     result = init_from(config, regression_csv(tmp_path / "house.csv"))
     assert "regression (not supported yet)" in said(result) and "warning" in said(result)
     assert "regression" in config.read_text() and "does not support yet" in config.read_text()
+    assert run("validate", config).exit_code == 0
 
 
 @pytest.mark.parametrize("held_out", [[], ["data.val_fraction=0"]])
@@ -262,5 +263,22 @@ def test_a_stray_word_in_a_numeric_column_leaves_it_out_naming_the_line(tmp_path
     data = data_keys(config)
     assert data["delimiter"] == "\t" and data["features"] == ["a"]
     assert "line 8, column 'b': 'oops' is not a number" in said(result)
+    trained = train(config, tmp_path)
+    assert trained.exit_code == 0, trained.output
+
+
+def test_a_file_with_no_usable_feature_column_is_refused_saying_why(tmp_path):
+    (tmp_path / "ids.csv").write_text("id,label\n" + "".join(f"u{i},{'ab'[i % 2]}\n" for i in range(50)))
+    result = run("init", tmp_path / "x.yaml", "--from", tmp_path / "ids.csv")
+    assert result.exit_code == 2 and "ids.csv: no feature column training could use" in said(result)
+    assert "'id'" in said(result) and "identifier" in said(result) and not (tmp_path / "x.yaml").exists()
+
+
+def test_rare_classes_shrink_the_held_out_splits_so_the_config_trains(tmp_path):
+    labels = ["a"] * 30 + ["b"] * 30 + ["c"] * 2
+    (tmp_path / "r.csv").write_text("x,label\n" + "".join(f"{i % 9},{c}\n" for i, c in enumerate(labels)))
+    config = tmp_path / "r.yaml"
+    init_from(config, tmp_path / "r.csv")
+    assert data_keys(config)["val_fraction"] == 0.2 and data_keys(config)["test_fraction"] == 0.0
     trained = train(config, tmp_path)
     assert trained.exit_code == 0, trained.output

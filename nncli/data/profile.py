@@ -114,6 +114,9 @@ def profile_csv(path, target=None, na_values=NA_VALUES):
     delimiter = detect_delimiter(_first_line(path))
     table = read_csv(path, target, None, True, delimiter)
     columns = tuple(_column(table, j, na_values) for j in range(len(table.names)))
+    if all(c.kind == "left out" for c in columns):
+        reasons = "; ".join(f"{c.name!r}: {c.reason}" for c in columns)
+        raise DataError(f"{path}: no feature column training could use ({reasons})")
     no_label = table.label_missing(na_values)
     kept = ~no_label
     if any(c.missing for c in columns if c.kind != "left out") and no_label.any():  # data.missing drop then
