@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, err, out, user_errors
-from nncli.errors import ConfigError, Hint
+from nncli.errors import ConfigError, Hint, NncliError
 
 
 @app.command()
@@ -59,21 +59,68 @@ def validate(
 @user_errors
 def init(
     path: Path = typer.Argument(Path("nncli.yaml"), help="Where to write the starter config."),
-    template: str = typer.Option("spiral", "--template", help="spiral | digits | csv"),
+    template: Optional[str] = typer.Option(None, "--template", help="spiral (default) | digits | csv"),
+    from_csv: Optional[Path] = typer.Option(None, "--from", help="Write a config for this CSV file instead."),
+    target: Optional[str] = typer.Option(None, "--target", help="With --from: the label column (default: the last)."),
 ):
-    """Write a commented starter config (and schema.json beside it for editor completion).
+    """Write a commented starter config (and schema.json beside it for editor completion), from a template or,
+    with --from, from a CSV file: its delimiter, target, feature kinds and missing cells, as training will read them.
 
-    Example: `nncli init my-digits.yaml --template digits`
+    Example: `nncli init my-digits.yaml --template digits`, `nncli init penguins.yaml --from data/penguins.csv --target species`
     """
     from nncli.config import json_schema
-    from nncli.config.templates import DATA, starter_config
+    from nncli.config.templates import DATA, config_from_profile, starter_config
     from nncli.training.atomic import atomic_write_text, check_output
 
+    if from_csv is not None and template is not None:
+        raise NncliError("--from and --template cannot be used together: a config comes from a CSV or a template")
+    if target is not None and from_csv is None:
+        raise NncliError("--target names the label column of the --from CSV; pass --from FILE with it")
+    template = template or "spiral"
     if template not in DATA:
         raise ConfigError(f"--template: {template!r} is not one of {', '.join(DATA)}")
     check_output(path, force=False, hints=(Hint.ANOTHER_PATH,))
-    atomic_write_text(path, starter_config(template, path.stem))
+    if from_csv is not None:
+        from nncli.data.profile import profile_csv
+
+        profile = profile_csv(from_csv, target)
+        text, what = config_from_profile(profile, path), f"from {from_csv}"
+    else:
+        profile, text, what = None, starter_config(template, path.stem), f"{template} template"
+    atomic_write_text(path, text)
     schema_path = path.parent / "schema.json"
     if not schema_path.exists():
         atomic_write_text(schema_path, json.dumps(json_schema(), indent=2) + "\n")
-    out.print(f"wrote {path} ({template} template); train it with: nncli train {path}")
+    if profile is not None:
+        _print_profile(profile)
+    out.print(f"wrote {escape(str(path))} ({escape(what)}); train it with: nncli train {escape(str(path))}")
+
+
+def _print_profile(profile):
+    """What init --from found: a row per column (kind, missing cells, distinct values), the target and its task."""
+    from nncli.data.profile import delimiter_name
+
+    task = (
+        "regression (not supported yet)"
+        if profile.task == "regression"
+        else f"classification, {profile.classes} classes"
+    )
+    table = Table(
+        title=f"{escape(profile.path)}: {profile.rows:,} rows, split by {escape(delimiter_name(profile.delimiter))}"
+    )
+    for col in ("column", "kind", "missing", "distinct"):
+        table.add_column(col)
+    for c in profile.columns:
+        table.add_row(escape(c.name), c.kind, str(c.missing), str(c.distinct), style="dim" if c.reason else "")
+    table.add_row(escape(profile.target), "target", str(profile.missing_labels), str(profile.classes), style="bold")
+    table.caption = f"target {escape(repr(profile.target))}: {task}"
+    out.print(table)
+    for c in profile.columns:
+        if c.reason:
+            out.print(f"left out {escape(repr(c.name))}: {escape(c.reason)}", soft_wrap=True)
+    if profile.task == "regression":
+        err.print(
+            f"[yellow]warning:[/] the target {escape(repr(profile.target))} {escape(profile.reason)}: it looks "
+            "continuous, and regression is not supported yet; training will refuse it",
+            soft_wrap=True,
+        )

@@ -1,5 +1,14 @@
-"""Commented starter configs written by `nncli init`; the choices they list come from the registries."""
+"""Commented starter configs written by `nncli init`, from a template or from a profiled CSV (`--from`); the choices
+they list come from the registries."""
 
+import os
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from nncli.data.encoding import MISSING
+from nncli.data.profile import delimiter_name
 from nncli.nn.activations import ACTIVATIONS
 from nncli.nn.initialization import INITS
 from nncli.nn.losses import LOSSES
@@ -80,3 +89,93 @@ def _choices():
     schedules = [f"{n} {{{', '.join(p.name for p in s.params)}}}" if s.params else n for n, s in SCHEDULES.items()]
     names = {"activations": ACTIVATIONS, "inits": INITS, "losses": LOSSES, "optimizers": OPTIMIZERS}
     return {key: " | ".join(registry) for key, registry in names.items()} | {"schedules": " | ".join(schedules)}
+
+
+def config_from_profile(profile, config_path):
+    """The text of a commented config training on the profiled CSV (nncli.data.profile.Profile), written at
+    `config_path`: its data path relative to the config's directory (the path rule), every choice commented."""
+    lines = [
+        f"# Written by nncli init from {_comment(profile.path)}: {profile.rows:,} rows, {len(profile.columns) + 1}"
+    ]
+    lines[0] += f" columns split by {delimiter_name(profile.delimiter)}."
+    if profile.task == "regression":
+        lines += [
+            f"# The target {_comment(repr(profile.target))} {_comment(profile.reason)}: it looks like a continuous",
+            "# target (regression), which nncli does not support yet, so training refuses it; set data.target to",
+            "# a column of class labels.",
+        ]
+    else:
+        lines.append(f"# Task guessed: classification of {_comment(repr(profile.target))}, {profile.classes} classes.")
+    name = Path(config_path).stem
+    header = MODELINE + "\n".join(lines) + f"\nname: {_yaml(name)}\nseed: 0\n"
+    return header + _data_section(profile, config_path) + COMMON.format(**CSV_TRAINING, **_choices())
+
+
+CSV_TRAINING = DATA["csv"][1]
+
+
+def _data_section(profile, config_path):
+    """The data: mapping, one commented key a line."""
+    source = _relative(profile.path, config_path)
+    rows = [("source", source, "" if os.path.isabs(source) else "the CSV, relative to this file")]
+    rows.append(("target", profile.target, "the label column"))
+    if profile.delimiter != ",":
+        rows.append(("delimiter", profile.delimiter, "detected from the header"))
+    left_out = [c for c in profile.columns if c.kind == "left out"]
+    if left_out:
+        rows.append(("features", profile.features, f"{len(profile.features)} of {len(profile.columns)} columns"))
+    categories = {c.name: c.distinct for c in profile.columns if c.kind == "categorical"}
+    shown = ", ".join(f"{n} ({k})" for n, k in categories.items()) or "none"
+    rows.append(("categorical", "auto", f"text columns, one-hot encoded: {shown}"))
+    rows.append(_missing_row(profile))
+    fractions = (0.2, 0.2) if profile.smallest >= 3 else (0.2, 0.0) if profile.smallest == 2 else (0.0, 0.0)
+    rows.append(("val_fraction", fractions[0], ""))
+    why = "held out; nncli eval reports it" if fractions[1] else f"the smallest class has {profile.smallest} row(s)"
+    rows.append(("test_fraction", fractions[1], why))
+    text = "data:\n"
+    for key, value, note in rows:
+        entry, parts = f"  {key}: {_yaml(value)}", [_comment(part) for part in note.split("\n")]
+        note = "; ".join(parts)
+        if len(entry) + len(note) > 90:  # a long note goes on the lines above, one part a line
+            text += "".join(f"  # {line}\n" for part in parts for line in textwrap.wrap(part, 110)) + entry + "\n"
+        else:
+            text += (f"{entry:<28} # {note}" if note else entry) + "\n"
+    for column in left_out:
+        note = f"left out: {_comment(column.name)}: {_comment(column.reason)}"
+        text += "".join(f"  # {line}\n" for line in textwrap.wrap(note, 110))
+    return text
+
+
+def _missing_row(profile):
+    """data.missing: error when nothing is missing, median when cells are, drop when labels are (unfillable)."""
+    counts = ", ".join(f"{name} {n}" for name, n in profile.missing_cells.items())
+    if profile.missing_labels:
+        note = f"{profile.missing_labels} row(s) without a label, which only dropping handles"
+        return "missing", "drop", note + (f"\nmissing cells: {counts}" if counts else "")
+    if not counts:
+        return "missing", "error", "no missing cells; a missing cell is refused"
+    others = " | ".join(m for m in MISSING if m != "median")
+    note = f"missing cells: {counts}\nfilled with the training split's median (text columns: the most frequent)"
+    return "missing", "median", f"{note}\nthe other choices: {others}"
+
+
+def _relative(path, config_path):
+    """`path` relative to the directory of `config_path`; absolute when they share only the root (or not even that)."""
+    target, base = Path(path).resolve(), Path(config_path).resolve().parent
+    try:
+        if os.path.commonpath([target, base]) != target.anchor:  # sharing more than the root: relative reads well
+            return Path(os.path.relpath(target, base)).as_posix()
+    except ValueError:
+        pass
+    return str(target)
+
+
+def _yaml(value):
+    """`value` as one line of YAML flow text (quoted when needed), so any column name reads back as written."""
+    text = yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=2**31).strip()
+    return text[1:-1]
+
+
+def _comment(text):
+    """Text safe inside a YAML comment: one line, no control characters."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))

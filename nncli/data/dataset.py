@@ -18,6 +18,7 @@ from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
 from nncli.data.csvfile import label_values
 from nncli.data.encoding import Encoding, fit, parse, screen
 from nncli.data.files import read_source
+from nncli.data.profile import check_target
 from nncli.data.scaling import check_scale, moments, standardize
 from nncli.data.table import Table
 from nncli.errors import DataError, Hint, LabelsMissing
@@ -121,6 +122,7 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
         table = parse(X, kinds, data_cfg.na_values, listed=listed is not None)
         table, cleaning = screen(table, data_cfg.missing, data_cfg.na_values)
         y_raw = label_values(table.label)
+    check_target(y_raw, source, None if table is None else table.label_name)  # before hundreds of 1-sample classes
     classes, y = class_ids(y_raw, source)
     explicit = {part: getattr(data_cfg, f"{part}_source", None) for part in ("val", "test")}
     val_fraction = 0.0 if explicit["val"] else data_cfg.val_fraction
