@@ -14,6 +14,7 @@ import numpy as np
 from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
 from nncli.data.fingerprint import file_sha256
 from nncli.errors import CheckpointError, DataError, DataFileMissing, Hint, LabelsMissing, show_value
+from nncli.nn.losses import LOSSES
 
 SPLITS = ("train", "val", "test")
 OTHER_DATA = (Hint.WHOLE_FILE, Hint.OWN_SPLIT)  # what to do when a file cannot be shown to hold the split
@@ -38,7 +39,7 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
             data_cfg, role, labels = same_data(ckpt, data_cfg, data_path, labels, split)
             if role != "source":  # a split read from a file of its own (data.val_source, data.test_source): all of it
                 return whole_file(ckpt, config, data_path, labels), split
-        data = load_dataset(data_cfg, config.seed, np.dtype(config.train.dtype))
+        data = load_dataset(data_cfg, config.seed, np.dtype(config.train.dtype), LOSSES[config.loss].task)
     except DataFileMissing as err:
         if data_path is not None:
             raise

@@ -11,12 +11,21 @@ from nncli.nn.losses import LOSSES
 from nncli.nn.network import Network, build_network
 
 
-def check_network_avoiding_kinks(make_net, input_dim, num_classes, rng, samples=8, attempts=5, **kw):
+def targets(task, rng, samples, outputs):
+    """Random targets of a loss's task: class ids (N,), real values (N, K), or 0/1 attributes (N, K)."""
+    if task == "classification":
+        return rng.integers(outputs, size=samples)
+    if task == "regression":
+        return rng.standard_normal((samples, outputs))
+    return (rng.random((samples, outputs)) < 0.5).astype(np.float64)
+
+
+def check_network_avoiding_kinks(make_net, input_dim, num_classes, rng, samples=8, attempts=5, task=None, **kw):
     """Check a fresh net on random data, retrying with new data when kinks are hit; keep the run with fewest kinks."""
     best = None
     for _ in range(attempts):
         X = rng.standard_normal((samples, input_dim))
-        y = rng.integers(num_classes, size=samples)
+        y = targets(task or "classification", rng, samples, num_classes)
         results = check_network(make_net(), X, y, rng=rng, **kw)
         kinks = sum(r.kinks for r in results)
         if best is None or kinks < best[0]:
@@ -37,8 +46,9 @@ def builtin_checks(seed=0):
         gate = make_activation(name)  # each with its default parameters
         results += check_layer(name, gate, (kinked_x if gate.kinked else x).copy(), rng)
     results += check_layer("dropout", Dropout(0.5, np.random.default_rng(seed)), x.copy(), rng)
-    scores, y = rng.standard_normal((6, 4)), rng.integers(4, size=6)
+    scores = rng.standard_normal((6, 4))
     for name, loss in LOSSES.items():
+        y = targets(loss.task, rng, 6, 4)
         results += check_loss(f"{name}_loss", loss.fn, scores.copy(), y, kinks=loss.kinks)
     W = rng.standard_normal((5, 3))
     results += check_regularizer("l2", W.copy(), l2=0.1)
@@ -51,6 +61,16 @@ def builtin_checks(seed=0):
 
         for r in check_network_avoiding_kinks(make_net, 5, 3, rng):
             r.name = f"{label}: {r.name}"
+            results.append(r)
+    for name, loss in LOSSES.items():  # every loss that is not a class score's, in a net with both penalties
+        if loss.task == "classification":
+            continue
+
+        def make_net(name=name):
+            return Network(5, [7], 3, loss=name, l2=0.01, l1=0.01, dtype=np.float64, rng=rng.integers(2**32))
+
+        for r in check_network_avoiding_kinks(make_net, 5, 3, rng, task=loss.task):
+            r.name = f"two-layer net, {name} loss, L2+L1: {r.name}"
             results.append(r)
     return results
 
@@ -65,6 +85,6 @@ def check_config(config, X, y, num_classes, seed=0):
 def check_config_on_data(config, samples=8):
     """Check a config's model on its first `samples` training rows, loaded in float64 (what `nncli gradcheck
     CONFIG` runs)."""
-    data = load_dataset(config.data, config.seed, np.float64)
+    data = load_dataset(config.data, config.seed, np.float64, LOSSES[config.loss].task)
     rows = np.arange(min(samples, len(data.train)))
     return check_config(config, data.train.batch(rows), data.train.y[rows], data.num_classes)

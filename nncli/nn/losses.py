@@ -167,9 +167,15 @@ class Loss:
     probabilities: bool
     kinks: Callable | None = None
     task: str = "classification"
+    options: tuple[str, ...] = ()  # keyword arguments of fn taken from the config as `<loss>_<option>`
 
 
 LOSSES = {}
+
+
+def loss_options(config):
+    """{option: value} of the config's loss (huber: {"delta": config.huber_delta})."""
+    return {name: getattr(config, f"{config.loss}_{name}") for name in LOSSES[config.loss].options}
 
 
 def register_loss(loss):
@@ -228,9 +234,10 @@ register_loss(
         huber_loss,
         rule="Huber loss: dscores = clip(f − y, −δ, δ) / N, the residual capped at δ",
         initial=lambda outputs, delta=1.0: _huber_initial(delta) * outputs,
-        initial_formula="E[huber(z)], z ~ N(0, 1), per output (≈ 0.40 at δ = 1; standardized targets)",
+        initial_formula="E[huber(z)], z ~ N(0, 1), per output (≈ 0.42 at δ = 1; standardized targets)",
         probabilities=False,
         task="regression",
+        options=("delta",),
     )
 )
 register_loss(

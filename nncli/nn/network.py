@@ -8,12 +8,14 @@ b1..bL) and every gradient a view into `grad` of the same layout, so an optimize
 parameters with a few vectorized passes and regularization touches one contiguous weight block.
 """
 
+import functools
+
 import numpy as np
 
 from nncli.nn.activations import hyperparameters, make_activation
 from nncli.nn.initialization import weight_std
 from nncli.nn.layers import Affine, Dropout
-from nncli.nn.losses import LOSSES, softmax
+from nncli.nn.losses import LOSSES, loss_options, softmax
 from nncli.nn.regularization import add_regularization_grad, l1_kinks, regularization_loss
 
 
@@ -37,6 +39,7 @@ class Network:
         bias_init=0.0,
         dropout=0.0,
         loss="softmax",
+        loss_options=None,
         l2=0.0,
         l1=0.0,
         dtype=np.float32,
@@ -48,7 +51,8 @@ class Network:
         self.dtype = np.dtype(dtype)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self._loss = LOSSES[loss]
-        self._loss_fn = self._loss.fn
+        self.loss_options = dict(loss_options or {})
+        self._loss_fn = functools.partial(self._loss.fn, **self.loss_options) if self.loss_options else self._loss.fn
         self._allocate(init, init_std, bias_init)
         self._build_layers(activation, activation_options or {}, dropout)
         self._dscores = None
@@ -131,16 +135,13 @@ class Network:
             self._dscores = np.empty((n, self.sizes[-1]), self.dtype)
         return self._dscores[:n]
 
-    def evaluate(self, chunks):
-        """Mean data loss and accuracy over an iterable of (X, y) chunks, so memory stays bounded."""
-        total, correct, n = 0.0, 0, 0
+    def evaluate(self, chunks, tally):
+        """Count an iterable of (X, y) chunks into `tally` (a nncli.nn.tally.Tally), so memory stays bounded;
+        returns its metrics."""
         for xb, yb in chunks:
             scores = self.forward(xb)
-            correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
-            total += self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0] * len(yb)
-            n += len(yb)
-        n = max(n, 1)
-        return total / n, correct / n
+            tally.add(self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0], scores, yb)
+        return tally.metrics()
 
     def predict_scores(self, X, chunk=4096):
         """Class scores (N, C) as a new array, computed in chunks (eval mode)."""
@@ -193,6 +194,7 @@ def build_network(config, input_dim, num_classes, rng=0, dtype=None):
         bias_init=m.bias_init,
         dropout=m.dropout,
         loss=config.loss,
+        loss_options=loss_options(config),
         l2=reg.l2,
         l1=reg.l1,
         dtype=dtype or config.train.dtype,

@@ -13,7 +13,7 @@ import numpy as np
 
 
 class Tally:
-    """Running sums of one split's metrics; `state()` and `Tally.restore` carry them across an interrupted epoch."""
+    """Running sums of one split's metrics; `state()` and `restore` carry them across an interrupted epoch."""
 
     def __init__(self, task, outputs, target_mean=None, target_std=None):
         self.task, self.outputs = task, outputs
@@ -87,13 +87,13 @@ class Tally:
         return {}
 
     def state(self):
-        """The running sums as a list of floats (JSON), for an interrupted epoch's checkpoint."""
-        return self.sums.tolist()
+        """The running sums but the sample count, as a list of floats (JSON), for an interrupted epoch's
+        checkpoint: [loss sum, correct count] for classification, as checkpoints have always held."""
+        return [int(v) if v.is_integer() else v for v in self.sums[1:].tolist()]  # counts as whole numbers
 
-    def restore(self, sums):
-        """Continue from `state()`'s list; a list of another length (another task, an older checkpoint's
-        [loss sum, correct]) is refused by the caller's check."""
-        if len(sums) != len(self.sums):
-            raise ValueError(f"expected {len(self.sums)} running sums, got {len(sums)}")
-        self.sums[...] = sums
+    def restore(self, sums, samples):
+        """Continue from `state()`'s list after `samples` samples; ValueError for a list of another length."""
+        if len(sums) != len(self.sums) - 1:
+            raise ValueError(f"expected {len(self.sums) - 1} running sums for {self.task}, got {len(sums)}")
+        self.sums[0], self.sums[1:] = samples, sums
         return self
