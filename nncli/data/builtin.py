@@ -2,7 +2,8 @@
 multi-label one (attributes), and two small bundled sets.
 
 Every generator draws from the `numpy.random.Generator` it is given and returns `X: (N, D) float64` and
-`y: (N,) int64` class ids (sine: (N, 1) float targets; attributes: (N, K) of 0/1), built with array operations (no loop over samples). Keyword names match the
+`y: (N,) int64` class ids (sine: (N, 1) float targets; attributes: (N, K) of 0/1), built with array operations (no
+loop over samples). Keyword names match the
 `data:` config keys, so `generator_kwargs` passes the config's options straight through.
 
 `digits` (UCI optical handwritten digits, 8x8 images) is stored in `data/digits.npz`; `iris` (Fisher's iris) in

@@ -140,7 +140,8 @@ def parse(table: Table, kinds, na_values, listed=False):
     """`table` with every numeric column parsed to float64 (NaN where a cell is missing), the others kept as text.
 
     `kinds` maps column names to 'numeric' or 'categorical' (the checkpoint's); a column it leaves out (or every
-    column, for None) has its kind found from its cells (data.categorical auto). `listed`: the config lists its categorical columns, so a
+    column, for None) has its kind found from its cells (data.categorical auto). `listed`: the config lists its
+    categorical columns, so a
     text cell in another column is refused with the hint to list it. A numeric column's cell that is not a finite
     number is a DataError naming its line and column."""
     cells, text = list(table.cells), list(table.text or [None] * len(table.names))
