@@ -88,7 +88,7 @@ def print_setup(trainer):
         f"{data.source}: {len(data.train.y)} train"
         + (f", {len(data.val.y)} val" if data.val is not None else "")
         + (f", {len(data.test.y)} test" if data.test is not None else "")
-        + f"; {_inputs(data)}, {data.num_classes} classes",
+        + f"; {_inputs(data)}, {_outputs(data)}",
     )
     for key, text in _table_rows(data):
         table.add_row(key, text)
@@ -113,6 +113,16 @@ def print_setup(trainer):
         layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
     layers.add_row("total", "", f"{net.num_params:,}")
     out.print(layers)
+
+
+def _outputs(data):
+    """'3 classes', '1 target (standardized)', '4 attributes'."""
+    n = data.num_classes
+    if data.task == "classification":
+        return f"{n} classes"
+    word = "target" if data.task == "regression" else "attribute"
+    scaled = " (standardized)" if data.target_mean is not None else ""
+    return f"{n} {word}{'s' if n != 1 else ''}{scaled}"
 
 
 def _inputs(data):

@@ -285,6 +285,7 @@ class Trainer:
             dict(self.net.params),
             {
                 "config": config_to_dict(self.config),
+                "task": self.data.task,
                 "classes": list(self.data.classes),
                 "layer_sizes": self.net.sizes,
                 "epoch": row["epoch"],
@@ -298,6 +299,7 @@ class Trainer:
             norm_mean=self.data.mean,
             norm_std=self.data.std,
             optimizer_state=arrays,
+            targets=(self.data.target_mean, self.data.target_std),
         )
         if name == "checkpoint.npz":
             self.saved = (row["epoch"], self.progress.step)
