@@ -74,9 +74,11 @@ def _columns_table(encoding):
 @user_errors
 def runs(
     folder: Path = typer.Argument(Path("runs"), help="Folder to search for run directories."),
-    sort: str = typer.Option("name", "--sort", help="name | status | epochs | best_val_accuracy | wall_seconds"),
+    sort: str = typer.Option(
+        "name", "--sort", help="name | status | epochs | best_val_accuracy | best_val_rmse | wall_seconds"
+    ),
 ):
-    """List the runs under a folder: name, status, epochs, best validation accuracy, wall time.
+    """List the runs under a folder: name, status, epochs, best validation accuracy (or RMSE, regression), wall time.
 
     Example: `nncli runs runs --sort best_val_accuracy`
     """
@@ -87,7 +89,9 @@ def runs(
     table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'} under {folder}")
     for col in ("path", *RUN_COLUMNS):
         table.add_column(
-            col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left", overflow="fold"
+            col,
+            justify="right" if col in ("epochs", "best_val_accuracy", "best_val_rmse", "wall_seconds") else "left",
+            overflow="fold",
         )
     for row in rows:
         table.add_row(*(fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
