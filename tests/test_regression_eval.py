@@ -251,3 +251,22 @@ def test_classification_eval_keys_unchanged_plus_balanced_accuracy(workdir):
     assert report["balanced_accuracy"] == pytest.approx(np.mean(recalls))
     assert report["accuracy"] == pytest.approx(np.mean(predicted == truth))
     assert report["balanced_accuracy"] != pytest.approx(report["accuracy"])  # imbalanced: the two differ
+
+
+def test_eval_loss_of_huber_uses_the_configs_delta(workdir):
+    data = "  source: sine\n  samples: 200\n  noise: 0.3\n  val_fraction: 0.25"
+    run_dir = train(workdir, "huber", config_text("huber", data, "huber", "[16]", 10) + "huber_delta: 0.2\n")
+    best = json.loads((run_dir / "summary.json").read_text())["best"]
+    report = eval_json(run_dir / "best.npz", "--split", "val")
+    assert report["loss"] == pytest.approx(best["val_loss"], rel=1e-5)  # not the loss at the default delta 1
+
+
+def test_inspect_shows_a_regression_checkpoints_task_and_target_statistics(two_scales):
+    run_dir, source, _ = two_scales
+    info = json.loads(run("inspect", run_dir / "best.npz", "--json").output)
+    assert info["task"] == "regression" and info["classes"] == ["small", "big"]
+    with open(source) as f:
+        big = [float(r["big"]) for r in csv.DictReader(f)]
+    assert 4000 < info["target_mean"][1] < 6000 and info["target_std"][1] == pytest.approx(np.std(big), rel=0.2)
+    shown = run("inspect", run_dir / "best.npz")
+    assert shown.exit_code == 0 and "regression" in shown.output and "target mean ± std" in shown.output

@@ -32,8 +32,13 @@ def inspect(
     head = Table(title=str(checkpoint), show_header=False)
     head.add_column()
     head.add_column(overflow="fold")  # a hash cut short is no use for comparing
-    for key in ("sha256", "format_version", "nncli_version", "epoch", "classes", "standardized", "parameters"):
+    for key in ("sha256", "format_version", "nncli_version", "epoch", "task", "classes", "standardized", "parameters"):
         head.add_row(key, str(info[key]))
+    if info["target_mean"] is not None:
+        head.add_row(
+            "target mean ± std",
+            ", ".join(f"{m:.4g} ± {s:.4g}" for m, s in zip(info["target_mean"], info["target_std"])),
+        )
     out.print(head)
     layers = Table(title="layers")
     for col in ("parameter", "shape", "count", "dtype"):

@@ -20,8 +20,9 @@ VAL_KEYS = ("val_accuracy", "val_rmse")
 
 
 def describe_checkpoint(path):
-    """A checkpoint's format, provenance, layers, recorded metrics and (for a CSV) how its columns become the
-    inputs, as a JSON-ready dict. `encoding` is None for data without columns to encode, or from an older nncli."""
+    """A checkpoint's format, provenance, task, layers, recorded metrics, a regression run's target statistics
+    (None when not standardized) and (for a CSV) how its columns become the inputs, as a JSON-ready dict.
+    `encoding` is None for data without columns to encode, or from an older nncli."""
     ckpt = load_checkpoint(path)
     return {
         "path": str(path),
@@ -30,7 +31,10 @@ def describe_checkpoint(path):
         "nncli_version": ckpt.meta["nncli_version"],
         "epoch": ckpt.epoch,
         "position": ckpt.position,
+        "task": ckpt.task,
         "classes": ckpt.classes,
+        "target_mean": None if ckpt.target_mean is None else ckpt.target_mean.tolist(),
+        "target_std": None if ckpt.target_std is None else ckpt.target_std.tolist(),
         "layers": [
             {"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
             for name, p in ckpt.params.items()
