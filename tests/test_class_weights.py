@@ -227,3 +227,9 @@ def test_validation_loss_is_weighted_and_accuracy_plain(tmp_path):
     w = np.where(val.y == 1, 9.0, 1.0)
     assert row["val_loss"] == pytest.approx((w * per).sum() / w.sum(), rel=1e-5)
     assert row["val_accuracy"] == pytest.approx(float((s.argmax(axis=1) == val.y).mean()))
+
+
+def test_an_attribute_weight_weighs_its_positives(tmp_path):
+    trainer = Trainer(cfg("attributes", tmp_path / "run", loss="logistic", loss_weights={"y[1]": 3.0}))
+    assert trainer.net.class_weights.tolist() == [[1.0, 1.0], [1.0, 3.0], [1.0, 1.0]]  # (negatives, positives)
+    trainer.lock.release()
