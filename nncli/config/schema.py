@@ -24,6 +24,7 @@ from nncli.config.fields import (
     _invalid,
     choice,
 )
+from nncli.config.weights import LossWeights
 from nncli.data.builtin import BUILTINS as BUILTIN_DATASETS
 from nncli.data.table import NA_VALUES
 from nncli.errors import show_value
@@ -220,6 +221,13 @@ class Config(Section):
         "l2, l1 or huber (regression); logistic (one or more 0/1 attributes).",
     )
     huber_delta: Number = Field(1.0, gt=0, description="huber: residuals beyond this are penalized linearly.")
+    loss_weights: LossWeights = Field(
+        None,
+        description="Class weights (softmax, svm, logistic): the loss becomes the weighted mean Σ w_y L / Σ w_y, "
+        "validation's too. 'balanced' is n / (classes × count) on the training split (logistic: n / (2 × count) for "
+        "each attribute's positives and negatives), or {label: weight} as the labels are written in the data "
+        "(logistic: {attribute: weight of its positives}); classes not named weigh 1.",
+    )
     regularization: RegularizationConfig = Field(
         default_factory=RegularizationConfig, description="Weight penalties added to the data loss."
     )
@@ -245,6 +253,17 @@ class Config(Section):
             raise _invalid(
                 f"train.early_stopping.monitor {es.monitor!r} is not recorded for loss {self.loss!r} ({task}); "
                 f"its metrics are {allowed}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _weights_fit_the_loss(self):
+        """Class weights need classes: a regression loss has none to weigh."""
+        if self.loss_weights is not None and LOSSES[self.loss].weighted is None:
+            weighted = ", ".join(name for name, loss in LOSSES.items() if loss.weighted is not None)
+            raise _invalid(
+                f"loss_weights is for the losses with classes or attributes ({weighted}); loss {self.loss!r} "
+                f"({LOSSES[self.loss].task}) has none to weigh"
             )
         return self
 

@@ -1,6 +1,8 @@
 """The built-in gradient-check suite, read off the registries: every activation and loss, the affine and
 dropout gates, L2/L1 and whole nets; and the check of a config's own model on samples of its data."""
 
+import functools
+
 import numpy as np
 
 from nncli.data.dataset import load_dataset
@@ -9,6 +11,7 @@ from nncli.nn.activations import ACTIVATIONS, make_activation
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES
 from nncli.nn.network import Network, build_network
+from nncli.nn.weights import class_weights
 
 
 def targets(task, rng, samples, outputs):
@@ -35,6 +38,21 @@ def check_network_avoiding_kinks(make_net, input_dim, num_classes, rng, samples=
     return best[1]
 
 
+def weighted_loss_checks(rng, scores):
+    """Every loss that takes class weights, with random weights (C,) or (K, 2): their weighted mean's gradient."""
+    results = []
+    for name, loss in LOSSES.items():
+        if loss.weighted is None:
+            continue
+        y = targets(loss.task, rng, len(scores), scores.shape[1])
+        shape = (scores.shape[1], 2) if loss.task == "attributes" else scores.shape[1]
+        fn = functools.partial(loss.weighted, class_weights=rng.uniform(0.2, 5.0, shape))
+        for r in check_loss(f"{name}_loss", fn, scores.copy(), y, kinks=loss.kinks):
+            r.name += " (class-weighted)"
+            results.append(r)
+    return results
+
+
 def builtin_checks(seed=0):
     """Check every registered activation and loss, the affine and dropout gates, the regularizers, and a two- and a
     three-layer net, in float64."""
@@ -50,6 +68,7 @@ def builtin_checks(seed=0):
     for name, loss in LOSSES.items():
         y = targets(loss.task, rng, 6, 4)
         results += check_loss(f"{name}_loss", loss.fn, scores.copy(), y, kinks=loss.kinks)
+    results += weighted_loss_checks(rng, scores)
     W = rng.standard_normal((5, 3))
     results += check_regularizer("l2", W.copy(), l2=0.1)
     results += check_regularizer("l1", W.copy(), l1=0.1)
@@ -75,10 +94,11 @@ def builtin_checks(seed=0):
     return results
 
 
-def check_config(config, X, y, num_classes, seed=0):
-    """Check the model a config describes (widths, activation, loss, regularization) on samples (X, y) of its data."""
+def check_config(config, X, y, num_classes, seed=0, class_weights=None):
+    """Check the model a config describes (widths, activation, loss, regularization, class weights) on samples
+    (X, y) of its data."""
     X = np.asarray(X, np.float64)
-    net = build_network(config, X.shape[1], num_classes, rng=seed, dtype=np.float64)
+    net = build_network(config, X.shape[1], num_classes, rng=seed, dtype=np.float64, class_weights=class_weights)
     return check_network(net, X, y, rng=np.random.default_rng(seed))
 
 
@@ -87,4 +107,5 @@ def check_config_on_data(config, samples=8):
     CONFIG` runs)."""
     data = load_dataset(config.data, config.seed, np.float64, LOSSES[config.loss].task)
     rows = np.arange(min(samples, len(data.train)))
-    return check_config(config, data.train.batch(rows), data.train.y[rows], data.num_classes)
+    weights = class_weights(config.loss_weights, data.task, data.classes, data.train.y, data.source)
+    return check_config(config, data.train.batch(rows), data.train.y[rows], data.num_classes, class_weights=weights)

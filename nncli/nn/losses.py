@@ -5,6 +5,8 @@ Each loss function returns (loss, dscores). The loss decides the task (`Loss.tas
   regression      l2, l1, huber: outputs (N, K), one per target; y (N, K) float targets (standardized by the data)
   attributes      logistic: scores (N, K), one per 0/1 attribute; y (N, K) of 0.0 and 1.0
 Per-output losses are summed over the outputs and averaged over the batch, as the notes write them (½‖f − y‖²).
+Class weights (config `loss_weights`) turn the batch mean into a weighted mean, Σ_i w_(y_i) L_i / Σ_i w_(y_i)
+(nncli/nn/weights.py); the unweighted functions are left exactly as they are, so the common case does no more work.
 A `Loss` entry adds what the rest of nncli needs to know about it: the local rule in words (backprop trace), its
 kinks (gradient checks), the loss a fresh net should start at (diagnostics), and whether its scores are read as
 probabilities (predict).
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nncli.nn.fast import row_starts
+from nncli.nn.weights import weighted_logistic_loss, weighted_softmax_loss, weighted_svm_loss
 
 
 def softmax(scores):
@@ -168,6 +171,7 @@ class Loss:
     kinks: Callable | None = None
     task: str = "classification"
     options: tuple[str, ...] = ()  # keyword arguments of fn taken from the config as `<loss>_<option>`
+    weighted: Callable | None = None  # fn with `class_weights=` (config `loss_weights`); None: no classes to weigh
 
 
 LOSSES = {}
@@ -188,6 +192,7 @@ register_loss(
     Loss(
         "softmax",
         softmax_loss,
+        weighted=weighted_softmax_loss,
         rule="softmax loss: dscores = (p − onehot(y)) / N, p the softmax probabilities",
         initial=math.log,
         initial_formula="ln C",
@@ -198,6 +203,7 @@ register_loss(
     Loss(
         "svm",
         svm_loss,
+        weighted=weighted_svm_loss,
         rule="SVM loss: each positive margin sends +1/N to its class score and −1/N to the correct class score",
         initial=lambda num_classes: num_classes - 1.0,  # every margin s_j − s_y + 1 ≈ 1
         initial_formula="C − 1",
@@ -244,6 +250,7 @@ register_loss(
     Loss(
         "logistic",
         logistic_loss,
+        weighted=weighted_logistic_loss,
         rule="logistic loss: dscores = (σ(s) − y) / N, each attribute's probability minus its 0/1 label",
         initial=lambda attributes: math.log(2) * attributes,  # σ(0) = ½ for every attribute
         initial_formula="ln 2 per attribute",

@@ -23,7 +23,8 @@ class Network:
     """Scores f(x) of a fully connected net, its loss, and the gradient of the loss on every parameter.
 
     input_dim D, hidden widths, num_classes C. Parameters `params['W1']` (D, h1), `params['b1']` (h1,), …
-    All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed.
+    All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed. `class_weights` (C,), or
+    (K, 2) for logistic (see nncli.nn.weights), make the data loss a weighted mean, validation's too; None: plain.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class Network:
         dropout=0.0,
         loss="softmax",
         loss_options=None,
+        class_weights=None,
         l2=0.0,
         l1=0.0,
         dtype=np.float32,
@@ -53,6 +55,9 @@ class Network:
         self._loss = LOSSES[loss]
         self.loss_options = dict(loss_options or {})
         self._loss_fn = functools.partial(self._loss.fn, **self.loss_options) if self.loss_options else self._loss.fn
+        self.class_weights = None if class_weights is None else np.asarray(class_weights, np.float64)
+        if self.class_weights is not None:  # a weighted mean over the batch (nncli.nn.weights); None: the plain loss
+            self._loss_fn = functools.partial(self._loss.weighted, class_weights=self.class_weights)
         self._allocate(init, init_std, bias_init)
         self._build_layers(activation, activation_options or {}, dropout)
         self._dscores = None
@@ -180,8 +185,9 @@ class Network:
         return self.theta.size
 
 
-def build_network(config, input_dim, num_classes, rng=0, dtype=None):
-    """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe."""
+def build_network(config, input_dim, num_classes, rng=0, dtype=None, class_weights=None):
+    """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe;
+    `class_weights` are its `loss_weights` resolved on the data (`nncli.nn.weights.class_weights`), else None."""
     m, reg = config.model, config.regularization
     return Network(
         input_dim,
@@ -195,6 +201,7 @@ def build_network(config, input_dim, num_classes, rng=0, dtype=None):
         dropout=m.dropout,
         loss=config.loss,
         loss_options=loss_options(config),
+        class_weights=class_weights,
         l2=reg.l2,
         l1=reg.l1,
         dtype=dtype or config.train.dtype,

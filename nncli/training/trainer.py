@@ -20,6 +20,7 @@ from nncli.data.fingerprint import data_fingerprint
 from nncli.errors import OutputError
 from nncli.nn.losses import LOSSES
 from nncli.nn.network import build_network
+from nncli.nn.weights import class_weights
 from nncli.optim.clipping import clip_by_global_norm
 from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
@@ -64,7 +65,9 @@ class Trainer:
         self.data_sha256 = data_fingerprint(config.data)  # eval --data --split checks a file against it
         check_model_fits(config, self.data.num_features, self.data.num_classes)
         init_rng, self.shuffle_rng = seed_streams(config.seed)
-        self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng)
+        data = self.data
+        weights = class_weights(config.loss_weights, data.task, data.classes, data.train.y, data.source)
+        self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng, class_weights=weights)
         self.optimizer = optimizer_from_config(config.optimizer, self.net.num_params, self.dtype)
         self.run_dir = Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
@@ -287,6 +290,7 @@ class Trainer:
                 "config": config_to_dict(self.config),
                 "task": self.data.task,
                 "classes": list(self.data.classes),
+                **({"class_weights": self.net.class_weights.tolist()} if self.net.class_weights is not None else {}),
                 "layer_sizes": self.net.sizes,
                 "epoch": row["epoch"],
                 "metrics": row,
