@@ -233,3 +233,22 @@ def test_an_attribute_weight_weighs_its_positives(tmp_path):
     trainer = Trainer(cfg("attributes", tmp_path / "run", loss="logistic", loss_weights={"y[1]": 3.0}))
     assert trainer.net.class_weights.tolist() == [[1.0, 1.0], [1.0, 3.0], [1.0, 1.0]]  # (negatives, positives)
     trainer.lock.release()
+
+
+@pytest.mark.parametrize("loss, outputs", [("softmax", 3), ("svm", 3), ("logistic", 3)])
+def test_a_weighted_split_loss_is_exact_however_the_split_is_chunked(loss, outputs):
+    """A split evaluated in chunks gets the weighted mean over all its rows, not a mean of the chunks' means."""
+    from nncli.nn.network import Network
+    from nncli.nn.tally import Tally
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 4))
+    task = "attributes" if loss == "logistic" else "classification"
+    if task == "attributes":
+        y, w = (rng.random((50, outputs)) < 0.3).astype(float), rng.uniform(0.5, 3, (outputs, 2))
+    else:
+        y, w = rng.integers(outputs, size=50), rng.uniform(0.5, 3, outputs)
+    net = Network(4, [5], outputs, loss=loss, class_weights=w, dtype=np.float64, rng=1)
+    whole = net.evaluate([(X, y)], Tally(task, outputs))["loss"]
+    cuts = [(X[a:b], y[a:b]) for a, b in ((0, 7), (7, 30), (30, 50))]
+    assert net.evaluate(cuts, Tally(task, outputs))["loss"] == pytest.approx(whole, rel=1e-12)

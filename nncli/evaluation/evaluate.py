@@ -80,6 +80,8 @@ def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     chunks = scored_chunks(net, config, data, path, f"the {split} split" if split != "file" else data_path)
     head = {"checkpoint": str(path), "split": split, "samples": int(len(data.y))}
     meta = {"epoch": ckpt.epoch, "position": ckpt.position, "classes": list(ckpt.classes)}
+    if "class_weights" in ckpt.meta:  # eval's loss is the plain mean; training's (val_loss) the weighted one
+        meta["loss_note"] = "plain mean over the samples; the run's val_loss is weighted by its loss_weights"
     if ckpt.task == "classification":
         return {**head, **_classification(chunks, data.y, net.sizes[-1], ckpt.classes, meta)}
     report = (regression_report if ckpt.task == "regression" else attributes_report)(chunks, ckpt)

@@ -142,11 +142,25 @@ class Network:
 
     def evaluate(self, chunks, tally):
         """Count an iterable of (X, y) chunks into `tally` (a nncli.nn.tally.Tally), so memory stays bounded;
-        returns its metrics."""
+        returns its metrics. A class-weighted loss is counted as its weighted sums, so the split's loss is the
+        weighted mean over all its rows, not a mean of the chunks' means."""
         for xb, yb in chunks:
             scores = self.forward(xb)
-            tally.add(self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0], scores, yb)
+            loss = self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0]
+            tally.add(loss, scores, yb, self._weighted_sums(scores, yb, loss))
         return tally.metrics()
+
+    def _weighted_sums(self, scores, y, loss):
+        """(Σ_i w_i L_i, Σ_i w_i) of a weighted loss on a chunk, per attribute for logistic; None when unweighted."""
+        w = self.class_weights
+        if w is None:
+            return None
+        if w.ndim == 1:  # softmax, svm: one weighted mean over the rows
+            total = w[y].sum()
+            return np.array([loss * total]), np.array([total])
+        weights = np.where(y > 0.5, w[:, 1], w[:, 0])  # logistic: each attribute's own weighted mean
+        means = [self._loss.weighted(scores[:, [k]], y[:, [k]], class_weights=w[[k]])[0] for k in range(len(w))]
+        return np.asarray(means) * weights.sum(axis=0), weights.sum(axis=0)
 
     def predict_scores(self, X, chunk=4096):
         """Class scores (N, C) as a new array, computed in chunks (eval mode)."""

@@ -21,10 +21,14 @@ class Tally:
         self.std = None if target_std is None else np.asarray(target_std, np.float64)
         width = {"classification": 1, "regression": 4 * outputs, "attributes": outputs + 4}[task]
         self.sums = np.zeros(2 + width)  # [samples, loss·samples, the task's sums]
+        self.weighted = None  # a class-weighted loss's [Σ w·L, Σ w] per group (evaluation only)
 
-    def add(self, loss, scores, y):
-        """Count a batch: its mean data loss, its outputs (n, K) and its targets (class ids (n,) or (n, K))."""
+    def add(self, loss, scores, y, weighted=None):
+        """Count a batch: its mean data loss, its outputs (n, K) and its targets (class ids (n,) or (n, K));
+        `weighted`: a class-weighted loss's (Σ w·L, Σ w) per group, so the split's loss is their exact ratio."""
         n = len(y)
+        if weighted is not None:
+            self.weighted = np.array(weighted) if self.weighted is None else self.weighted + np.array(weighted)
         self.sums[0] += n
         self.sums[1] += loss * n
         rest = self.sums[2:]
@@ -58,6 +62,8 @@ class Tally:
         n = max(self.sums[0], 1.0)
         rest, k = self.sums[2:], self.outputs
         out = {"loss": self.sums[1] / n}
+        if self.weighted is not None:
+            out["loss"] = float((self.weighted[0] / self.weighted[1]).sum())
         if self.task == "classification":
             out["accuracy"] = rest[0] / n
         elif self.task == "regression":

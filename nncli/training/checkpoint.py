@@ -126,6 +126,8 @@ def _parse_meta(array):
             raise CheckpointError(f"meta.{key} must be of type {kind.__name__}, got {show_value(meta[key])}")
     if meta.get("task", "classification") not in TASKS:
         raise CheckpointError(f"meta.task must be one of {', '.join(TASKS)}, got {show_value(meta['task'])}")
+    if "class_weights" in meta:
+        _check_class_weights(meta["class_weights"], meta.get("task", "classification"), len(meta["classes"]))
     if "state" in meta and not isinstance(meta["state"], dict):
         raise CheckpointError(f"meta.state must be a dict when present, got {show_value(meta['state'])}")
 
@@ -144,6 +146,19 @@ def _parse_meta(array):
     if len(set(classes)) != len(classes):
         raise CheckpointError(f"meta.classes has duplicate labels: {show_value(classes)}")
     return meta
+
+
+def _check_class_weights(weights, task, outputs):
+    """meta.class_weights: a finite positive weight per class (C,), or per attribute [negatives, positives]."""
+    shape = (outputs, 2) if task == "attributes" else (outputs,)
+    try:
+        w = np.asarray(weights, np.float64)
+    except (TypeError, ValueError):
+        w = None
+    if w is None or w.shape != shape or not (np.isfinite(w) & (w > 0)).all():
+        raise CheckpointError(
+            f"meta.class_weights must hold finite weights > 0 of shape {shape}, got {show_value(weights)}"
+        )
 
 
 def _check_float(name, array, shape, why, finite=True):
