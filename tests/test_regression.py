@@ -264,3 +264,66 @@ def test_an_init_far_too_large_fails_the_initial_loss_check(tmp_path, loss):
     cfg = config(loss, model={"init": "normal", "init_std": 10.0}, train={"epochs": 1})
     summary = Trainer(cfg, tmp_path / "run").run()
     assert any(w.startswith(f"initial {loss} loss is") and "per" in w for w in summary["warnings"]), summary
+
+
+@pytest.mark.parametrize(
+    "source, loss, said_",
+    [
+        ("spiral", "l2", "data.source 'spiral' draws class labels (classification), but the loss is a regression loss"),
+        ("sine", "logistic", "data.source 'sine' draws real targets (regression), but the loss is an attributes loss"),
+        ("attributes", "softmax", "'attributes' draws 0/1 attributes (attributes), but the loss is a classification"),
+    ],
+)
+def test_a_built_in_whose_targets_the_loss_cannot_use_is_refused_naming_both(tmp_path, source, loss, said_):
+    path = write_yaml(tmp_path / "c.yaml", {"data": {"source": source}, "loss": loss})
+    result = run("train", path, "--out", tmp_path / "run", "-q")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert said_ in said(result) and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "target, loss, said_",
+    [
+        (["a", "a"], "l2", "data.target names column 'a' twice"),
+        ([], "l2", "data.target is an empty list"),
+        (
+            ["a", "b"],
+            "softmax",
+            "data.target is a list ('a', 'b'), but a classification loss (softmax, svm) learns one",
+        ),
+        (["a"], "svm", "set data.target: a, or use loss logistic"),
+    ],
+)
+def test_a_target_list_the_loss_cannot_use_is_refused(tmp_path, target, loss, said_):
+    csv = write_csv(tmp_path / "m.csv", "x,a,b\n" + "".join(f"{i},{i % 2},{i % 3 // 2}\n" for i in range(12)))
+    path = write_yaml(tmp_path / "c.yaml", {"data": {"source": str(csv), "target": target}, "loss": loss})
+    result = run("train", path, "--out", tmp_path / "run", "-q")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert said_ in said(result) and not (tmp_path / "run").exists()
+
+
+def test_init_template_regression_writes_a_commented_sine_config_that_trains(tmp_path):
+    path = tmp_path / "reg.yaml"
+    assert run("init", path, "--template", "regression").exit_code == 0
+    text = path.read_text()
+    assert text.startswith("# yaml-language-server: $schema=schema.json") and "source: sine" in text
+    assert "loss: l2 " in text and "standardize_target: true" in text
+    result = run("train", path, "train.epochs=3", "--out", tmp_path / "run", "-q")
+    assert result.exit_code == 0, result.output
+    assert "val_rmse" in (tmp_path / "run" / "metrics.csv").read_text()
+
+
+@pytest.mark.parametrize("loss, shape", [("l2", "(N,1)"), ("logistic", "(N,3)")])
+def test_graph_shows_the_new_loss_gate_with_its_targets_and_local_rule(tmp_path, loss, shape):
+    from nncli.nn.losses import LOSSES
+
+    source = "attributes" if loss == "logistic" else "sine"
+    path = write_yaml(tmp_path / "c.yaml", {"data": {"source": source}, "model": {"hidden": [8]}, "loss": loss})
+    result = runner.invoke(app, ["graph", str(path)], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert f"y {shape}" in result.output and f"{loss} loss → data loss" in result.output
+    assert LOSSES[loss].rule.split(",")[0] in result.output  # the local rule, dscores = …
+    traced = runner.invoke(app, ["backprop", str(path), "--samples", "2"], terminal_width=300)
+    assert (
+        traced.exit_code == 0 and f"{loss} loss ─" in traced.output and LOSSES[loss].rule.split(",")[0] in traced.output
+    )
