@@ -272,10 +272,12 @@ def test_an_init_far_too_large_fails_the_initial_loss_check(tmp_path, loss):
         ("spiral", "l2", "data.source 'spiral' draws class labels (classification), but the loss is a regression loss"),
         ("sine", "logistic", "data.source 'sine' draws real targets (regression), but the loss is an attributes loss"),
         ("attributes", "softmax", "'attributes' draws 0/1 attributes (attributes), but the loss is a classification"),
+        ("sine", "l2", "data.target names a column of a CSV file; data.source 'sine' is a built-in"),
     ],
 )
 def test_a_built_in_whose_targets_the_loss_cannot_use_is_refused_naming_both(tmp_path, source, loss, said_):
-    path = write_yaml(tmp_path / "c.yaml", {"data": {"source": source}, "loss": loss})
+    data = {"source": source, "target": "y"} if "data.target" in said_ else {"source": source}
+    path = write_yaml(tmp_path / "c.yaml", {"data": data, "loss": loss})
     result = run("train", path, "--out", tmp_path / "run", "-q")
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert said_ in said(result) and not (tmp_path / "run").exists()

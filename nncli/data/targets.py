@@ -29,14 +29,19 @@ def target_names(data_cfg):
 
 
 def check_task(data_cfg, task):
-    """Refuse data the loss's task cannot use, naming both: a built-in that draws another kind of target, or a
-    data.target list that is empty, repeats a column, or names several columns for a classification loss."""
+    """Refuse data the loss's task cannot use, naming both: a built-in that draws another kind of target (or is given
+    a data.target), or a data.target list that is empty, repeats a column, or names several columns for a
+    classification loss."""
     source, target = str(data_cfg.source), data_cfg.target
     if source in BUILTINS and TARGETS.get(source, "classification") != task:
         drawn, article = TARGETS.get(source, "classification"), "an" if task == "attributes" else "a"
         raise DataError(
             f"data.source {source!r} draws {DRAWS[drawn]} ({drawn}), but the loss is {article} {task} loss "
             f"({task_losses(task)}); use loss {task_losses(drawn).replace(', ', ' or ')} with this data"
+        )
+    if target is not None and source in BUILTINS:
+        raise DataError(
+            f"data.target names a column of a CSV file; data.source {source!r} is a built-in, whose targets are drawn"
         )
     if target is None or isinstance(target, str):
         return
