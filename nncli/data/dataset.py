@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
 from nncli.data.csvfile import label_values
 from nncli.data.encoding import Encoding, fit, parse, screen
 from nncli.data.files import read_source
@@ -128,10 +127,6 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32, task="classification") -
     """
     dtype = np.dtype(dtype)
     source = os.fspath(data_cfg.source)
-    if source not in BUILTINS:
-        stray = [key for key in GENERATOR_OPTIONS if getattr(data_cfg, key, None) is not None]
-        if stray:
-            raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
     check_task(data_cfg, task)
     rng = np.random.default_rng(seed)
     wanted = None if task == "classification" else target_names(data_cfg)

@@ -6,11 +6,12 @@ a list; default the last column). Regression targets are standardized on the tra
 0 and 1. Splits are drawn at random in the fractions asked (there are no classes to stratify by).
 """
 
+import os
 from dataclasses import replace
 
 import numpy as np
 
-from nncli.data.builtin import BUILTINS, TARGETS
+from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS, TARGETS
 from nncli.errors import DataError
 from nncli.nn.losses import LOSSES
 
@@ -29,10 +30,14 @@ def target_names(data_cfg):
 
 
 def check_task(data_cfg, task):
-    """Refuse data the loss's task cannot use, naming both: a built-in that draws another kind of target (or is given
-    a data.target), or a data.target list that is empty, repeats a column, or names several columns for a
-    classification loss."""
-    source, target = str(data_cfg.source), data_cfg.target
+    """Refuse a data section that cannot work, before anything is read: a generator option for a file, a built-in
+    that draws another kind of target than the loss's task (naming both) or is given a data.target, or a data.target
+    list that is empty, repeats a column, or names several columns for a classification loss."""
+    source, target = os.fspath(data_cfg.source), data_cfg.target
+    if source not in BUILTINS:
+        stray = [key for key in GENERATOR_OPTIONS if getattr(data_cfg, key, None) is not None]
+        if stray:
+            raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
     if source in BUILTINS and TARGETS.get(source, "classification") != task:
         drawn, article = TARGETS.get(source, "classification"), "an" if task == "attributes" else "a"
         raise DataError(
