@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
 from nncli.data.csvfile import label_values
 from nncli.data.encoding import Encoding, fit, parse, screen
 from nncli.data.files import read_source
@@ -23,6 +22,7 @@ from nncli.data.scaling import check_scale, moments, standardize
 from nncli.data.table import Table
 from nncli.data.targets import (
     check_missing_targets,
+    check_task,
     output_names,
     random_split,
     split_targets,
@@ -127,10 +127,7 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32, task="classification") -
     """
     dtype = np.dtype(dtype)
     source = os.fspath(data_cfg.source)
-    if source not in BUILTINS:
-        stray = [key for key in GENERATOR_OPTIONS if getattr(data_cfg, key, None) is not None]
-        if stray:
-            raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
+    check_task(data_cfg, task)
     rng = np.random.default_rng(seed)
     wanted = None if task == "classification" else target_names(data_cfg)
     X, y_raw, names, table, cleaning, targets = _read_training(source, data_cfg, rng, wanted)
@@ -351,7 +348,8 @@ def _label_array(y_raw, source):
     if y.ndim == 2 and y.shape[1] == 1 or y.ndim == 0:
         y = y.reshape(-1)
     if y.ndim != 1:
-        raise DataError(f"{source}: labels must hold one value per sample, got an array of shape {y.shape}")
+        several = " (several 0/1 attributes take loss logistic, several real targets l2)" if y.ndim == 2 else ""
+        raise DataError(f"{source}: labels must hold one value per sample, got an array of shape {y.shape}{several}")
     if y.dtype.kind in "biu":
         return y.astype(np.int64)
     if y.dtype.kind == "f":

@@ -6,17 +6,62 @@ a list; default the last column). Regression targets are standardized on the tra
 0 and 1. Splits are drawn at random in the fractions asked (there are no classes to stratify by).
 """
 
+import os
 from dataclasses import replace
 
 import numpy as np
 
+from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS, TARGETS
 from nncli.errors import DataError
+from nncli.nn.losses import LOSSES
+
+DRAWS = {"classification": "class labels", "regression": "real targets", "attributes": "0/1 attributes"}
+
+
+def task_losses(task):
+    """The registered losses for `task`, as "l2, l1, huber"."""
+    return ", ".join(name for name, loss in LOSSES.items() if loss.task == task)
 
 
 def target_names(data_cfg):
     """`data.target` as a list ([] when unset: the reader takes the last column)."""
     target = data_cfg.target
     return [] if target is None else [target] if isinstance(target, str) else list(target)
+
+
+def check_task(data_cfg, task):
+    """Refuse a data section that cannot work, before anything is read: a generator option for a file, a built-in
+    that draws another kind of target than the loss's task (naming both) or is given a data.target, or a data.target
+    list that is empty, repeats a column, or names several columns for a classification loss."""
+    source, target = os.fspath(data_cfg.source), data_cfg.target
+    if source not in BUILTINS:
+        stray = [key for key in GENERATOR_OPTIONS if getattr(data_cfg, key, None) is not None]
+        if stray:
+            raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
+    if source in BUILTINS and TARGETS.get(source, "classification") != task:
+        drawn, article = TARGETS.get(source, "classification"), "an" if task == "attributes" else "a"
+        raise DataError(
+            f"data.source {source!r} draws {DRAWS[drawn]} ({drawn}), but the loss is {article} {task} loss "
+            f"({task_losses(task)}); use loss {task_losses(drawn).replace(', ', ' or ')} with this data"
+        )
+    if target is not None and source in BUILTINS:
+        raise DataError(
+            f"data.target names a column of a CSV file; data.source {source!r} is a built-in, whose targets are drawn"
+        )
+    if target is None or isinstance(target, str):
+        return
+    names = list(target)
+    if not names:
+        raise DataError("data.target is an empty list; name one target column or more (or leave data.target out)")
+    repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if repeated is not None:
+        raise DataError(f"data.target names column {repeated!r} twice; each target column is one output")
+    if task == "classification":
+        raise DataError(
+            f"data.target is a list ({', '.join(map(repr, names))}), but a classification loss "
+            f"({task_losses(task)}) learns one label column: set data.target: {names[0]}, or use loss logistic "
+            f"for several 0/1 attributes, l2 (or l1, huber) for several real targets"
+        )
 
 
 def check_missing_targets(table, targets, missing):
