@@ -270,3 +270,14 @@ def test_inspect_shows_a_regression_checkpoints_task_and_target_statistics(two_s
     assert 4000 < info["target_mean"][1] < 6000 and info["target_std"][1] == pytest.approx(np.std(big), rel=0.2)
     shown = run("inspect", run_dir / "best.npz")
     assert shown.exit_code == 0 and "regression" in shown.output and "target mean ± std" in shown.output
+
+
+def test_predict_of_a_built_in_trained_net_reads_a_csv_of_only_its_features(sine_run, workdir):
+    """A net trained on the built-in sine has no column names: a CSV of one column x is its one feature, not a
+    label (and a second column is the label, ignored)."""
+    x = [0.5, -1.0, 2.0]
+    header, alone = predictions(sine_run / "best.npz", write_csv(workdir / "x-only.csv", {"x": x}))
+    assert header == ["predicted_y"] and alone.shape == (3, 1)
+    _, labelled = predictions(sine_run / "best.npz", write_csv(workdir / "x-y.csv", {"x": x, "y": [0, 0, 0]}))
+    assert np.array_equal(alone, labelled)
+    assert np.abs(alone[:, 0] - np.sin(x)).max() < 0.35  # a 2-layer net on 300 noisy points, not a table of sin

@@ -59,26 +59,30 @@ def prediction_rows(scores, ckpt, probabilities):
 def _features(path, ckpt, config, labels):
     """The input's features (N, D) float64, checked against the checkpoint's input dimension D."""
     names, D = ckpt.meta.get("feature_names"), ckpt.layer_sizes[0]
+    data_cfg = config.data
+    if names is None and data_cfg.target is None and str(path).lower().endswith(".csv") and _width(path, data_cfg) == D:
+        # Trained without column names (a built-in, an array file): D columns are all features, none a label; a
+        # target no column is named ("\0") makes every column a feature.
+        data_cfg = data_cfg.model_copy(update={"target": "\0"})
     X, y, _ = load_features(
-        path, config.data, require_labels=False, labels=labels, feature_names=names, encoding=ckpt.encoding
+        path, data_cfg, require_labels=False, labels=labels, feature_names=names, encoding=ckpt.encoding
     )
-    if (
-        X.shape[1] == D - 1
-        and y is not None
-        and names is None
-        and config.data.target is None
-        and str(path).lower().endswith(".csv")
-    ):
-        # Trained without column names, so the last of these D columns was taken for a label: read it again with a
-        # target no column is named ("\0"), which makes every column a feature.
-        everything = config.data.model_copy(update={"target": "\0"})
-        X, _, _ = load_features(path, everything, require_labels=False, labels=labels)
     if X.shape[1] != D:
         label = " besides a label column (a CSV's last column, or data.target)" if y is not None else ""
         raise DataError(
             f"{path}: has {X.shape[1]} feature{'s' if X.shape[1] != 1 else ''}{label}, the checkpoint expects {D}"
         )
     return X
+
+
+def _width(path, data_cfg):
+    """How many columns the CSV's header has (None when it cannot be read: the reader then says why)."""
+    try:
+        line = first_line(path)
+    except OSError:
+        return None
+    delimiter = data_cfg.delimiter or detect_delimiter(line)
+    return len(next(csv.reader([line], delimiter=delimiter), []))
 
 
 STDIN = "-"
