@@ -97,7 +97,7 @@ def test_exponent_without_dot_is_a_float(write):
         ("train: {batch_size: half}", "train.batch_size: expected an integer from 1 to 10000000 or 'full', got 'half'"),
         (
             "train: {early_stopping: {monitor: val_acc}}",
-            "train.early_stopping.monitor: 'val_acc' is not one of val_loss, val_accuracy, train_loss, train_accuracy",
+            "train.early_stopping.monitor: 'val_acc' is not one of val_loss, val_accuracy, val_rmse, val_mae, val_r2",
         ),
         (
             "optimizer: {schedule: {name: cosine, every: 3}}",
@@ -114,12 +114,12 @@ def test_exponent_without_dot_is_a_float(write):
         (
             "data: {source: moon}",
             "data.source: 'moon' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
-            "digits, iris) or a data file (did you mean 'moons'?)",
+            "sine, attributes, digits, iris) or a data file (did you mean 'moons'?)",
         ),
         (
             "data: {source: irsi}",
             "data.source: 'irsi' is not a built-in dataset (spiral, xor, circles, moons, blobs, "
-            "digits, iris) or a data file (did you mean 'iris'?)",
+            "sine, attributes, digits, iris) or a data file (did you mean 'iris'?)",
         ),
         ("model: 5", "model: expected a mapping of keys, got 5"),
         ("zzz: 1", "zzz: unknown key (allowed: name, seed, data, model"),

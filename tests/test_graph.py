@@ -321,3 +321,19 @@ def test_check_table_shows_a_gradient_with_every_coordinate_at_a_kink_as_not_che
     assert "not checked" in rows["b1"] and "pass" not in rows["b1"]
     assert "pass" in rows["W1"] and "2.00e-07" in rows["W1"]
     assert "|a − n| / max(|a|, |n|, s)" in text
+
+
+@pytest.mark.parametrize("loss", ["l2", "l1", "huber", "logistic"])
+def test_trace_of_a_net_with_a_regression_or_attributes_loss_is_the_engines_backward_pass(loss):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3, 4))
+    y = (rng.random((3, 3)) > 0.5).astype(np.float64) if loss == "logistic" else rng.standard_normal((3, 3))
+    t = trace(make_net([6], "tanh", loss, 7), X, y, check=True)
+    engine = make_net([6], "tanh", loss, 7)
+    assert t.loss == pytest.approx(engine.loss(X.copy(), y, need_dx=True), rel=1e-12)
+    for name, g in engine.grads.items():
+        np.testing.assert_allclose(t.grads[name], g, rtol=1e-12, atol=1e-15)
+    assert all(c.status == "pass" for c in t.checks), t.checks
+    graph = network_graph(make_net([6], "tanh", loss, 7))
+    (y_node,) = [n for n in graph.nodes if n.id == "y"]
+    assert y_node.shape == "(N,3)"

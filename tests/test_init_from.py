@@ -185,23 +185,27 @@ def regression_csv(path, rows=250, integers=False):
     return path
 
 
-def test_init_reports_a_continuous_target_as_regression_not_supported(tmp_path):
+def test_init_from_a_continuous_target_writes_a_regression_config_that_trains(tmp_path):
     config = tmp_path / "r.yaml"
     result = init_from(config, regression_csv(tmp_path / "house.csv"))
-    assert "regression (not supported yet)" in said(result) and "warning" in said(result)
-    assert "regression" in config.read_text() and "does not support yet" in config.read_text()
-    assert run("validate", config).exit_code == 0
+    assert "regression (loss l2)" in said(result) and "warning" not in said(result)
+    text = config.read_text()
+    assert "# Task guessed: regression of 'price'" in text and yaml.safe_load(text)["loss"] == "l2"
+    assert yaml.safe_load(text)["data"]["test_fraction"] == 0.2  # regression splits are not stratified by class
+    trained = train(config, tmp_path)
+    assert trained.exit_code == 0, trained.output
+    assert "val_rmse" in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
 
 
 @pytest.mark.parametrize("held_out", [[], ["data.val_fraction=0"]])
-def test_training_refuses_a_continuous_target_before_splitting_it(tmp_path, held_out):
+def test_a_classification_loss_refuses_a_continuous_target_before_splitting_it(tmp_path, held_out):
     config = tmp_path / "r.yaml"
     init_from(config, regression_csv(tmp_path / "house.csv"))
-    result = train(config, tmp_path, *held_out)
+    result = train(config, tmp_path, "loss=softmax", *held_out)
     message = said(result)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "column 'price' holds non-integer numbers such as 100.5 and 3.25" in message and "250 rows" in message
-    assert "classification losses" in message and "regression is not supported yet" in message
+    assert "classification losses (softmax, svm)" in message and "set loss: l2 (or l1, huber) for regression" in message
     assert "too few to split" not in message and not (tmp_path / "run").exists()
 
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from nncli.gradcheck.numerical import NETWORK_TOLERANCE, away_from_zero, check_gradient
+from nncli.gradcheck.suite import targets
 from nncli.nn import reference
+from nncli.nn.losses import LOSSES
 
 SLOPE, ALPHA = 0.05, 0.7
 
@@ -59,10 +61,10 @@ def test_dropout_gradient_with_a_given_mask():
     )
 
 
-@pytest.mark.parametrize("loss", ["softmax", "svm"])
+@pytest.mark.parametrize("loss", list(reference.LOSSES))
 def test_loss_gradients(loss):
     rng = np.random.default_rng(3)
-    scores, y = rng.standard_normal((6, 4)), rng.integers(4, size=6)
+    scores, y = rng.standard_normal((6, 4)), targets(LOSSES[loss].task, rng, 6, 4)
     loss_fn = reference.LOSSES[loss]
     _, dscores = loss_fn(scores, y)
     assert_checks([check_gradient(f"{loss}: dscores", lambda: loss_fn(scores, y)[0], scores, dscores)])
@@ -87,7 +89,7 @@ def test_net_loss_gradients_on_every_parameter(activation, loss, dropout):
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         params[f"W{i}"] = away_from_zero(rng, (fan_in, fan_out))
         params[f"b{i}"] = 0.1 * rng.standard_normal(fan_out)
-    X, y = rng.standard_normal((9, 6)), rng.integers(4, size=9)
+    X, y = rng.standard_normal((9, 6)), targets(LOSSES[loss].task, rng, 9, 4)
     masks = [(rng.random((9, h)) >= dropout) / (1 - dropout) for h in sizes[1:-1]] if dropout else None
     keywords = dict(activation=activation, loss=loss, l2=0.03, l1=0.02, masks=masks, negative_slope=SLOPE, alpha=ALPHA)
     _, grads = reference.net_loss(params, X, y, **keywords)

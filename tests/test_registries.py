@@ -99,7 +99,7 @@ def test_config_choices_are_the_registries():
     assert schema["OptimizerConfig"]["properties"]["name"]["enum"] == list(OPTIMIZERS)
     schedules = schema["OptimizerConfig"]["properties"]["schedule"]["oneOf"]
     assert [s["$ref"].rsplit("/", 1)[1] for s in schedules] == [f"{n.capitalize()}Schedule" for n in SCHEDULES]
-    assert json_schema()["properties"]["loss"]["enum"] == ["softmax", "svm"]
+    assert json_schema()["properties"]["loss"]["enum"] == ["softmax", "svm", "l2", "l1", "huber", "logistic"]
 
 
 def _defaults(cls, names):

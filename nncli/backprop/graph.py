@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nncli.nn.layers import Affine, Dropout
+from nncli.nn.losses import LOSSES
 from nncli.nn.network import build_network
 
 
@@ -110,11 +111,14 @@ def _affine_nodes(i, layer, prev):
 
 
 def _loss_nodes(net, prev, width, weights):
-    """scores → loss (with y), and the regularization branch over `weights` joining it in an add gate → L."""
+    """scores → loss (with y: class ids (N,), or (N,K) targets for a regression or attributes loss), the loss's local
+    rule as its detail, and the regularization branch over `weights` joining it in an add gate → L."""
+    loss = LOSSES[net.loss_name]
+    y_shape = _shape("N") if loss.task == "classification" else _shape("N", width)
     nodes = [
         Node("scores", "scores", "value", _shape("N", width), [prev], group="loss"),
-        Node("y", "y", "input", _shape("N"), group="loss"),
-        Node("loss", f"{net.loss_name} loss", "gate", "()", ["scores", "y"], group="loss"),
+        Node("y", "y", "input", y_shape, group="loss"),
+        Node("loss", f"{net.loss_name} loss", "gate", "()", ["scores", "y"], group="loss", detail=loss.rule),
     ]
     reg = regularization_label(net.l2, net.l1)
     if not reg:

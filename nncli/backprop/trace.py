@@ -271,7 +271,7 @@ def trace_config(config, samples=2, seed=None):
     from nncli.nn.network import build_network
 
     seed = config.seed if seed is None else seed
-    data = load_dataset(config.data, config.seed, np.float64)
+    data = load_dataset(config.data, config.seed, np.float64, LOSSES[config.loss].task)
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(data.train), min(samples, len(data.train)), replace=False))
     net = build_network(config, data.num_features, data.num_classes, rng=seed, dtype=np.float64)

@@ -27,7 +27,8 @@ def eval_(
     labels: Optional[Path] = typer.Option(None, "--labels", help="Labels file for a .npy or IDX --data file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ):
-    """Evaluate a checkpoint: loss, accuracy, per-class precision/recall, confusion matrix.
+    """Evaluate a checkpoint: loss, accuracy, per-class precision/recall, confusion matrix; for regression RMSE,
+    MAE, R² and residual quantiles per target, in the targets' units; for attributes a per-attribute table.
 
     Example: `nncli eval runs/spiral-2layer/best.npz --split val`
     """
@@ -47,12 +48,28 @@ def eval_(
 
 
 def _print_report(checkpoint, result):
-    """The evaluation as three tables: totals, per-class precision/recall/support, the confusion matrix."""
+    """The evaluation as tables: totals, then per class (precision/recall/support and the confusion matrix), per
+    target (rmse/mae/r2 and residual quantiles) or per attribute, by the checkpoint's task."""
+    task = result.get("task", "classification")
     head = Table(title=f"{checkpoint} ({result['position']}) on {result['split']}", show_header=False)
     head.add_row("samples", str(result["samples"]))
     head.add_row("data loss", fmt(result["loss"]))
-    head.add_row("accuracy", f"{result['accuracy']:.2%}")
+    if task == "regression":
+        for key in ("rmse", "mae", "r2"):
+            head.add_row(key if key != "r2" else "R²", fmt(result[key]))
+    else:
+        head.add_row("accuracy" if task == "classification" else "mean accuracy", f"{result['accuracy']:.2%}")
+    if task == "classification":
+        head.add_row("balanced accuracy", f"{result['balanced_accuracy']:.2%}")
+    if task == "attributes":
+        head.add_row("exact match", f"{result['exact_match']:.2%}")
+        head.add_row("micro F1", fmt(result["micro_f1"]))
     out.print(head)
+    {"classification": _print_classes, "regression": _print_targets, "attributes": _print_attributes}[task](result)
+
+
+def _print_classes(result):
+    """Per-class precision/recall/support and the confusion matrix."""
     per_class = Table(title="per class")
     for col in ("class", "precision", "recall", "support"):
         per_class.add_column(col, justify="left" if col == "class" else "right")
@@ -66,6 +83,32 @@ def _print_report(checkpoint, result):
     for c, counts in zip(result["classes"], result["confusion"]):
         confusion.add_row(str(c), *map(str, counts))
     out.print(confusion)
+
+
+def _print_targets(result):
+    """Per target, in its units: rmse, mae and R², then the quantiles of the residual predicted − true."""
+    metrics = Table(title="per target, in its units")
+    quantiles = Table(title="quantiles of the residual predicted − true")
+    for table, columns in ((metrics, ("rmse", "mae", "R²")), (quantiles, result["quantiles"])):
+        table.add_column("target")
+        for col in columns:
+            table.add_column(col, justify="right")
+    for row in result["per_target"]:
+        metrics.add_row(str(row["target"]), *map(fmt, (row["rmse"], row["mae"], row["r2"])))
+        quantiles.add_row(str(row["target"]), *(fmt(row["residual_quantiles"][q]) for q in result["quantiles"]))
+    out.print(metrics)
+    out.print(quantiles)
+
+
+def _print_attributes(result):
+    """Per attribute: accuracy, precision, recall and support (the samples where it is 1)."""
+    table = Table(title="per attribute (predicted 1 when p > ½)")
+    for col in ("attribute", "accuracy", "precision", "recall", "support"):
+        table.add_column(col, justify="left" if col == "attribute" else "right")
+    for row in result["per_attribute"]:
+        rates = (f"{row[key]:.2%}" for key in ("accuracy", "precision", "recall"))
+        table.add_row(str(row["attribute"]), *rates, str(row["support"]))
+    out.print(table)
 
 
 @app.command()
@@ -88,7 +131,8 @@ def predict(
     """Label new data with a checkpoint: CSV with the predicted label and a probability (softmax) or score (SVM) per class.
 
     Columns: `predicted`, then `p_<label>` (softmax) or `score_<label>` (SVM) for every class, in the labels
-    the network was trained on. Inputs are standardized with the checkpoint's training statistics.
+    the network was trained on; regression: `predicted_<target>` per target, in its units; attributes: `<attr>`
+    (0 or 1) per attribute, then `p_<attr>`. Inputs are standardized with the checkpoint's training statistics.
 
     Example: `nncli predict runs/iris/best.npz data/iris.csv --out predictions.csv`; `... - --out -` is a pipe.
     """

@@ -37,14 +37,14 @@ def _tree(graph):
                 branches[group] = tree.add(f"[bold]{group}[/]")
             parent = branches[group]
         text = f"[{labels[n.kind]}]{escape(n.label)}[/]"
-        if n.detail:
+        if n.detail and n.id != "loss":
             text += f" ({escape(n.detail)})" if n.id == "reg" else f" {escape(n.detail)}"
         if n.kind == "gate" and n.shape != "()":
             text += f" → {n.shape}"
         elif n.kind != "gate" and n.shape != "()":
             text += f" {n.shape}"
         if n.id == "loss":
-            text += " → data loss"
+            text += f" → data loss   [dim]{escape(n.detail)}[/]"
         if n.id == "reg":
             text += f" ← {', '.join(n.inputs)}   [dim]a fork: gradients add[/]"
         if n.id == "join":

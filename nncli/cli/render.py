@@ -88,7 +88,7 @@ def print_setup(trainer):
         f"{data.source}: {len(data.train.y)} train"
         + (f", {len(data.val.y)} val" if data.val is not None else "")
         + (f", {len(data.test.y)} test" if data.test is not None else "")
-        + f"; {_inputs(data)}, {data.num_classes} classes",
+        + f"; {_inputs(data)}, {_outputs(data)}",
     )
     for key, text in _table_rows(data):
         table.add_row(key, text)
@@ -97,6 +97,8 @@ def print_setup(trainer):
         f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
         f"dropout {cfg.model.dropout}, loss {cfg.loss}",
     )
+    if net.class_weights is not None:
+        table.add_row("loss weights", escape(_weights(cfg.loss_weights, data.classes, net.class_weights)))
     table.add_row("regularization", f"l2 {cfg.regularization.l2}, l1 {cfg.regularization.l1}")
     table.add_row("optimizer", f"{cfg.optimizer.name}, lr {cfg.optimizer.lr}, schedule {cfg.optimizer.schedule.name}")
     table.add_row(
@@ -113,6 +115,26 @@ def print_setup(trainer):
         layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
     layers.add_row("total", "", f"{net.num_params:,}")
     out.print(layers)
+
+
+def _outputs(data):
+    """'3 classes', '1 target (standardized)', '4 attributes'."""
+    n = data.num_classes
+    if data.task == "classification":
+        return f"{n} classes"
+    word = "target" if data.task == "regression" else "attribute"
+    scaled = " (standardized)" if data.target_mean is not None else ""
+    return f"{n} {word}{'s' if n != 1 else ''}{scaled}"
+
+
+def _weights(spec, classes, weights, shown=10):
+    """'balanced: no 0.56, yes 5.00' (attributes: 'a0 +1.50 −0.60', its positives' and negatives' weights)."""
+    parts = [
+        f"{c} +{w[1]:.3g} −{w[0]:.3g}" if isinstance(w, list) else f"{c} {w:.3g}"
+        for c, w in zip(classes[:shown], weights[:shown].tolist())
+    ]
+    more = f", … ({len(classes)} in all)" if len(classes) > shown else ""
+    return f"{'balanced' if spec == 'balanced' else 'given'}: {', '.join(parts)}{more}"
 
 
 def _inputs(data):

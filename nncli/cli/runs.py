@@ -32,8 +32,13 @@ def inspect(
     head = Table(title=str(checkpoint), show_header=False)
     head.add_column()
     head.add_column(overflow="fold")  # a hash cut short is no use for comparing
-    for key in ("sha256", "format_version", "nncli_version", "epoch", "classes", "standardized", "parameters"):
+    for key in ("sha256", "format_version", "nncli_version", "epoch", "task", "classes", "standardized", "parameters"):
         head.add_row(key, str(info[key]))
+    if info["target_mean"] is not None:
+        head.add_row(
+            "target mean ± std",
+            ", ".join(f"{m:.4g} ± {s:.4g}" for m, s in zip(info["target_mean"], info["target_std"])),
+        )
     out.print(head)
     layers = Table(title="layers")
     for col in ("parameter", "shape", "count", "dtype"):
@@ -74,9 +79,11 @@ def _columns_table(encoding):
 @user_errors
 def runs(
     folder: Path = typer.Argument(Path("runs"), help="Folder to search for run directories."),
-    sort: str = typer.Option("name", "--sort", help="name | status | epochs | best_val_accuracy | wall_seconds"),
+    sort: str = typer.Option(
+        "name", "--sort", help="name | status | epochs | best_val_accuracy | best_val_rmse | wall_seconds"
+    ),
 ):
-    """List the runs under a folder: name, status, epochs, best validation accuracy, wall time.
+    """List the runs under a folder: name, status, epochs, best validation accuracy (or RMSE, regression), wall time.
 
     Example: `nncli runs runs --sort best_val_accuracy`
     """
@@ -87,7 +94,9 @@ def runs(
     table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'} under {folder}")
     for col in ("path", *RUN_COLUMNS):
         table.add_column(
-            col, justify="right" if col in ("epochs", "best_val_accuracy", "wall_seconds") else "left", overflow="fold"
+            col,
+            justify="right" if col in ("epochs", "best_val_accuracy", "best_val_rmse", "wall_seconds") else "left",
+            overflow="fold",
         )
     for row in rows:
         table.add_row(*(fmt(row[c]) for c in ("path", *RUN_COLUMNS)))

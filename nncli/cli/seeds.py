@@ -82,7 +82,8 @@ def _print_study(name, study, study_dir):
 
     runs, aggregate = study["runs"], study["aggregate"]
     has_val = any("val_loss" in (r.get("final") or {}) for r in runs)
-    per_seed = [k for k in METRICS if k.startswith("val_" if has_val else "train_")]
+    recorded = {k for r in runs for k in (r.get("final") or {})}  # the task's metrics only
+    per_seed = [k for k in METRICS if k.startswith("val_" if has_val else "train_") and k in recorded]
     per_seed += [k for k in TEST_METRICS if any(k in r.get("test", {}) for r in runs)]
     table = Table(title=f"{name}: {len(runs)} of {len(study['seeds'])} seeds", caption="final epoch; test: best.npz")
     for col in ("seed", "status", "epochs", *per_seed):

@@ -59,7 +59,7 @@ def validate(
 @user_errors
 def init(
     path: Path = typer.Argument(Path("nncli.yaml"), help="Where to write the starter config."),
-    template: Optional[str] = typer.Option(None, "--template", help="spiral (default) | digits | csv"),
+    template: Optional[str] = typer.Option(None, "--template", help="spiral (default) | digits | csv | regression"),
     from_csv: Optional[Path] = typer.Option(None, "--from", help="Write a config for this CSV file instead."),
     target: Optional[str] = typer.Option(None, "--target", help="With --from: the label column (default: the last)."),
 ):
@@ -100,11 +100,7 @@ def _print_profile(profile):
     """What init --from found: a row per column (kind, missing cells, distinct values), the target and its task."""
     from nncli.data.profile import delimiter_name
 
-    task = (
-        "regression (not supported yet)"
-        if profile.task == "regression"
-        else f"classification, {profile.classes} classes"
-    )
+    task = "regression (loss l2)" if profile.task == "regression" else f"classification, {profile.classes} classes"
     table = Table(
         title=f"{escape(profile.path)}: {profile.rows:,} rows, split by {escape(delimiter_name(profile.delimiter))}"
     )
@@ -119,8 +115,8 @@ def _print_profile(profile):
         if c.reason:
             out.print(f"left out {escape(repr(c.name))}: {escape(c.reason)}", soft_wrap=True)
     if profile.task == "regression":
-        err.print(
-            f"[yellow]warning:[/] the target {escape(repr(profile.target))} {escape(profile.reason)}: it looks "
-            "continuous, and regression is not supported yet; training will refuse it",
+        out.print(
+            f"the target {escape(repr(profile.target))} {escape(profile.reason)}: a continuous target, so the "
+            "config trains a regression (loss l2)",
             soft_wrap=True,
         )

@@ -24,6 +24,7 @@ from nncli.config.fields import (
     _invalid,
     choice,
 )
+from nncli.config.weights import LossWeights
 from nncli.data.builtin import BUILTINS as BUILTIN_DATASETS
 from nncli.data.table import NA_VALUES
 from nncli.errors import show_value
@@ -44,7 +45,16 @@ class DataConfig(Section):
     val_fraction: Fraction = Field(0.2, description="Fraction of the samples held out for validation.")
     test_fraction: Fraction = Field(0.0, description="Fraction of the samples held out for testing.")
     standardize: bool = Field(True, description="Shift and scale features by the training split's mean and std.")
-    target: str | None = Field(None, description="CSV label column (default: the last column).")
+    target: str | list[str] | None = Field(
+        None,
+        description="CSV label column (default: the last column); for regression or attributes, one column or a "
+        "list of columns (several targets).",
+    )
+    standardize_target: bool = Field(
+        True,
+        description="Regression: shift and scale each target by the training split's mean and std while training "
+        "(every number shown is in the target's own units).",
+    )
     features: list[str] | None = Field(None, description="CSV feature columns (default: every other column).")
     delimiter: Literal[",", ";", "\t", "|"] | None = Field(
         None, description="CSV cell separator (default: whichever of , ; tab | splits the header into most columns)."
@@ -205,7 +215,19 @@ class Config(Section):
     seed: Integer = Field(0, ge=0, le=2**63 - 1, description="Seed of every random stream (data, init, shuffling).")
     data: DataConfig = Field(description="Where the samples come from and how they are split.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="The fully connected network.")
-    loss: choice(LOSSES) = Field("softmax", description="Data loss: softmax cross-entropy or multiclass SVM (hinge).")
+    loss: choice(LOSSES) = Field(
+        "softmax",
+        description="Data loss, which decides the task: softmax cross-entropy or multiclass SVM (classification); "
+        "l2, l1 or huber (regression); logistic (one or more 0/1 attributes).",
+    )
+    huber_delta: Number = Field(1.0, gt=0, description="huber: residuals beyond this are penalized linearly.")
+    loss_weights: LossWeights = Field(
+        None,
+        description="Class weights (softmax, svm, logistic): the loss becomes the weighted mean Σ w_y L / Σ w_y, "
+        "validation's too. 'balanced' is n / (classes × count) on the training split (logistic: n / (2 × count) for "
+        "each attribute's positives and negatives), or {label: weight} as the labels are written in the data "
+        "(logistic: {attribute: weight of its positives}); classes not named weigh 1.",
+    )
     regularization: RegularizationConfig = Field(
         default_factory=RegularizationConfig, description="Weight penalties added to the data loss."
     )
@@ -221,6 +243,29 @@ class Config(Section):
                 f"must be a plain name (no '/', '\\' or control characters, not '.' or '..'), got {show_value(name)}"
             )
         return name
+
+    @model_validator(mode="after")
+    def _monitor_fits_the_task(self):
+        """A monitored metric the loss's task does not record (val_accuracy for l2) would never be seen."""
+        es, task = self.train.early_stopping, LOSSES[self.loss].task
+        if es is not None and es.monitor not in monitors(("val", "train"), task):
+            allowed = ", ".join(monitors(("val", "train"), task))
+            raise _invalid(
+                f"train.early_stopping.monitor {es.monitor!r} is not recorded for loss {self.loss!r} ({task}); "
+                f"its metrics are {allowed}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _weights_fit_the_loss(self):
+        """Class weights need classes: a regression loss has none to weigh."""
+        if self.loss_weights is not None and LOSSES[self.loss].weighted is None:
+            weighted = ", ".join(name for name, loss in LOSSES.items() if loss.weighted is not None)
+            raise _invalid(
+                f"loss_weights is for the losses with classes or attributes ({weighted}); loss {self.loss!r} "
+                f"({LOSSES[self.loss].task}) has none to weigh"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fill_name_and_dir(self, info):

@@ -22,7 +22,7 @@ COMMON = """model:
   activation: relu         # {activations}
   init: he                 # {inits} (normal: with init_std)
   dropout: 0.0             # probability of dropping a hidden unit while training
-loss: softmax              # {losses}
+loss: {loss:<21}# {losses}
 regularization:
   l2: 0.001                # 0.5·l2·Σ‖W‖², weights only
   l1: 0.0                  # l1·Σ|W|
@@ -75,13 +75,29 @@ data:
 """,
         {"optimizer": "adam", "lr": 0.01, "epochs": 100},
     ),
+    "regression": (
+        """# Starter: regression on the noisy sine, y = sin(x) + noise·N(0, 1): a net that learns sin exactly leaves an
+# RMSE of the noise (0.1). Metrics are loss, rmse, mae and r2, in the target's own units.
+name: {name}
+seed: 0
+data:
+  source: sine
+  samples: 1000
+  noise: 0.1
+  val_fraction: 0.2
+  test_fraction: 0.2       # held out; nncli eval reports it
+  standardize_target: true # fit on standardized targets; every number shown is in the target's units
+# huber_delta: 1.0         # loss huber: quadratic within δ of the target, linear beyond
+""",
+        {"optimizer": "adam", "lr": 0.01, "epochs": 150, "loss": "l2"},
+    ),
 }
 
 
 def starter_config(template, name):
-    """The text of a commented starter config for `template` (spiral, digits or csv)."""
+    """The text of a commented starter config for `template` (spiral, digits, csv or regression)."""
     data, values = DATA[template]
-    return MODELINE + data.format(name=name) + COMMON.format(**values, **_choices())
+    return MODELINE + data.format(name=name) + COMMON.format(**{"loss": "softmax", **values}, **_choices())
 
 
 def _choices():
@@ -100,15 +116,15 @@ def config_from_profile(profile, config_path):
     lines[0] += f" columns split by {delimiter_name(profile.delimiter)}."
     if profile.task == "regression":
         lines += [
-            f"# The target {_comment(repr(profile.target))} {_comment(profile.reason)}: it looks like a continuous",
-            "# target (regression), which nncli does not support yet, so training refuses it; set data.target to",
-            "# a column of class labels.",
+            f"# Task guessed: regression of {_comment(repr(profile.target))}, which {_comment(profile.reason)}:",
+            "# loss l2 (or l1, huber), metrics rmse, mae and r2 in the target's units.",
         ]
     else:
         lines.append(f"# Task guessed: classification of {_comment(repr(profile.target))}, {profile.classes} classes.")
     name = Path(config_path).stem
     header = MODELINE + "\n".join(lines) + f"\nname: {_yaml(name)}\nseed: 0\n"
-    return header + _data_section(profile, config_path) + COMMON.format(**CSV_TRAINING, **_choices())
+    loss = "l2" if profile.task == "regression" else "softmax"
+    return header + _data_section(profile, config_path) + COMMON.format(**CSV_TRAINING, loss=loss, **_choices())
 
 
 CSV_TRAINING = DATA["csv"][1]
@@ -118,7 +134,8 @@ def _data_section(profile, config_path):
     """The data: mapping, one commented key a line."""
     source = _relative(profile.path, config_path)
     rows = [("source", source, "" if os.path.isabs(source) else "the CSV, relative to this file")]
-    rows.append(("target", profile.target, "the label column"))
+    regression = profile.task == "regression"
+    rows.append(("target", profile.target, "the regression target" if regression else "the label column"))
     if profile.delimiter != ",":
         rows.append(("delimiter", profile.delimiter, "detected from the header"))
     left_out = [c for c in profile.columns if c.kind == "left out"]
@@ -128,9 +145,10 @@ def _data_section(profile, config_path):
     shown = ", ".join(f"{n} ({k})" for n, k in categories.items()) or "none"
     rows.append(("categorical", "auto", f"text columns, one-hot encoded: {shown}"))
     rows.append(_missing_row(profile))
-    fractions = (0.2, 0.2) if profile.smallest >= 3 else (0.2, 0.0) if profile.smallest == 2 else (0.0, 0.0)
+    smallest = profile.rows if regression else profile.smallest  # regression splits are not stratified
+    fractions = (0.2, 0.2) if smallest >= 3 else (0.2, 0.0) if smallest == 2 else (0.0, 0.0)
     rows.append(("val_fraction", fractions[0], ""))
-    why = "held out; nncli eval reports it" if fractions[1] else f"the smallest class has {profile.smallest} row(s)"
+    why = "held out; nncli eval reports it" if fractions[1] else f"the smallest class has {smallest} row(s)"
     rows.append(("test_fraction", fractions[1], why))
     text = "data:\n"
     for key, value, note in rows:

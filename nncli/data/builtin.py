@@ -1,7 +1,9 @@
-"""Built-in datasets: the lecture's toy generators (spiral, xor, circles, moons, blobs) and two small bundled sets.
+"""Built-in datasets: the lecture's toy generators (spiral, xor, circles, moons, blobs), a regression one (sine), a
+multi-label one (attributes), and two small bundled sets.
 
 Every generator draws from the `numpy.random.Generator` it is given and returns `X: (N, D) float64` and
-`y: (N,) int64` class ids, built with array operations (no loop over samples). Keyword names match the
+`y: (N,) int64` class ids (sine: (N, 1) float targets; attributes: (N, K) of 0/1), built with array operations (no
+loop over samples). Keyword names match the
 `data:` config keys, so `generator_kwargs` passes the config's options straight through.
 
 `digits` (UCI optical handwritten digits, 8x8 images) is stored in `data/digits.npz`; `iris` (Fisher's iris) in
@@ -96,13 +98,38 @@ def blobs(samples=300, centers=3, spread=1.0, dimensions=2, classes=None, *, rng
     return X, (which % classes).astype(np.int64)
 
 
+def sine(samples=400, noise=0.1, *, rng):
+    """Regression: x uniform in [−π, π], y = sin(x) + noise·N(0, 1): X (N, 1), y (N, 1) float64. A net that
+    learns sin exactly leaves an RMSE of `noise`."""
+    X = rng.uniform(-np.pi, np.pi, size=(samples, 1))
+    return X, np.sin(X) + noise * rng.standard_normal((samples, 1))
+
+
+def attributes(samples=400, dimensions=4, classes=3, noise=0.1, *, rng):
+    """Attributes (multi-label): X ~ N(0, 1) of `dimensions` features; attribute k (of `classes`) is on where
+    x·w_k + noise·N(0, 1) > 0 for a random direction w_k: y (N, classes) of 0.0 and 1.0, several on at once."""
+    X = rng.standard_normal((samples, dimensions))
+    directions = rng.standard_normal((dimensions, classes))
+    logits = X @ directions + noise * rng.standard_normal((samples, classes))
+    return X, (logits > 0).astype(np.float64)
+
+
 def digits():
     """UCI optical handwritten digits: X (1797, 64) float64 pixel counts 0..16 of 8x8 images, y (1797,) digits 0..9."""
     arrays = load_npz(data_file("digits.npz"), ["X", "y"])
     return arrays["X"].astype(np.float64), arrays["y"].astype(np.int64)
 
 
-GENERATORS = {"spiral": spiral, "xor": xor, "circles": circles, "moons": moons, "blobs": blobs}
+GENERATORS = {
+    "spiral": spiral,
+    "xor": xor,
+    "circles": circles,
+    "moons": moons,
+    "blobs": blobs,
+    "sine": sine,
+    "attributes": attributes,
+}
+TARGETS = {"sine": "regression", "attributes": "attributes"}  # the built-ins whose targets are not class ids
 BUILTINS = (*GENERATORS, "digits", "iris")
 
 

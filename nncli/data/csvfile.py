@@ -19,15 +19,19 @@ from nncli.errors import DataError
 DELIMITERS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}  # the candidates, in order of preference
 
 
-def read_csv(path, target, features, require_labels, delimiter=None, text_columns=()):
+def read_csv(path, target, features, require_labels, delimiter=None, text_columns=(), targets=None):
     """Read a CSV with a header row into a Table of its feature columns and its label column (see table.py).
 
     The label column is `target` when given, else the last column unless it is one of `features`. Without
     require_labels a missing label column means every column (or every chosen feature) is a feature. `delimiter`
     (default: detected from the header) separates the cells. The fast path parses a table of plain numbers; the
     `text_columns` (categorical), or any irregular cell, send the file through the careful scan, which keeps text.
+    `targets` (a list; [] for the last column) reads regression or attribute targets as columns of the Table, after
+    the features: its `targets` names them and it has no label.
     """
     delimiter = delimiter or detect_delimiter(csvfast.first_line(path))
+    if targets is not None:
+        return _with_targets(path, list(targets), features, delimiter, text_columns)
     head = _readable(path, lambda: csvfast.header(path, delimiter))
     if head is not None:
         header, offset, stop, rows = head
@@ -50,6 +54,23 @@ def read_csv(path, target, features, require_labels, delimiter=None, text_column
     cells = [table[:, header.index(name)] for name in names]
     text = None if label is None else table[:, header.index(label)]
     return Table(str(path), names, cells, text, label, lines=np.asarray(lines))
+
+
+def _with_targets(path, targets, features, delimiter, text_columns):
+    """read_csv of the features and then the target columns, all as columns (see read_csv's `targets`)."""
+    line = _readable(path, lambda: csvfast.first_line(path))
+    header = [name.strip() for name in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])]
+    targets = targets or header[-1:]
+    for name in targets:
+        if name not in header:
+            raise DataError(f"{path}: no target column {name!r}; the columns are {', '.join(header)}")
+    names = list(features) if features else [n for n in header if n not in targets]
+    both = [n for n in names if n in targets]
+    if both:
+        raise DataError(f"{path}: column {both[0]!r} is both in data.target and one of data.features")
+    table = read_csv(path, None, names + targets, False, delimiter, text_columns)
+    table.label, table.targets = None, targets
+    return table
 
 
 def detect_delimiter(line):

@@ -14,16 +14,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nncli.data.builtin import BUILTINS, GENERATOR_OPTIONS
 from nncli.data.csvfile import label_values
 from nncli.data.encoding import Encoding, fit, parse, screen
 from nncli.data.files import read_source
+from nncli.data.labels import class_ids, encode_labels, stratified_split
 from nncli.data.profile import check_target
 from nncli.data.scaling import check_scale, moments, standardize
 from nncli.data.table import Table
+from nncli.data.targets import (
+    check_missing_targets,
+    check_task,
+    output_names,
+    random_split,
+    split_targets,
+    target_moments,
+    target_names,
+    target_values,
+)
 from nncli.errors import DataError, Hint, LabelsMissing
+from nncli.nn.tally import Tally
 
-__all__ = ["Dataset", "Split", "class_ids", "encode_labels", "load_dataset", "load_features", "standardize"]
+__all__ = [
+    "Dataset",
+    "Split",
+    "class_ids",
+    "encode_labels",
+    "load_dataset",
+    "load_features",
+    "standardize",
+    "stratified_split",
+]
 
 
 @dataclass
@@ -89,6 +109,13 @@ class Dataset:
     source: str
     encoding: Encoding | None = None
     cleaning: dict | None = None
+    task: str = "classification"
+    target_mean: np.ndarray | None = None  # regression, with data.standardize_target: the training split's (K,)
+    target_std: np.ndarray | None = None
+
+    def tally(self):
+        """A fresh Tally of this data's task, reporting regression metrics in the targets' own units."""
+        return Tally(self.task, self.num_classes, self.target_mean, self.target_std)
 
     @property
     def num_features(self):
@@ -99,35 +126,35 @@ class Dataset:
         return len(self.classes)
 
 
-def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
-    """Load `data_cfg.source`, split it (stratified, seeded), encode and standardize it; the same cfg and seed give
-    the same arrays.
+def load_dataset(data_cfg, seed: int, dtype=np.float32, task="classification") -> Dataset:
+    """Load `data_cfg.source`, split it (seeded; stratified by class for classification), encode and standardize it;
+    the same cfg and seed give the same arrays.
 
     val_source/test_source (with optional val_labels/test_labels for .npy/IDX) replace the fractional val/test
     splits. Splits of a .npy file stay memory-mapped (see `Split`); all others are in memory in `dtype`. A CSV's
-    missing cells and text columns are handled by an Encoding fitted on the training split (encoding.py).
+    missing cells and text columns are handled by an Encoding fitted on the training split (encoding.py); `task`
+    (the loss's) says whether y is class ids or real or 0/1 targets (targets.py).
     """
     dtype = np.dtype(dtype)
     source = os.fspath(data_cfg.source)
-    if source not in BUILTINS:
-        stray = [key for key in GENERATOR_OPTIONS if getattr(data_cfg, key, None) is not None]
-        if stray:
-            raise DataError(f"data.{stray[0]} is a built-in generator option; data.source {source!r} is a file")
+    check_task(data_cfg, task)
     rng = np.random.default_rng(seed)
-    listed = None if data_cfg.categorical == "auto" else data_cfg.categorical
-    X, y_raw, names = read_source(source, data_cfg, data_cfg.labels, True, None, rng, listed or ())
-    table = cleaning = None
-    if isinstance(X, Table):
-        kinds = None if listed is None else {n: "categorical" if n in listed else "numeric" for n in X.names}
-        table = parse(X, kinds, data_cfg.na_values, listed=listed is not None)
-        table, cleaning = screen(table, data_cfg.missing, data_cfg.na_values)
-        y_raw = label_values(table.label)
-    check_target(y_raw, source, None if table is None else table.label_name)  # before hundreds of 1-sample classes
-    classes, y = class_ids(y_raw, source)
+    wanted = None if task == "classification" else target_names(data_cfg)
+    X, y_raw, names, table, cleaning, targets = _read_training(source, data_cfg, rng, wanted)
     explicit = {part: getattr(data_cfg, f"{part}_source", None) for part in ("val", "test")}
     val_fraction = 0.0 if explicit["val"] else data_cfg.val_fraction
     test_fraction = 0.0 if explicit["test"] else data_cfg.test_fraction
-    train_idx, val_idx, test_idx = stratified_split(y, classes, val_fraction, test_fraction, rng, source)
+    if task == "classification":
+        check_target(y_raw, source, None if table is None else table.label_name)  # before 1-sample classes
+        classes, y = class_ids(y_raw, source)
+        train_idx, val_idx, test_idx = stratified_split(y, classes, val_fraction, test_fraction, rng, source)
+    else:
+        y = target_values(y_raw, task, source)
+        classes = output_names(task, y, targets, data_cfg.y_key)
+        train_idx, val_idx, test_idx = random_split(len(y), val_fraction, test_fraction, rng, source)
+    t_mean = t_std = None
+    if task == "regression" and data_cfg.standardize_target:
+        t_mean, t_std = target_moments(y, train_idx)
     encoding = None
     if table is not None:
         encoding = fit(table, train_idx, data_cfg.missing, data_cfg.na_values, data_cfg.unknown_category)
@@ -137,10 +164,15 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
         mean[encoding.one_hot], std[encoding.one_hot] = 0.0, 1.0  # indicators stay 0 or 1
     check_scale(X, mean, std, dtype, source, names)
 
+    def labels(y):  # class ids as they are; real targets standardized and in the training dtype
+        if task == "classification":
+            return y
+        return ((y - t_mean) / t_std if t_mean is not None else y).astype(dtype)
+
     def split(X, y, rows):
         if isinstance(X, np.memmap):
-            return Split(X, y[rows], rows, mean, std, dtype)
-        return Split(_prepare(X[rows], mean, std, dtype), y[rows])
+            return Split(X, labels(y[rows]), rows, mean, std, dtype)
+        return Split(_prepare(X[rows], mean, std, dtype), labels(y[rows]))
 
     parts = {
         "val": split(X, y, val_idx) if val_fraction > 0 else None,
@@ -148,18 +180,55 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32) -> Dataset:
     }
     for part, path in explicit.items():
         if path:
-            labels = getattr(data_cfg, f"{part}_labels", None)
-            Xp, yp_raw, _, _ = _read(os.fspath(path), data_cfg, labels, True, names, rng, encoding)
+            extra = getattr(data_cfg, f"{part}_labels", None)
+            Xp, yp_raw, _, _ = _read(os.fspath(path), data_cfg, extra, True, names, rng, encoding, targets)
             if Xp.shape[1] != X.shape[1]:
                 raise DataError(f"{path}: has {Xp.shape[1]} features, the training data {source} has {X.shape[1]}")
             check_scale(Xp, mean, std, dtype, path, names)
-            parts[part] = split(Xp, encode_labels(yp_raw, classes, source=path), np.arange(len(Xp)))
+            if task == "classification":
+                yp = encode_labels(yp_raw, classes, source=path)
+            else:
+                yp = target_values(yp_raw, task, path)
+                if yp.shape[1] != len(classes):
+                    raise DataError(f"{path}: has {yp.shape[1]} targets, the training data {source} has {len(classes)}")
+            parts[part] = split(Xp, yp, np.arange(len(Xp)))
     train = split(X, y, train_idx)
-    return Dataset(train, parts["val"], parts["test"], classes, names, mean, std, source, encoding, cleaning)
+    data = Dataset(train, parts["val"], parts["test"], classes, names, mean, std, source, encoding, cleaning)
+    data.task, data.target_mean, data.target_std = task, t_mean, t_std
+    return data
+
+
+def _read_training(source, data_cfg, rng, wanted):
+    """(X or None, raw labels or targets, names, parsed feature Table or None, cleaning, target names) of the
+    training source; `wanted` is None for class labels, else the target columns asked for ([]: the last)."""
+    listed = None if data_cfg.categorical == "auto" else data_cfg.categorical
+    X, y_raw, names = read_source(source, data_cfg, data_cfg.labels, True, None, rng, listed or (), wanted)
+    if not isinstance(X, Table):
+        return X, y_raw, names, None, None, None
+    targets = X.targets
+    kinds = {n: "categorical" if n in listed else "numeric" for n in X.names} if listed is not None else {}
+    kinds.update(dict.fromkeys(targets or (), "numeric"))
+    table = parse(X, kinds or None, data_cfg.na_values, listed=listed is not None)
+    if targets:
+        check_missing_targets(table, targets, data_cfg.missing)
+    table, cleaning = screen(table, data_cfg.missing, data_cfg.na_values, labels=not targets)
+    if targets:
+        table, y_raw = split_targets(table, targets)
+    else:
+        y_raw = label_values(table.label)
+    return None, y_raw, names, table, cleaning, targets
 
 
 def load_features(
-    path_or_source, data_cfg, require_labels: bool, *, labels=None, feature_names=None, seed=0, encoding=None
+    path_or_source,
+    data_cfg,
+    require_labels: bool,
+    *,
+    labels=None,
+    feature_names=None,
+    seed=0,
+    encoding=None,
+    targets=None,
 ):
     """Read one file (or built-in) for eval or predict: (X (N, D) float64, raw labels (N,) or None, feature names or
     None).
@@ -170,101 +239,43 @@ def load_features(
     answers every row, refuses them. `labels` is the labels file for .npy/IDX features (default data.labels when the
     file is data.source). A built-in is generated with `seed`. The whole file is read into memory.
     Features without their labels file, when labels are required, raise LabelsMissing with the hint to pass `labels`.
+    `targets` (a regression or attributes checkpoint's target columns) are read from a CSV as the raw labels.
     """
     source = os.fspath(path_or_source)
     if labels is None and source == os.fspath(data_cfg.source):
         labels = data_cfg.labels
     rng = np.random.default_rng(seed)
     try:
-        X, y_raw, names, _ = _read(source, data_cfg, labels, require_labels, feature_names, rng, encoding)
+        X, y_raw, names, _ = _read(source, data_cfg, labels, require_labels, feature_names, rng, encoding, targets)
     except LabelsMissing as err:
         raise LabelsMissing(err.message, hints=(Hint.LABELS_FILE,)) from None
     return np.asarray(X, dtype=np.float64), y_raw, names
 
 
-def _read(source, data_cfg, labels, require_labels, names, rng, encoding=None):
+def _read(source, data_cfg, labels, require_labels, names, rng, encoding=None, targets=None):
     """read_source, then a CSV's Table encoded by `encoding` (default: every column numeric, missing refused):
     (X, raw labels or None, feature names or None, cleaning or None)."""
     text = () if encoding is None else encoding.text_columns
-    X, y_raw, read_names = read_source(source, data_cfg, labels, require_labels, names, rng, text)
+    wanted = targets if require_labels and targets is not None else None
+    X, y_raw, read_names = read_source(source, data_cfg, labels, require_labels, names, rng, text, wanted)
     if not isinstance(X, Table):
         return X, y_raw, read_names, None
+    targets = X.targets or []
     if encoding is None:
-        encoding = Encoding.numeric(X.names, data_cfg.na_values)
-    table = parse(X, encoding.kinds(), encoding.na_values)
+        encoding = Encoding.numeric([n for n in X.names if n not in targets], data_cfg.na_values)
+    table = parse(X, {**encoding.kinds(), **dict.fromkeys(targets, "numeric")}, encoding.na_values)
     missing, purpose = encoding.missing, None
     if missing == "drop" and not require_labels:
         missing, purpose = "error", "predict"  # predict answers every row: it cannot leave one out
-    table, cleaning = screen(table, missing, encoding.na_values, labels=require_labels, purpose=purpose)
-    y_raw = None if table.label is None else label_values(table.label)
-    return encoding.transform(table), y_raw, table.names, cleaning
-
-
-def class_ids(y_raw, source):
-    """Map labels to ids 0..C-1 in sorted label order: (classes list, y (N,) int64). Mixed ints and strings sort as strings."""
-    labels = _label_array(y_raw, source)
-    values, y = np.unique(labels, return_inverse=True)
-    if len(values) < 2:
-        raise DataError(
-            f"{source}: the labels hold {len(values)} class ({', '.join(map(str, values.tolist()))}); "
-            f"classification needs at least two classes"
-        )
-    return values.tolist(), y.astype(np.int64).ravel()
-
-
-def encode_labels(y_raw, classes, source=None):
-    """Map labels to the ids of `classes` (classes[i] is the label of id i); a label not in `classes` is a DataError."""
-    labels = _label_array(y_raw, source)
-    known = np.asarray(classes)
-    if known.dtype.kind == "U":
-        labels = labels.astype(str)
-    order = np.argsort(known, kind="stable")
-    ranked = known[order]
-    if labels.dtype.kind == ranked.dtype.kind:  # int labels never equal str classes (and numpy 1.x cannot compare them)
-        pos = np.minimum(np.searchsorted(ranked, labels), len(ranked) - 1)
-        hit = ranked[pos] == labels
+    if targets:
+        check_missing_targets(table, targets, missing)
+    labelled = require_labels and not targets
+    table, cleaning = screen(table, missing, encoding.na_values, labels=labelled, purpose=purpose)
+    if targets:
+        table, y_raw = split_targets(table, targets)
     else:
-        pos, hit = np.zeros(len(labels), np.int64), np.zeros(len(labels), bool)
-    if not hit.all():
-        unseen = np.unique(labels[~hit]).tolist()
-        shown = ", ".join(map(repr, unseen[:5])) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
-        raise DataError(
-            f"{source or 'labels'}: label{'s' if len(unseen) > 1 else ''} {shown} "
-            f"{'are' if len(unseen) > 1 else 'is'} not among the training classes "
-            f"({', '.join(map(repr, list(classes)))})"
-        )
-    return order[pos].astype(np.int64)
-
-
-def stratified_split(y, classes, val_fraction, test_fraction, rng, source="data"):
-    """Index arrays (train, val, test), each in random order, holding round(fraction * n) of every class's n samples.
-
-    A requested split gets at least one sample of every class and training keeps at least one, so a class with
-    fewer than 1 + (val_fraction > 0) + (test_fraction > 0) samples is a DataError.
-    """
-    counts = np.bincount(y, minlength=len(classes))
-
-    def share(fraction):
-        return np.maximum(1, np.floor(fraction * counts + 0.5)).astype(np.int64) if fraction > 0 else 0 * counts
-
-    n_val, n_test = share(val_fraction), share(test_fraction)
-    short = np.flatnonzero(counts - n_val - n_test < 1)
-    if len(short):
-        c = short[0]
-        need = 1 + (val_fraction > 0) + (test_fraction > 0)
-        raise DataError(
-            f"{source}: class {classes[c]!r} has {counts[c]} sample(s), too few to split with "
-            f"val_fraction {val_fraction} and test_fraction {test_fraction}: each class needs at "
-            f"least {need} (one for training and one for each held-out split)"
-        )
-    order = rng.permutation(len(y))
-    by_class = order[np.argsort(y[order], kind="stable")]  # grouped by class, random within each class
-    rank = np.arange(len(y)) - np.repeat(np.cumsum(counts) - counts, counts)
-    c = y[by_class]
-    part = np.zeros(len(y), np.int8)  # 0 train, 1 val, 2 test
-    part[by_class[rank < n_val[c]]] = 1
-    part[by_class[(rank >= n_val[c]) & (rank < n_val[c] + n_test[c])]] = 2
-    return order[part[order] == 0], order[part[order] == 1], order[part[order] == 2]
+        y_raw = None if table.label is None else label_values(table.label)
+    return encoding.transform(table), y_raw, table.names, cleaning
 
 
 def _prepare(X, mean, std, dtype):
@@ -272,24 +283,3 @@ def _prepare(X, mean, std, dtype):
     if mean is not None:
         X = standardize(X, mean, std)
     return np.ascontiguousarray(X, dtype=dtype)
-
-
-def _label_array(y_raw, source):
-    """Labels as a 1-D array of int64 or str: bools and whole floats become ints, bytes and mixed values strings."""
-    y = np.asarray(y_raw)
-    if y.ndim == 2 and y.shape[1] == 1 or y.ndim == 0:
-        y = y.reshape(-1)
-    if y.ndim != 1:
-        raise DataError(f"{source}: labels must hold one value per sample, got an array of shape {y.shape}")
-    if y.dtype.kind in "biu":
-        return y.astype(np.int64)
-    if y.dtype.kind == "f":
-        if np.isfinite(y).all() and (y == np.round(y)).all():
-            return y.astype(np.int64)
-        bad = y[~(np.isfinite(y) & (y == np.round(y)))][0]
-        raise DataError(f"{source}: labels must be integers or strings, found {bad}")
-    if y.dtype.kind == "S":
-        return np.char.decode(y, "utf-8", "replace")
-    if y.dtype.kind in "UO":
-        return y.astype(str)
-    raise DataError(f"{source}: labels must be integers or strings, got dtype {y.dtype}")

@@ -139,8 +139,9 @@ class Encoding:
 def parse(table: Table, kinds, na_values, listed=False):
     """`table` with every numeric column parsed to float64 (NaN where a cell is missing), the others kept as text.
 
-    `kinds` maps column names to 'numeric' or 'categorical' (the checkpoint's), or is None: each column's kind is
-    then found from its cells (data.categorical auto). `listed`: the config lists its categorical columns, so a
+    `kinds` maps column names to 'numeric' or 'categorical' (the checkpoint's); a column it leaves out (or every
+    column, for None) has its kind found from its cells (data.categorical auto). `listed`: the config lists its
+    categorical columns, so a
     text cell in another column is refused with the hint to list it. A numeric column's cell that is not a finite
     number is a DataError naming its line and column."""
     cells, text = list(table.cells), list(table.text or [None] * len(table.names))
@@ -148,7 +149,7 @@ def parse(table: Table, kinds, na_values, listed=False):
         if cells[j].dtype.kind == "f":
             continue
         miss = table.missing(j, na_values)
-        kind = kinds[name] if kinds is not None else _auto_kind(table, j, miss)
+        kind = (kinds or {}).get(name) or _auto_kind(table, j, miss)
         if kind == "numeric":
             text[j], cells[j] = cells[j], _numbers(table, j, miss, listed)
     return replace(table, cells=cells, text=text)

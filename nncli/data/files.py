@@ -38,11 +38,12 @@ def row_chunks(X, rows=None):
             yield start, X[rows[start : start + step]]
 
 
-def read_source(source, cfg, labels, require_labels, feature_names, rng, text_columns=()):
+def read_source(source, cfg, labels, require_labels, feature_names, rng, text_columns=(), targets=None):
     """(X (N, D), raw labels or None, feature names or None) from a built-in or a file; X may be a memmap (.npy).
 
     A CSV (iris too) gives a Table in place of X and None for the labels, which are the Table's label column
-    (`text_columns`: the categorical columns, kept as text)."""
+    (`text_columns`: the categorical columns, kept as text; `targets`: regression or attribute target columns, read
+    as the Table's last columns, see csvfile.read_csv)."""
     if source in BUILTINS:
         kwargs = datasets.generator_kwargs(source, cfg)
         if source == "iris":
@@ -55,7 +56,8 @@ def read_source(source, cfg, labels, require_labels, feature_names, rng, text_co
         raise file_missing(source)
     if kind == "csv":
         chosen = cfg.features or feature_names
-        return read_csv(source, cfg.target, chosen, require_labels, cfg.delimiter, text_columns), None, None
+        target = cfg.target if isinstance(cfg.target, str) and targets is None else None
+        return read_csv(source, target, chosen, require_labels, cfg.delimiter, text_columns, targets), None, None
     if kind == "npz":
         X, y = _read_npz(source, cfg.x_key, cfg.y_key, require_labels)
     else:

@@ -2,10 +2,10 @@
 task its target suggests; `nncli init --from` writes a config from it. The rules are the reader's and the encoder's
 own (csvfile.read_csv, encoding.parse and screen), so the kinds reported are the kinds training decides.
 
-The target rule, `continuous_target`, is also what training applies before mapping labels to classes: a numeric
-target is continuous (a regression target, which the classification losses cannot learn) when any value is not a
-whole number, or when its whole numbers take more than max(MIN_CONTINUOUS, CONTINUOUS_SHARE × rows) distinct values
-(classes that rare are measurements, not classes). Text labels are never continuous.
+The target rule, `continuous_target`, is also what training applies before mapping labels to classes (with a
+classification loss only): a numeric target is continuous (a regression target, for loss l2, l1 or huber) when any
+value is not a whole number, or when its whole numbers take more than max(MIN_CONTINUOUS, CONTINUOUS_SHARE × rows)
+distinct values (classes that rare are measurements, not classes). Text labels are never continuous.
 """
 
 from dataclasses import dataclass, replace
@@ -46,15 +46,17 @@ def continuous_target(y_raw):
 
 
 def check_target(y_raw, source, column=None):
-    """Refuse a continuous target (see `continuous_target`) before it becomes hundreds of one-sample classes."""
+    """Refuse a continuous target (see `continuous_target`) before it becomes hundreds of one-sample classes; training
+    calls it only for a classification loss (a regression loss reads the same column as real numbers)."""
     reason = continuous_target(y_raw)
     if reason is None:
         return
     what = f"column {column!r}" if column else "the labels"
+    classifiers = ", ".join(name for name, loss in LOSSES.items() if loss.task == "classification")
     raise DataError(
-        f"{source}: {what} {reason}: it looks like a continuous target (regression), but the losses "
-        f"({', '.join(LOSSES)}) are classification losses, which need class labels; regression is not supported "
-        f"yet (pick a class column as data.target, or bin the values into a few classes)"
+        f"{source}: {what} {reason}: it looks like a continuous target, which the classification losses "
+        f"({classifiers}) cannot learn: set loss: l2 (or l1, huber) for regression, or pick a class column as "
+        f"data.target, or bin the values into a few classes"
     )
 
 

@@ -28,6 +28,7 @@ class Table:
     locate: Callable[[], np.ndarray] | None = None
     block: np.ndarray | None = None
     text: list | None = None
+    targets: list | None = None  # regression or attribute target columns, read after the features
 
     def __len__(self):
         return len(self.cells[0])

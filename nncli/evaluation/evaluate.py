@@ -1,11 +1,15 @@
-"""Evaluate a checkpoint: checkpoint → network → data → loss, accuracy, per-class precision/recall, confusion matrix."""
+"""Evaluate a checkpoint: checkpoint → network → data → its task's report (classification: loss, accuracy,
+per-class precision/recall, confusion matrix; regression and attributes: evaluation.reports)."""
+
+import functools
 
 import numpy as np
 
 from nncli.config import config_from_dict
 from nncli.errors import CheckpointError, DataError
+from nncli.evaluation.reports import attributes_report, in_units, regression_report
 from nncli.evaluation.splits import SPLITS, checkpoint_data
-from nncli.nn.losses import LOSSES
+from nncli.nn.losses import LOSSES, loss_options
 from nncli.nn.network import build_network
 from nncli.training.checkpoint import load_checkpoint
 
@@ -62,36 +66,64 @@ def classification_report(y, pred, num_classes):
 
 
 def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
-    """Evaluate a checkpoint; returns a JSON-ready dict (loss, accuracy, samples, split, per-class metrics, confusion)."""
+    """Evaluate a checkpoint; returns a JSON-ready dict: checkpoint, split, samples, then by the checkpoint's task
+    classification  loss, accuracy, balanced_accuracy (mean per-class recall), epoch, position, classes,
+                    per_class precision/recall/support, confusion
+    regression      task, loss, rmse, mae, r2, per_target with residual quantiles (evaluation.reports), in the
+                    targets' units; epoch, position, classes (the target names)
+    attributes      task, loss, accuracy, exact_match, micro_f1, per_attribute accuracy/precision/recall/support
+    """
     if split is not None and split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     net, ckpt, config = load_model(path)
     data, split = checkpoint_data(ckpt, config, data_path, split, labels)
-    loss, pred = _loss_and_predictions(net, config, data, path, f"the {split} split" if split != "file" else data_path)
-    confusion, precision, recall, support = classification_report(data.y, pred, net.sizes[-1])
+    chunks = scored_chunks(net, config, data, path, f"the {split} split" if split != "file" else data_path)
+    head = {"checkpoint": str(path), "split": split, "samples": int(len(data.y))}
+    meta = {"epoch": ckpt.epoch, "position": ckpt.position, "classes": list(ckpt.classes)}
+    if "class_weights" in ckpt.meta:  # eval's loss is the plain mean; training's (val_loss) the weighted one
+        meta["loss_note"] = "plain mean over the samples; the run's val_loss is weighted by its loss_weights"
+    if ckpt.task == "classification":
+        return {**head, **_classification(chunks, data.y, net.sizes[-1], ckpt.classes, meta)}
+    report = (regression_report if ckpt.task == "regression" else attributes_report)(chunks, ckpt)
+    return {**head, "task": ckpt.task, **report, **meta}
+
+
+def _classification(chunks, y, num_classes, classes, meta):
+    """The classification report's keys after `samples`, as they have always been, plus balanced_accuracy."""
+    total, preds, seen = 0.0, [], 0
+    for loss, scores, yb in chunks:
+        total += loss * len(yb)
+        preds.append(scores.argmax(axis=1))
+        seen += len(yb)
+    pred = np.concatenate(preds or [np.zeros(0, np.int64)])
+    confusion, precision, recall, support = classification_report(y, pred, num_classes)
     return {
-        "checkpoint": str(path),
-        "split": split,
-        "samples": int(len(data.y)),
-        "loss": loss,
-        "accuracy": float(np.mean(pred == data.y)) if len(pred) else 0.0,
-        "epoch": ckpt.epoch,
-        "position": ckpt.position,
-        "classes": list(ckpt.classes),
+        "loss": total / max(seen, 1),
+        "accuracy": float(np.mean(pred == y)) if len(pred) else 0.0,
+        "balanced_accuracy": float(recall[support > 0].mean()) if len(pred) else 0.0,  # classes present only
+        **meta,
         "per_class": [
             {"class": c, "precision": float(p), "recall": float(r), "support": int(s)}
-            for c, p, r, s in zip(ckpt.classes, precision, recall, support)
+            for c, p, r, s in zip(classes, precision, recall, support)
         ],
         "confusion": confusion.tolist(),
     }
 
 
-def _loss_and_predictions(net, config, data, checkpoint, where):
-    """Mean data loss and predicted class ids (N,) over a Split, a chunk at a time; non-finite scores refused."""
-    loss_fn, total, preds, seen = LOSSES[config.loss].fn, 0.0, [], 0
+def scored_chunks(net, config, data, checkpoint, where):
+    """Yield (mean data loss, scores, targets) of a Split a chunk at a time; non-finite scores refused."""
+    loss_fn = functools.partial(LOSSES[config.loss].fn, **loss_options(config))
+    seen = 0
     for xb, yb in data.chunks():
         scores = checked_scores(net, xb, checkpoint, where, seen)
-        total += loss_fn(scores, yb)[0] * len(yb)
-        preds.append(scores.argmax(axis=1))
+        yield float(loss_fn(scores, yb)[0]), scores, yb
         seen += len(yb)
-    return total / max(seen, 1), np.concatenate(preds or [np.zeros(0, np.int64)])
+
+
+def regression_outputs(net, ckpt, config, checkpoint, split=None):
+    """(predicted, true, split name) of the regression checkpoint at path `checkpoint` on a split rebuilt from its
+    config (default as eval picks it): both (N, K) float64 in the targets' units."""
+    data, split = checkpoint_data(ckpt, config, split=split)
+    pairs = [(s, y) for _, s, y in scored_chunks(net, config, data, checkpoint, f"the {split} split")]
+    predicted, true = (in_units(np.concatenate(part), ckpt) for part in zip(*pairs))
+    return predicted, true, split

@@ -12,12 +12,17 @@ from nncli.training import rundir
 from nncli.training.checkpoint import load_checkpoint, sha256_of
 from nncli.training.rundir import read_metrics
 
-RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "wall_seconds")
+# best_val_accuracy (classification, attributes) and best_val_rmse (regression): the value in the best epoch's row
+# (the one the run's monitor picked), or without a summary the best value in metrics.jsonl; — when not recorded
+RUN_COLUMNS = ("name", "status", "epochs", "best_val_accuracy", "best_val_rmse", "wall_seconds")
+
+VAL_KEYS = ("val_accuracy", "val_rmse")
 
 
 def describe_checkpoint(path):
-    """A checkpoint's format, provenance, layers, recorded metrics and (for a CSV) how its columns become the
-    inputs, as a JSON-ready dict. `encoding` is None for data without columns to encode, or from an older nncli."""
+    """A checkpoint's format, provenance, task, layers, recorded metrics, a regression run's target statistics
+    (None when not standardized) and (for a CSV) how its columns become the inputs, as a JSON-ready dict.
+    `encoding` is None for data without columns to encode, or from an older nncli."""
     ckpt = load_checkpoint(path)
     return {
         "path": str(path),
@@ -26,7 +31,10 @@ def describe_checkpoint(path):
         "nncli_version": ckpt.meta["nncli_version"],
         "epoch": ckpt.epoch,
         "position": ckpt.position,
+        "task": ckpt.task,
         "classes": ckpt.classes,
+        "target_mean": None if ckpt.target_mean is None else ckpt.target_mean.tolist(),
+        "target_std": None if ckpt.target_std is None else ckpt.target_std.tolist(),
         "layers": [
             {"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
             for name, p in ckpt.params.items()
@@ -67,7 +75,7 @@ def list_runs(folder, sort="name"):
         raise RunError(f"sort must be one of {', '.join(RUN_COLUMNS)}, got {sort!r}")
     run_dirs = sorted(Path(top) for top, _, files in os.walk(folder) if {"summary.json", "metrics.jsonl"} & set(files))
     rows = [_run_row(run_dir) for run_dir in run_dirs]
-    descending = sort in ("best_val_accuracy", "epochs")
+    descending = sort in ("best_val_accuracy", "epochs")  # best_val_rmse: smaller is better
 
     def key(row):  # missing values last; numbers best-first where larger is better
         value = row[sort]
@@ -90,6 +98,7 @@ def _run_row(run_dir):
             "status": summary.get("status"),
             "epochs": summary.get("epochs_run"),
             "best_val_accuracy": best.get("val_accuracy"),
+            "best_val_rmse": best.get("val_rmse"),
             "wall_seconds": summary.get("wall_seconds"),
         }
     except (RunError, AttributeError):  # AttributeError: JSON that is not an object
@@ -99,13 +108,14 @@ def _run_row(run_dir):
         rows = read_metrics(run_dir)
     except RunError:
         rows = []
-    accuracies = [r["val_accuracy"] for r in rows if isinstance(r.get("val_accuracy"), (int, float))]
+    accuracies, rmses = ([r[key] for r in rows if isinstance(r.get(key), (int, float))] for key in VAL_KEYS)
     return {
         "path": str(run_dir),
         "name": run_dir.name,
         "status": status,
         "epochs": len(rows),
         "best_val_accuracy": max(accuracies, default=None),
+        "best_val_rmse": min(rmses, default=None),
         "wall_seconds": None,
     }
 

@@ -10,6 +10,7 @@ from nncli.backprop.trace import trace_config
 from nncli.config import load_config
 from nncli.data.dataset import load_dataset
 from nncli.evaluation.evaluate import load_model
+from nncli.nn.losses import LOSSES
 
 
 def load_graph(path):
@@ -19,7 +20,7 @@ def load_graph(path):
         net, _, config = load_model(path)
         return network_graph(net, config.name)
     config = load_config(path)
-    data = load_dataset(config.data, config.seed, np.float64)
+    data = load_dataset(config.data, config.seed, np.float64, LOSSES[config.loss].task)
     return config_graph(config, data.num_features, data.num_classes)
 
 

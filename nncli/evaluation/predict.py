@@ -1,4 +1,5 @@
-"""Predict: checkpoint → network → new data → one CSV row per sample (predicted label, per-class probabilities or scores).
+"""Predict: checkpoint → network → new data → one CSV row per sample (predicted label, per-class probabilities or
+scores; per target a value in its units; per attribute 0/1 and a probability).
 
 The input is read like eval's (`nncli.data.dataset.load_features`), picked by the checkpoint's feature names when it
 has them, standardized with the checkpoint's training statistics, and run through the network `chunk` rows at a
@@ -24,40 +25,64 @@ from nncli.data.csvfile import detect_delimiter
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
 from nncli.evaluation.evaluate import checked_scores, load_model
-from nncli.nn.losses import LOSSES, softmax
+from nncli.evaluation.reports import in_units
+from nncli.nn.losses import LOSSES, sigmoid, softmax
 from nncli.training.atomic import atomic_write, check_output
 
 
 def prediction_header(classes, loss):
-    """['predicted', 'p_<label>', …] for a loss read as probabilities (softmax), else ['predicted', 'score_<label>',
-    …] (the SVM)."""
+    """The columns after any id column, by the loss's task:
+    classification  ['predicted', 'p_<label>', …] (softmax probabilities) or ['predicted', 'score_<label>', …]
+    regression      ['predicted_<target>', …], in the targets' units
+    attributes      ['<attr>', …] (0 or 1) then ['p_<attr>', …] (σ of its score)"""
+    task = LOSSES[loss].task
+    if task == "regression":
+        return [f"predicted_{c}" for c in classes]
+    if task == "attributes":
+        return [str(c) for c in classes] + [f"p_{c}" for c in classes]
     prefix = "p_" if LOSSES[loss].probabilities else "score_"
     return ["predicted", *(f"{prefix}{c}" for c in classes)]
+
+
+def prediction_rows(scores, ckpt, probabilities):
+    """The CSV rows (lists of text) of a chunk's scores (n, K) float64, as `prediction_header` names them."""
+    if ckpt.task == "regression":
+        return [[f"{x:.6g}" for x in v] for v in in_units(scores, ckpt).tolist()]
+    if ckpt.task == "attributes":
+        ones = (scores > 0).astype(np.int64).tolist()  # σ(s) > ½, as eval counts them
+        return [[*map(str, b), *(f"{x:.6g}" for x in p)] for b, p in zip(ones, sigmoid(scores).tolist())]
+    values = softmax(scores) if probabilities else scores
+    labels = np.asarray(ckpt.classes, dtype=object)[values.argmax(axis=1)]
+    return [[label, *(f"{x:.6g}" for x in v)] for label, v in zip(labels, values.tolist())]
 
 
 def _features(path, ckpt, config, labels):
     """The input's features (N, D) float64, checked against the checkpoint's input dimension D."""
     names, D = ckpt.meta.get("feature_names"), ckpt.layer_sizes[0]
+    data_cfg = config.data
+    if names is None and data_cfg.target is None and str(path).lower().endswith(".csv") and _width(path, data_cfg) == D:
+        # Trained without column names (a built-in, an array file): D columns are all features, none a label; a
+        # target no column is named ("\0") makes every column a feature.
+        data_cfg = data_cfg.model_copy(update={"target": "\0"})
     X, y, _ = load_features(
-        path, config.data, require_labels=False, labels=labels, feature_names=names, encoding=ckpt.encoding
+        path, data_cfg, require_labels=False, labels=labels, feature_names=names, encoding=ckpt.encoding
     )
-    if (
-        X.shape[1] == D - 1
-        and y is not None
-        and names is None
-        and config.data.target is None
-        and str(path).lower().endswith(".csv")
-    ):
-        # Trained without column names, so the last of these D columns was taken for a label: read it again with a
-        # target no column is named ("\0"), which makes every column a feature.
-        everything = config.data.model_copy(update={"target": "\0"})
-        X, _, _ = load_features(path, everything, require_labels=False, labels=labels)
     if X.shape[1] != D:
         label = " besides a label column (a CSV's last column, or data.target)" if y is not None else ""
         raise DataError(
             f"{path}: has {X.shape[1]} feature{'s' if X.shape[1] != 1 else ''}{label}, the checkpoint expects {D}"
         )
     return X
+
+
+def _width(path, data_cfg):
+    """How many columns the CSV's header has (None when it cannot be read: the reader then says why)."""
+    try:
+        line = first_line(path)
+    except OSError:
+        return None
+    delimiter = data_cfg.delimiter or detect_delimiter(line)
+    return len(next(csv.reader([line], delimiter=delimiter), []))
 
 
 STDIN = "-"
@@ -102,16 +127,16 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
     """Predictions for every sample of `input_path`: (header, rows), rows a generator of CSV rows in input order.
 
     Each row is [label, v_1, …, v_C]: the predicted label in the checkpoint's original labels, then the softmax
-    probabilities (they sum to 1) or the SVM class scores. `labels` is a labels file for .npy/IDX input (never
-    needed: predict reads no labels). Errors in the input (missing file, wrong feature count…) raise at once; a
-    NaN or infinite score (an overflow) raises when its chunk is reached, naming the sample (`checked_scores`).
+    probabilities (they sum to 1) or the SVM class scores; for regression one predicted value per target in its
+    units, for attributes 0/1 per attribute then its probability (`prediction_header`). `labels` is a labels file
+    for .npy/IDX input (never needed: predict reads no labels). Errors in the input (missing file, wrong feature
+    count…) raise at once; a NaN or infinite score (an overflow) raises when its chunk is reached, naming the
+    sample (`checked_scores`).
     With `id_column` (a column of a CSV input) each row starts with that column's text.
     """
     net, ckpt, config = load_model(checkpoint)
     X = _features(input_path, ckpt, config, labels)
     ids = None if id_column is None else _ids(input_path, id_column, len(X), config.data.delimiter)
-    classes = np.asarray(ckpt.classes, dtype=object)
-
     probabilities = LOSSES[config.loss].probabilities
 
     def rows():
@@ -120,11 +145,9 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
             values = checked_scores(net, xb, checkpoint, input_path, start).astype(np.float64)
-            if probabilities:
-                values = softmax(values)
             first = [()] * len(xb) if ids is None else [(i,) for i in ids[start : start + chunk]]
-            for lead, label, v in zip(first, classes[values.argmax(axis=1)], values.tolist()):
-                yield [*lead, label, *(f"{x:.6g}" for x in v)]
+            for lead, row in zip(first, prediction_rows(values, ckpt, probabilities)):
+                yield [*lead, *row]
 
     header = prediction_header(ckpt.classes, config.loss)
     return header if id_column is None else [id_column, *header], rows()

@@ -7,13 +7,18 @@ checkpoint was trained on: its SHA-256 must equal the one the trainer recorded (
 checkpoint without the record (written by an older nncli) or a file with other contents is refused with what to do.
 """
 
+import csv
 import os
 
 import numpy as np
 
+from nncli.data.csvfast import first_line
+from nncli.data.csvfile import detect_delimiter
 from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
 from nncli.data.fingerprint import file_sha256
+from nncli.data.targets import target_values
 from nncli.errors import CheckpointError, DataError, DataFileMissing, Hint, LabelsMissing, show_value
+from nncli.nn.losses import LOSSES
 
 SPLITS = ("train", "val", "test")
 OTHER_DATA = (Hint.WHOLE_FILE, Hint.OWN_SPLIT)  # what to do when a file cannot be shown to hold the split
@@ -38,7 +43,7 @@ def checkpoint_data(ckpt, config, data_path=None, split=None, labels=None):
             data_cfg, role, labels = same_data(ckpt, data_cfg, data_path, labels, split)
             if role != "source":  # a split read from a file of its own (data.val_source, data.test_source): all of it
                 return whole_file(ckpt, config, data_path, labels), split
-        data = load_dataset(data_cfg, config.seed, np.dtype(config.train.dtype))
+        data = load_dataset(data_cfg, config.seed, np.dtype(config.train.dtype), LOSSES[config.loss].task)
     except DataFileMissing as err:
         if data_path is not None:
             raise
@@ -63,7 +68,14 @@ def _pick(data, split):
 
 
 def whole_file(ckpt, config, data_path, labels=None):
-    """Every row of a labelled file, mapped to the checkpoint's classes and standardized with its statistics."""
+    """Every row of a labelled file, mapped to the checkpoint's classes (or its targets, regression ones
+    standardized with its target statistics) and its features standardized with its statistics."""
+    csv_file = str(data_path).lower().endswith(".csv")
+    targets = None
+    if ckpt.task != "classification" and csv_file:
+        targets = list(ckpt.classes)
+        if os.path.isfile(data_path):  # else the reader's own message for a missing file
+            check_target_columns(data_path, targets, config.data.delimiter)
     X, y_raw, _ = load_features(
         data_path,
         config.data,
@@ -71,13 +83,46 @@ def whole_file(ckpt, config, data_path, labels=None):
         labels=labels,
         feature_names=ckpt.meta.get("feature_names"),
         encoding=ckpt.encoding,
+        targets=targets,
     )
-    y = encode_labels(y_raw, ckpt.classes, source=str(data_path))
+    if ckpt.task == "classification":
+        y = encode_labels(y_raw, ckpt.classes, source=str(data_path))
+    else:
+        y = file_targets(ckpt, y_raw, data_path, config.train.dtype)
     if X.shape[1] != ckpt.layer_sizes[0]:
         raise DataError(f"{data_path}: has {X.shape[1]} features, the checkpoint expects {ckpt.layer_sizes[0]}")
     if ckpt.norm_mean is not None:
         X = standardize(X, ckpt.norm_mean, ckpt.norm_std)
     return Split(np.ascontiguousarray(X, dtype=config.train.dtype), y)
+
+
+def check_target_columns(path, targets, delimiter=None):
+    """Refuse a CSV whose header lacks any of the checkpoint's target columns, naming every one missing."""
+    delimiter = delimiter or detect_delimiter(first_line(path))
+    header = [
+        name.strip() for name in next(csv.reader([first_line(path)], delimiter=delimiter, skipinitialspace=True), [])
+    ]
+    missing = [name for name in targets if name not in header]
+    if missing:
+        raise DataError(
+            f"{path}: has no target column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; the "
+            f"checkpoint predicts {', '.join(map(repr, targets))} and eval compares them with the file's; the "
+            f"columns are {', '.join(header)}"
+        )
+
+
+def file_targets(ckpt, y_raw, path, dtype):
+    """A file's regression or attribute targets (N, K) as the Tally expects them: regression ones standardized
+    with the checkpoint's target statistics, in the training dtype."""
+    y = target_values(y_raw, ckpt.task, str(path))
+    if y.shape[1] != len(ckpt.classes):
+        raise DataError(
+            f"{path}: has {y.shape[1]} target{'s' if y.shape[1] != 1 else ''}, the checkpoint predicts "
+            f"{len(ckpt.classes)} ({', '.join(map(str, ckpt.classes))})"
+        )
+    if ckpt.target_mean is not None:
+        y = (y - ckpt.target_mean) / ckpt.target_std
+    return np.ascontiguousarray(y, dtype=dtype)
 
 
 def recorded_hashes(ckpt):

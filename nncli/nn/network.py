@@ -8,12 +8,14 @@ b1..bL) and every gradient a view into `grad` of the same layout, so an optimize
 parameters with a few vectorized passes and regularization touches one contiguous weight block.
 """
 
+import functools
+
 import numpy as np
 
 from nncli.nn.activations import hyperparameters, make_activation
 from nncli.nn.initialization import weight_std
 from nncli.nn.layers import Affine, Dropout
-from nncli.nn.losses import LOSSES, softmax
+from nncli.nn.losses import LOSSES, loss_options, softmax
 from nncli.nn.regularization import add_regularization_grad, l1_kinks, regularization_loss
 
 
@@ -21,7 +23,8 @@ class Network:
     """Scores f(x) of a fully connected net, its loss, and the gradient of the loss on every parameter.
 
     input_dim D, hidden widths, num_classes C. Parameters `params['W1']` (D, h1), `params['b1']` (h1,), …
-    All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed.
+    All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed. `class_weights` (C,), or
+    (K, 2) for logistic (see nncli.nn.weights), make the data loss a weighted mean, validation's too; None: plain.
     """
 
     def __init__(
@@ -37,6 +40,8 @@ class Network:
         bias_init=0.0,
         dropout=0.0,
         loss="softmax",
+        loss_options=None,
+        class_weights=None,
         l2=0.0,
         l1=0.0,
         dtype=np.float32,
@@ -48,7 +53,11 @@ class Network:
         self.dtype = np.dtype(dtype)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self._loss = LOSSES[loss]
-        self._loss_fn = self._loss.fn
+        self.loss_options = dict(loss_options or {})
+        self._loss_fn = functools.partial(self._loss.fn, **self.loss_options) if self.loss_options else self._loss.fn
+        self.class_weights = None if class_weights is None else np.asarray(class_weights, np.float64)
+        if self.class_weights is not None:  # a weighted mean over the batch (nncli.nn.weights); None: the plain loss
+            self._loss_fn = functools.partial(self._loss.weighted, class_weights=self.class_weights)
         self._allocate(init, init_std, bias_init)
         self._build_layers(activation, activation_options or {}, dropout)
         self._dscores = None
@@ -131,16 +140,27 @@ class Network:
             self._dscores = np.empty((n, self.sizes[-1]), self.dtype)
         return self._dscores[:n]
 
-    def evaluate(self, chunks):
-        """Mean data loss and accuracy over an iterable of (X, y) chunks, so memory stays bounded."""
-        total, correct, n = 0.0, 0, 0
+    def evaluate(self, chunks, tally):
+        """Count an iterable of (X, y) chunks into `tally` (a nncli.nn.tally.Tally), so memory stays bounded;
+        returns its metrics. A class-weighted loss is counted as its weighted sums, so the split's loss is the
+        weighted mean over all its rows, not a mean of the chunks' means."""
         for xb, yb in chunks:
             scores = self.forward(xb)
-            correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
-            total += self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0] * len(yb)
-            n += len(yb)
-        n = max(n, 1)
-        return total / n, correct / n
+            loss = self._loss_fn(scores, yb, self._dscores_buffer(len(yb)))[0]
+            tally.add(loss, scores, yb, self._weighted_sums(scores, yb, loss))
+        return tally.metrics()
+
+    def _weighted_sums(self, scores, y, loss):
+        """(Σ_i w_i L_i, Σ_i w_i) of a weighted loss on a chunk, per attribute for logistic; None when unweighted."""
+        w = self.class_weights
+        if w is None:
+            return None
+        if w.ndim == 1:  # softmax, svm: one weighted mean over the rows
+            total = w[y].sum()
+            return np.array([loss * total]), np.array([total])
+        weights = np.where(y > 0.5, w[:, 1], w[:, 0])  # logistic: each attribute's own weighted mean
+        means = [self._loss.weighted(scores[:, [k]], y[:, [k]], class_weights=w[[k]])[0] for k in range(len(w))]
+        return np.asarray(means) * weights.sum(axis=0), weights.sum(axis=0)
 
     def predict_scores(self, X, chunk=4096):
         """Class scores (N, C) as a new array, computed in chunks (eval mode)."""
@@ -179,8 +199,9 @@ class Network:
         return self.theta.size
 
 
-def build_network(config, input_dim, num_classes, rng=0, dtype=None):
-    """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe."""
+def build_network(config, input_dim, num_classes, rng=0, dtype=None, class_weights=None):
+    """The network a config's `model`, `loss`, `regularization` and `train.dtype` (unless `dtype`) describe;
+    `class_weights` are its `loss_weights` resolved on the data (`nncli.nn.weights.class_weights`), else None."""
     m, reg = config.model, config.regularization
     return Network(
         input_dim,
@@ -193,6 +214,8 @@ def build_network(config, input_dim, num_classes, rng=0, dtype=None):
         bias_init=m.bias_init,
         dropout=m.dropout,
         loss=config.loss,
+        loss_options=loss_options(config),
+        class_weights=class_weights,
         l2=reg.l2,
         l1=reg.l1,
         dtype=dtype or config.train.dtype,

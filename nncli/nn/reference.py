@@ -129,6 +129,36 @@ def svm_loss(scores, y):
     return float(loss), dscores / n
 
 
+def l2_loss(f, y):
+    """Squared L2 norm of the residual, halved and averaged over the batch: L = mean_i ½‖f_i − y_i‖²,
+    df = (f − y) / N, (N, K)."""
+    r = f - y
+    return float(0.5 * (r**2).sum() / len(y)), r / len(y)
+
+
+def l1_loss(f, y):
+    """L1 norm of the residual, averaged over the batch: L = mean_i ‖f_i − y_i‖₁, df = sign(f − y) / N."""
+    r = f - y
+    return float(np.abs(r).sum() / len(y)), np.sign(r) / len(y)
+
+
+def huber_loss(f, y, delta=1.0):
+    """Huber: ½r² for |r| ≤ δ, δ(|r| − ½δ) beyond, summed over outputs, averaged over the batch;
+    df = r inside, ±δ outside, / N."""
+    r = f - y
+    inside = np.abs(r) <= delta
+    loss = np.where(inside, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta)).sum() / len(y)
+    return float(loss), np.where(inside, r, delta * np.sign(r)) / len(y)
+
+
+def logistic_loss(s, y):
+    """Binary cross-entropy of a sigmoid per attribute: p = 1 / (1 + e^(−s)); L = −mean_i Σ_k [y log p +
+    (1 − y) log(1 − p)]; ds = (p − y) / N. (log p = −log(1 + e^(−s)), computed with logaddexp to stay finite.)"""
+    log_p, log_not_p = -np.logaddexp(0, -s), -np.logaddexp(0, s)
+    loss = -(y * log_p + (1 - y) * log_not_p).sum() / len(y)
+    return float(loss), (np.exp(log_p) - y) / len(y)
+
+
 def l2_regularization(w, l2):
     """L2 penalty on a weight matrix: loss = 0.5 * l2 * Σ w**2, dw = l2 * w."""
     return float(0.5 * l2 * (w**2).sum()), l2 * w
@@ -149,7 +179,14 @@ ACTIVATIONS = {
 }
 
 # Each data loss under its name in nncli.nn.losses.LOSSES.
-LOSSES = {"softmax": softmax_loss, "svm": svm_loss}
+LOSSES = {
+    "softmax": softmax_loss,
+    "svm": svm_loss,
+    "l2": l2_loss,
+    "l1": l1_loss,
+    "huber": huber_loss,
+    "logistic": logistic_loss,
+}
 
 
 def net_loss(

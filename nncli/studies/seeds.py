@@ -23,6 +23,7 @@ from nncli.training.rundir import holds_run
 
 METRICS = tuple(monitors())
 TEST_METRICS = tuple(monitors(["test"]))
+TEST_METRIC_NAMES = [name[len("test_") :] for name in TEST_METRICS]  # eval reports them under these keys
 EXCLUDED = ("diverged", "interrupted")
 
 
@@ -105,7 +106,8 @@ def run_seeds(
 
 
 def seed_summary(seed, run_dir, summary, has_test=False):
-    """One seed's entry: status, epochs, best and final metrics, and test loss/accuracy of best.npz."""
+    """One seed's entry: status, epochs, best and final metrics, and the test metrics of best.npz (loss and
+    accuracy, or the regression or attribute metrics)."""
     run = {
         "seed": seed,
         "run_dir": str(run_dir),
@@ -122,7 +124,7 @@ def seed_summary(seed, run_dir, summary, has_test=False):
         from nncli.evaluation.evaluate import evaluate_checkpoint
 
         report = evaluate_checkpoint(best, split="test")
-        run["test"] = {"test_loss": report["loss"], "test_accuracy": report["accuracy"]}
+        run["test"] = {f"test_{m}": report[m] for m in TEST_METRIC_NAMES if isinstance(report.get(m), (int, float))}
     return run
 
 

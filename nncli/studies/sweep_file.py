@@ -3,7 +3,8 @@
     base: configs/digits-2layer.yaml    # a config file (or an inline mapping)
     method: tpe                         # grid | random | tpe
     trials: 24                          # grid: at most (and by default) every combination
-    metric: val_accuracy                # val_accuracy | train_accuracy (maximized), val_loss | train_loss (minimized)
+    metric: val_accuracy                # any split_metric the base's loss records (default: val_accuracy for
+                                        # classification, else val_loss); accuracy, r2, … maximized, loss, rmse … minimized
     seeds: [0, 1]                       # each trial trains once per seed (config key `seed`); or "0-2"; at most 1000
     space:
       optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}
@@ -25,6 +26,7 @@ from pathlib import Path
 from nncli.config import config_from_dict, read_config_file, resolve_data_paths
 from nncli.config.safe_yaml import read_yaml_file
 from nncli.errors import ConfigError, show_value
+from nncli.nn.losses import LOSSES
 from nncli.nn.metrics import maximized, monitors
 from nncli.studies.seed_spec import SeedsError, parse_seeds
 from nncli.studies.space import parse_space
@@ -154,6 +156,22 @@ def _sampler_seed(value, problems):
     return value
 
 
+def _base_config(base_raw, base_name):
+    """The base as a Config, or None when it is invalid (its problems are reported on their own)."""
+    try:
+        return config_from_dict(base_raw, None, default_name=base_name)
+    except ConfigError:
+        return None
+
+
+def _default_metric(base_raw, base_name):
+    """val_accuracy for a classification base (the course's Solver keeps its best validation accuracy), else
+    val_loss."""
+    base = None if base_raw is None else _base_config(base_raw, base_name)
+    task = "classification" if base is None else LOSSES[base.loss].task
+    return "val_accuracy" if task == "classification" else "val_loss"
+
+
 def _base_problems(base_raw, base_name, space, metric):
     """What the base config refuses: each swept value applied to it (each problem once, under its space key), and
     a val_* metric when it has no validation split."""
@@ -167,8 +185,16 @@ def _base_problems(base_raw, base_name, space, metric):
                     if p not in seen:
                         seen.add(p)
                         problems.append(f"space.{param.key}: {p}")
-    if metric in tuple(METRICS) and metric.startswith("val_"):
-        data = config_from_dict(base_raw, None, default_name=base_name).data
+    base = _base_config(base_raw, base_name)
+    if base is not None and metric in tuple(METRICS):
+        task = LOSSES[base.loss].task
+        if metric not in monitors(task=task):
+            problems.append(
+                f"metric: {metric} is not recorded for the base's loss {base.loss!r} ({task}); its metrics are "
+                f"{', '.join(monitors(task=task))}"
+            )
+    if base is not None and metric in tuple(METRICS) and metric.startswith("val_"):
+        data = base.data
         if data.val_fraction == 0 and data.val_source is None:
             problems.append(
                 f"metric: {metric} needs a validation split, and the base has data.val_fraction 0 "
@@ -210,7 +236,7 @@ def parse_sweep(raw, path, output=None):
         problems.append("base: required key is missing (a config file path or an inline config)")
     base_raw, base_name = _resolve_base(raw.get("base"), path, problems) if "base" in raw else (None, None)
     method = _one_of("method", raw.get("method", "random"), METHODS, problems)
-    metric = _one_of("metric", raw.get("metric", "val_accuracy"), METRICS, problems)
+    metric = _one_of("metric", raw.get("metric", _default_metric(base_raw, base_name)), METRICS, problems)
     seeds = _seeds(raw.get("seeds", [0]), problems)
     prune = _prune(raw.get("prune", "none"), problems)
     sampler_seed = _sampler_seed(raw.get("sampler_seed", 0), problems)

@@ -1,15 +1,19 @@
-"""Checkpoints: a trained network's parameters, config, class labels and training state in one .npz.
+"""Checkpoints: a trained network's parameters, config, class labels (or target names) and training state in one .npz.
 
-Format 2 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
+Format 3 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
   W1, b1, …, WL, bL    (fan_in, fan_out) and (fan_out,), float32 or float64
   meta                 0-d unicode array holding one JSON object: format_version, nncli_version, config,
-                       classes (class id i is classes[i]), layer_sizes [D, h1, …, C], epoch, metrics,
+                       task (classification, regression or attributes: what the loss is for), classes (the
+                       outputs' names: class id i is classes[i], or target/attribute i), layer_sizes [D, h1, …, C],
+                       epoch, metrics,
                        and optionally state (free-form trainer state for exact resume) and encoding (how a CSV's
                        columns become the inputs: kinds, categories, fill values; nncli.data.encoding)
   norm_mean, norm_std  optional, (D,) each, both or neither: the standardization of the inputs
+  target_mean, target_std  optional, (C,) each, both or neither: the standardization of regression targets
   opt_<name>           optional optimizer state, (P,) with P the total number of parameters
 
-Format 1 is the same but for networks trained on IDX images, whose pixels nncli then read as value/255 (format 2
+Format 2 is format 3 without task and target statistics: every format-2 checkpoint is a classifier.
+Format 1 is format 2 but for networks trained on IDX images, whose pixels nncli then read as value/255 (format 2
 reads every file's values as stored): loading one rescales norm_mean and norm_std by 255, or W1 by 1/255 without
 standardization, so it takes raw pixels and predicts exactly as before.
 """
@@ -29,7 +33,8 @@ from nncli.data.fingerprint import file_sha256
 from nncli.errors import CheckpointError, DataError, show_value
 from nncli.training.atomic import atomic_save_npz, jsonable
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+TASKS = ("classification", "regression", "attributes")
 META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int, "metrics": dict}
 FLOAT_TYPES = (np.float32, np.float64)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -46,6 +51,13 @@ class Checkpoint:
     norm_std: np.ndarray | None = None
     optimizer_state: dict[str, np.ndarray] = field(default_factory=dict)
     encoding: Encoding | None = None
+    target_mean: np.ndarray | None = None
+    target_std: np.ndarray | None = None
+
+    @property
+    def task(self):
+        """What the network's outputs are: classification (formats 1 and 2 are), regression or attributes."""
+        return self.meta.get("task", "classification")
 
     @property
     def layer_sizes(self):
@@ -112,6 +124,10 @@ def _parse_meta(array):
     for key, kind in META_TYPES.items():
         if not isinstance(meta[key], kind) or (kind is int and not _is_int(meta[key])):
             raise CheckpointError(f"meta.{key} must be of type {kind.__name__}, got {show_value(meta[key])}")
+    if meta.get("task", "classification") not in TASKS:
+        raise CheckpointError(f"meta.task must be one of {', '.join(TASKS)}, got {show_value(meta['task'])}")
+    if "class_weights" in meta:
+        _check_class_weights(meta["class_weights"], meta.get("task", "classification"), len(meta["classes"]))
     if "state" in meta and not isinstance(meta["state"], dict):
         raise CheckpointError(f"meta.state must be a dict when present, got {show_value(meta['state'])}")
 
@@ -132,6 +148,19 @@ def _parse_meta(array):
     return meta
 
 
+def _check_class_weights(weights, task, outputs):
+    """meta.class_weights: a finite positive weight per class (C,), or per attribute [negatives, positives]."""
+    shape = (outputs, 2) if task == "attributes" else (outputs,)
+    try:
+        w = np.asarray(weights, np.float64)
+    except (TypeError, ValueError):
+        w = None
+    if w is None or w.shape != shape or not (np.isfinite(w) & (w > 0)).all():
+        raise CheckpointError(
+            f"meta.class_weights must hold finite weights > 0 of shape {shape}, got {show_value(weights)}"
+        )
+
+
 def _check_float(name, array, shape, why, finite=True):
     if array.dtype.type not in FLOAT_TYPES:
         raise CheckpointError(f"array {name!r} must be float32 or float64, got {array.dtype}")
@@ -144,13 +173,14 @@ def _check_float(name, array, shape, why, finite=True):
         )
 
 
-def _check_norm_std(std):
-    """Inputs are divided by norm_std: every value must be positive (the trainer stores 1 for a constant feature)."""
+def _check_norm_std(std, name="norm_std"):
+    """Values are divided by a std: every one must be positive (the trainer stores 1 for a constant column)."""
     if std is not None and not (std > 0).all():
         bad = np.flatnonzero(~(std > 0))
         raise CheckpointError(
-            f"array 'norm_std' holds {len(bad)} value(s) that are not positive (feature {bad[0]}: {std[bad[0]]}); "
-            f"inputs cannot be divided by them: the file is damaged or hand-made"
+            f"array {name!r} holds {len(bad)} value(s) that are not positive "
+            f"({'feature' if name == 'norm_std' else 'target'} {bad[0]}: {std[bad[0]]}); "
+            f"nothing can be divided by them: the file is damaged or hand-made"
         )
 
 
@@ -170,12 +200,13 @@ def _parse(arrays):
         shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
     num_params = sum(int(np.prod(shape)) for shape in shapes.values())
     shapes["norm_mean"] = shapes["norm_std"] = (sizes[0],)
+    shapes["target_mean"] = shapes["target_std"] = (sizes[-1],)
 
     for name in arrays:
         if name != "meta" and name not in shapes and not (name.startswith("opt_") and len(name) > 4):
             raise CheckpointError(
                 f"unknown array {name!r} (layer_sizes {sizes} has {layers} layers: "
-                f"W1..W{layers}, b1..b{layers}; optional norm_mean, norm_std, opt_<name>)"
+                f"W1..W{layers}, b1..b{layers}; optional norm_mean, norm_std, target_mean, target_std, opt_<name>)"
             )
     params = {}
     for name in (f"{p}{i}" for i in range(1, layers + 1) for p in "Wb"):
@@ -184,12 +215,15 @@ def _parse(arrays):
         _check_float(name, arrays[name], shapes[name], f"layer_sizes {sizes}")
         params[name] = arrays[name]
 
-    if ("norm_mean" in arrays) != ("norm_std" in arrays):
-        raise CheckpointError("has one of norm_mean, norm_std but not the other; both or neither are allowed")
-    for name in ("norm_mean", "norm_std"):
-        if name in arrays:
-            _check_float(name, arrays[name], shapes[name], f"input dimension {sizes[0]}")
-    _check_norm_std(arrays.get("norm_std"))
+    for mean, std, what in (("norm_mean", "norm_std", "input dimension"), ("target_mean", "target_std", "outputs")):
+        if (mean in arrays) != (std in arrays):
+            raise CheckpointError(f"has one of {mean}, {std} but not the other; both or neither are allowed")
+        for name in (mean, std):
+            if name in arrays:
+                _check_float(name, arrays[name], shapes[name], f"{what} {shapes[name][0]}")
+        _check_norm_std(arrays.get(std), std)
+    if "target_mean" in arrays and meta.get("task") != "regression":
+        raise CheckpointError("holds target_mean and target_std, which only a regression checkpoint (meta.task) has")
 
     optimizer_state = {}
     for name in arrays:
@@ -205,7 +239,8 @@ def _parse(arrays):
         else:
             params["W1"] = params["W1"] / 255
     encoding = encoding_from_meta(meta["encoding"], sizes[0]) if "encoding" in meta else None
-    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state, encoding)
+    targets = arrays.get("target_mean"), arrays.get("target_std")
+    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state, encoding, *targets)
 
 
 def _read_arrays(path):
@@ -245,10 +280,11 @@ def load_checkpoint(path):
         raise CheckpointError(f"checkpoint {path}: {e}") from None
 
 
-def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer_state=None):
+def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer_state=None, targets=(None, None)):
     """Write a checkpoint atomically; `meta` gets format_version and nncli_version when absent.
 
-    params: W1, b1, … (see the module docstring); optimizer_state: name → (P,) array, stored as opt_<name>.
+    params: W1, b1, … (see the module docstring); optimizer_state: name → (P,) array, stored as opt_<name>;
+    targets: (target_mean, target_std) of a regression run's standardized targets, or Nones.
     Non-finite metric values are stored as null. Raises ValueError, writing nothing, if the result would
     not load: that is a bug in the caller, not a user error.
     """
@@ -263,6 +299,9 @@ def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer
         arrays["norm_mean"] = np.asarray(norm_mean)
     if norm_std is not None:
         arrays["norm_std"] = np.asarray(norm_std)
+    for name, value in zip(("target_mean", "target_std"), targets):
+        if value is not None:
+            arrays[name] = np.asarray(value)
     for name, value in (optimizer_state or {}).items():
         arrays[f"opt_{name}"] = np.asarray(value)
     try:

@@ -28,14 +28,17 @@ OVERFIT_GAP = 0.1
 OVERFIT_LOSS_RISE = 1.5
 
 
-def expected_initial_loss(loss_name, num_classes):
-    """What a fresh net with small weights should score: ln C for softmax, C − 1 for the SVM (all margins ≈ 1)."""
-    return LOSSES[loss_name].initial(num_classes)
+def expected_initial_loss(loss_name, num_classes, options=None):
+    """What a fresh net with small weights should score: ln C for softmax, C − 1 for the SVM (all margins ≈ 1),
+    ½ per output for l2 on standardized targets, ln 2 per attribute for logistic (`options`: the loss's own)."""
+    return LOSSES[loss_name].initial(num_classes, **(options or {}))
 
 
-def initial_loss_warning(data_loss, loss_name, num_classes):
-    """A warning when the regularization-free loss before training is far from its expected value, else None."""
-    expected = expected_initial_loss(loss_name, num_classes)
+def initial_loss_warning(data_loss, loss, num_classes):
+    """A warning when the regularization-free loss before training is far from its expected value, else None.
+    `loss` is the loss's name, or (name, options)."""
+    loss_name, options = (loss, None) if isinstance(loss, str) else loss
+    expected = expected_initial_loss(loss_name, num_classes, options)
     if math.isfinite(data_loss) and data_loss <= 3 * expected:
         return None
     return (
@@ -182,7 +185,7 @@ def overfitting(rows):
     training loss below its value at that epoch. Validation loss is the judge because accuracy on a small
     validation split moves in coarse, noisy steps.
     """
-    if len(rows) <= OVERFIT_EPOCHS or "val_loss" not in rows[-1]:
+    if len(rows) <= OVERFIT_EPOCHS or "val_accuracy" not in rows[-1]:  # regression: no accuracy to compare
         return None
     median = {
         key: float(np.median([r[key] for r in rows[-OVERFIT_EPOCHS:]]))

@@ -22,15 +22,17 @@ def first_nonfinite(net):
     return f"the scores (layer {len(net.affines)})"
 
 
-def validate(net, val, epoch, lr):
-    """{val_loss, val_accuracy} of `net`'s weights after epoch `epoch` + 1 ({} without a validation split `val`);
-    Diverged when the loss is not finite (finite weights whose scores overflow on new data)."""
+def validate(net, val, tally, epoch, lr):
+    """{val_loss, val_<metric>…} of `net`'s weights after epoch `epoch` + 1, counted in `tally` (a fresh Tally of
+    the task; {} without a validation split `val`); Diverged when the loss is not finite (finite weights whose
+    scores overflow on new data)."""
     if val is None:
         return {}
-    loss, accuracy = net.evaluate(val.chunks())
+    metrics = net.evaluate(val.chunks(), tally)
+    loss = metrics["loss"]
     if not math.isfinite(loss):
         raise Diverged(
             f"the validation loss became {loss} after epoch {epoch + 1} (the scores overflow); "
             f"the learning rate ({lr:g}) is probably too high"
         )
-    return {"val_loss": loss, "val_accuracy": accuracy}
+    return {f"val_{name}": value for name, value in metrics.items()}

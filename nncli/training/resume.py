@@ -12,7 +12,15 @@ from nncli.errors import CheckpointError, ConfigError, Hint, RunError, show_valu
 from nncli.optim.schedules import SCHEDULES, learning_rate
 from nncli.training.atomic import atomic_write_json
 from nncli.training.checkpoint import load_checkpoint
-from nncli.training.rundir import RUN_FILES, has_trained, new_run_id, read_metrics, read_run_id, rewrite_metrics
+from nncli.training.rundir import (
+    RUN_FILES,
+    has_trained,
+    metric_columns,
+    new_run_id,
+    read_metrics,
+    read_run_id,
+    rewrite_metrics,
+)
 from nncli.training.state import Fits, TrainState
 
 FREE_ON_RESUME = ("train.epochs", "output.dir")  # config keys a resume may change without force
@@ -77,7 +85,7 @@ def restore(trainer, force):
         trainer.optimizer.load_state(ckpt.optimizer_state, carried.optimizer)
     trainer.net.rng.bit_generator.state = carried.net_rng
     trainer.shuffle_rng.bit_generator.state = state.epoch_rng
-    trainer.rows = _metrics_rows(trainer.run_dir, ckpt)
+    trainer.rows = _metrics_rows(trainer.run_dir, ckpt, metric_columns(trainer.data.task))
     if trainer.diagnostics is not None and carried.diagnostics is not None:
         trainer.diagnostics.load_state(carried.diagnostics, trainer.rows)
     trainer.warnings = carried.warnings
@@ -165,7 +173,7 @@ def _changes(ckpt, config, force):
     return changed
 
 
-def _metrics_rows(run_dir, ckpt):
+def _metrics_rows(run_dir, ckpt, columns):
     """The metrics rows of epochs 1 to the checkpoint's, rewritten to metrics.jsonl/.csv. A missing last row (killed
     between writing the checkpoint and its row) is repaired from the checkpoint, which holds it; rows beyond the
     checkpoint (an older checkpoint) or more than one missing (a deleted or cut file) are refused."""
@@ -183,7 +191,7 @@ def _metrics_rows(run_dir, ckpt):
             f"{path} holds {have} but checkpoint.npz is of epoch {ckpt.epoch}: the rows of the epochs between are "
             f"lost (the file was deleted or cut), so epochs_run would be wrong; restore the file or start again"
         )
-    rewrite_metrics(run_dir, rows)
+    rewrite_metrics(run_dir, rows, columns)
     return rows
 
 

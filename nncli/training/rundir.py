@@ -20,7 +20,12 @@ from nncli.training.atomic import atomic_write_json, atomic_write_text, check_ta
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.npz", "best.npz", "summary.json", "run.json")
 TRAINED = ("checkpoint.npz", "best.npz", "summary.json")  # a run that wrote one of these has something to lose
-METRIC_COLUMNS = ("epoch", *monitors(), "lr", "seconds")
+METRIC_COLUMNS = ("epoch", *monitors(), "lr", "seconds")  # every metric a row may hold, whatever its task
+
+
+def metric_columns(task):
+    """metrics.csv's columns for a run of `task` (classification: epoch, train_loss, train_accuracy, val_loss, …)."""
+    return ("epoch", *monitors(task=task), "lr", "seconds")
 
 
 def holds_run(path):

@@ -12,7 +12,7 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 class Interrupted(Exception):
     """A stop was requested; raised by the loop at the end of the current step, `step` steps into the epoch with
-    `partial` = [loss sum, correct count] over them."""
+    `partial` = the running sums of their metrics (Tally.state())."""
 
     def __init__(self, step, partial):
         super().__init__(step)

@@ -30,7 +30,8 @@ class Carried(NamedTuple):
 @dataclass
 class TrainState:
     """Where the loop is. `step` batches of epoch `epochs_done` + 1 are done when a stop fell inside an epoch,
-    with `partial` = [loss sum, correct count] over them; `epoch_rng` is the shuffling generator's state when that
+    with `partial` = the running sums of their metrics (nncli.nn.tally: [loss sum, correct count] for
+    classification); `epoch_rng` is the shuffling generator's state when that
     epoch began (resume redraws the same permutation). `best_value`/`best_row` are the monitor's best epoch so
     far (best.npz), `stale` the epochs since it last improved by min_delta (early stopping), `wall_seconds` the
     training time over every resume."""
@@ -113,8 +114,12 @@ def _checks(fits):
     steps = f"a step of an epoch: 0 to {fits.steps - 1} (an epoch of {fits.samples} samples has {fits.steps} steps)"
 
     def partial(v):
-        ok = isinstance(v, list) and len(v) == 2 and _number(v[0], 0) and _int(0, fits.samples)(v[1]) is None
-        return None if ok else f"[loss sum ≥ 0, correct count 0 to {fits.samples}]"
+        if isinstance(v, list) and len(v) == 2:  # classification: [loss sum, correct count]
+            ok = _number(v[0], 0) and _int(0, fits.samples)(v[1]) is None
+        else:  # regression and attributes: [loss sum, the task's running sums…]
+            ok = isinstance(v, list) and len(v) > 2 and _number(v[0], 0) and all(_number(x, -math.inf) for x in v)
+        classes = f"[loss sum ≥ 0, correct count 0 to {fits.samples}]"
+        return None if ok else f"{classes} (regression, attributes: [loss sum ≥ 0, the task's finite running sums…])"
 
     return {
         "epochs_done": lambda v: None if v == fits.epoch and _int(0)(v) is None else done,

@@ -18,7 +18,9 @@ from nncli.config import config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
 from nncli.data.fingerprint import data_fingerprint
 from nncli.errors import OutputError
+from nncli.nn.losses import LOSSES
 from nncli.nn.network import build_network
+from nncli.nn.weights import class_weights
 from nncli.optim.clipping import clip_by_global_norm
 from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
@@ -29,7 +31,7 @@ from nncli.training.divergence import Diverged, first_nonfinite, validate
 from nncli.training.lock import RunLock
 from nncli.training.preflight import check_model_fits, monitor_fallback, monitor_of, seed_streams
 from nncli.training.resume import restore
-from nncli.training.rundir import MetricsLog, new_run_id, prepare_run_dir, write_failure, write_summary
+from nncli.training.rundir import MetricsLog, metric_columns, new_run_id, prepare_run_dir, write_failure, write_summary
 from nncli.training.signals import Interrupted, stop_requests, stopped_by
 from nncli.training.state import Carried, TrainState
 
@@ -59,11 +61,13 @@ class Trainer:
             config.output.dir = str(run_dir)  # the resolved config records where the run really is
         self.config = config
         self.dtype = np.dtype(config.train.dtype)
-        self.data = load_dataset(config.data, config.seed, self.dtype)
+        self.data = load_dataset(config.data, config.seed, self.dtype, LOSSES[config.loss].task)
         self.data_sha256 = data_fingerprint(config.data)  # eval --data --split checks a file against it
         check_model_fits(config, self.data.num_features, self.data.num_classes)
         init_rng, self.shuffle_rng = seed_streams(config.seed)
-        self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng)
+        data = self.data
+        weights = class_weights(config.loss_weights, data.task, data.classes, data.train.y, data.source)
+        self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng, class_weights=weights)
         self.optimizer = optimizer_from_config(config.optimizer, self.net.num_params, self.dtype)
         self.run_dir = Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
@@ -110,7 +114,7 @@ class Trainer:
                 self.on_start(self)
             if p.epochs_done == 0 and p.step == 0:
                 self._warn_before_first_step()
-            with MetricsLog(self.run_dir) as log:
+            with MetricsLog(self.run_dir, metric_columns(self.data.task)) as log:
                 status = self._epochs(log)
             return self._finish(status)
         except OutputError as e:
@@ -124,7 +128,8 @@ class Trainer:
             train = self.data.train
             first = np.arange(min(len(train), 512))
             self.net.forward_loss(train.batch(first), train.y[first], train=False)  # no dropout: no RNG draws
-            self._warn([initial_loss_warning(self.net.data_loss, self.config.loss, self.data.num_classes)])
+            loss = (self.config.loss, self.net.loss_options)
+            self._warn([initial_loss_warning(self.net.data_loss, loss, self.data.num_classes)])
 
     def _epochs(self, log):
         """Train epoch after epoch from where the state stands; return how the run ended: "completed",
@@ -141,8 +146,8 @@ class Trainer:
             p.epoch_rng = self.shuffle_rng.bit_generator.state
             try:
                 with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
-                    train_loss, train_acc = self._epoch(train, xb, batch, lr, epoch, p.step, p.partial)
-                    val = validate(self.net, self.data.val, epoch, lr)
+                    trained = self._epoch(train, xb, batch, lr, epoch, p.step, p.partial)
+                    val = validate(self.net, self.data.val, self.data.tally(), epoch, lr)
             except Diverged as err:
                 self.error = f"{err}; first non-finite value in {first_nonfinite(self.net)}"
                 return "diverged"
@@ -152,7 +157,7 @@ class Trainer:
                 self._save("checkpoint.npz", self.rows[-1] if self.rows else {"epoch": 0})
                 return "interrupted"
             p.step, p.partial = 0, [0.0, 0]
-            row = self._row(epoch, train_loss, train_acc, val, lr, t0)
+            row = self._row(epoch, trained, val, lr, t0)
             self._commit(row, log)
             stopping = self.stop_signal is not None  # arrived during the epoch's last step: it completed first
             if self.on_epoch and (status := self.on_epoch(row)):
@@ -161,9 +166,10 @@ class Trainer:
                 return "interrupted"
         return "completed"
 
-    def _row(self, epoch, train_loss, train_acc, val, lr, t0):
-        """The metrics row of epoch `epoch` + 1: its losses and accuracies, per-layer diagnostics, lr and seconds."""
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc, **val}
+    def _row(self, epoch, trained, val, lr, t0):
+        """The metrics row of epoch `epoch` + 1: the task's metrics on train (`trained`) and val, per-layer
+        diagnostics, lr and seconds."""
+        row = {"epoch": epoch + 1, **{f"train_{name}": value for name, value in trained.items()}, **val}
         if self.diagnostics is not None:
             row["layers"], found = self.diagnostics.end_epoch(row)
             self._warn(found)
@@ -221,19 +227,21 @@ class Trainer:
         return summary
 
     def _epoch(self, split, xb, batch, lr, epoch, start_step=0, partial=(0.0, 0)):
-        """One pass over the training split in minibatches; returns the running mean loss and accuracy.
+        """One pass over the training split in minibatches; returns the task's running metrics (a Tally's).
 
-        `start_step` and `partial` (loss sum, correct count so far) continue an epoch that was interrupted.
+        `start_step` and `partial` (the Tally's running sums so far) continue an epoch that was interrupted.
         """
         net, opt, clip_norm, diagnostics = self.net, self.optimizer, self.config.optimizer.clip_norm, self.diagnostics
         n = len(split.y)
         order = self.shuffle_rng.permutation(n) if self.config.train.shuffle else np.arange(n)
-        yb = np.empty(batch, split.y.dtype)
-        total_loss, correct = partial
+        yb = np.empty((batch, *split.y.shape[1:]), split.y.dtype)
+        tally = self.data.tally()
+        if start_step:
+            tally.restore(partial, min(start_step * batch, n))
         for step, start in enumerate(range(start_step * batch, n, batch), start=start_step):
             idx = order[start : start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
-            y = split.y.take(idx, out=yb[: len(idx)], mode="clip")  # idx is a slice of a permutation: in range
+            y = split.y.take(idx, axis=0, out=yb[: len(idx)], mode="clip")  # idx: a slice of a permutation
             loss = net.loss(x, y)
             if diagnostics is not None:
                 diagnostics.after_forward()
@@ -244,19 +252,18 @@ class Trainer:
                     f"loss became {loss} at epoch {epoch + 1}, step {step + 1}; "
                     f"the learning rate ({lr:g}) is probably too high"
                 )
-            total_loss += loss * len(idx)
-            correct += int(np.count_nonzero(net.scores.argmax(axis=1) == y))
+            tally.add(loss, net.scores, y)  # the total loss, regularization included, as train_loss has always been
             if clip_norm is not None:
                 clip_by_global_norm(net.grad, clip_norm)
             opt.step(net.theta, net.grad, lr)
             if self.stop_signal is not None and start + batch < n:  # after the last step, the epoch completes first
-                raise Interrupted(step + 1, [total_loss, correct])
+                raise Interrupted(step + 1, tally.state())
         if not np.isfinite(net.theta).all():  # the last update overflowed: no later loss would show it this epoch
             raise Diverged(
                 f"the weights became non-finite in the last update of epoch {epoch + 1}; "
                 f"the learning rate ({lr:g}) is probably too high"
             )
-        return total_loss / n, correct / n
+        return tally.metrics()
 
     def _gain(self, value, best):
         """How much `value` improves on the best so far; None for the first value (a non-finite one never gets here)."""
@@ -281,7 +288,9 @@ class Trainer:
             dict(self.net.params),
             {
                 "config": config_to_dict(self.config),
+                "task": self.data.task,
                 "classes": list(self.data.classes),
+                **({"class_weights": self.net.class_weights.tolist()} if self.net.class_weights is not None else {}),
                 "layer_sizes": self.net.sizes,
                 "epoch": row["epoch"],
                 "metrics": row,
@@ -294,6 +303,7 @@ class Trainer:
             norm_mean=self.data.mean,
             norm_std=self.data.std,
             optimizer_state=arrays,
+            targets=(self.data.target_mean, self.data.target_std),
         )
         if name == "checkpoint.npz":
             self.saved = (row["epoch"], self.progress.step)
