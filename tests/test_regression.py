@@ -329,3 +329,20 @@ def test_graph_shows_the_new_loss_gate_with_its_targets_and_local_rule(tmp_path,
     assert (
         traced.exit_code == 0 and f"{loss} loss ─" in traced.output and LOSSES[loss].rule.split(",")[0] in traced.output
     )
+
+
+def test_raw_targets_in_their_own_units_pass_the_initial_loss_check(tmp_path):
+    """With data.standardize_target false a fresh net is judged against the loss of outputs 0 on the raw targets
+    (here prices around 100,000), not the ½ per output of standardized ones."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 2))
+    price = 100_000 + 20_000 * x[:, 0] + 5_000 * rng.standard_normal(200)
+    rows = "\n".join(f"{a:.4f},{b:.4f},{p:.2f}" for (a, b), p in zip(x, price))
+    path = write_csv(tmp_path / "prices.csv", "x1,x2,price\n" + rows + "\n")
+    cfg = config("l2", data={"source": str(path), "standardize_target": False}, train={"epochs": 1})
+    summary = Trainer(cfg, tmp_path / "run").run()
+    assert not [w for w in summary["warnings"] if w.startswith("initial")], summary["warnings"]
+    too_large = config("l2", data={"source": str(path), "standardize_target": False}, train={"epochs": 1})
+    too_large.model.init, too_large.model.init_std = "normal", 1e4
+    summary = Trainer(too_large, tmp_path / "run-large").run()
+    assert any(w.startswith("initial l2 loss is") for w in summary["warnings"]), summary["warnings"]

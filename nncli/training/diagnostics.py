@@ -34,11 +34,15 @@ def expected_initial_loss(loss_name, num_classes, options=None):
     return LOSSES[loss_name].initial(num_classes, **(options or {}))
 
 
-def initial_loss_warning(data_loss, loss, num_classes):
+def initial_loss_warning(data_loss, loss, num_classes, targets=None):
     """A warning when the regularization-free loss before training is far from its expected value, else None.
-    `loss` is the loss's name, or (name, options)."""
+    `loss` is the loss's name, or (name, options). With `targets` (regression targets kept in their own units,
+    data.standardize_target false) the expected value is the loss of outputs 0 on them, what a fresh net scores."""
     loss_name, options = (loss, None) if isinstance(loss, str) else loss
-    expected = expected_initial_loss(loss_name, num_classes, options)
+    if targets is not None:
+        expected = LOSSES[loss_name].fn(np.zeros_like(targets), targets, **(options or {}))[0]
+    else:
+        expected = expected_initial_loss(loss_name, num_classes, options)
     if math.isfinite(data_loss) and data_loss <= 3 * expected:
         return None
     return (

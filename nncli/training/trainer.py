@@ -129,7 +129,9 @@ class Trainer:
             first = np.arange(min(len(train), 512))
             self.net.forward_loss(train.batch(first), train.y[first], train=False)  # no dropout: no RNG draws
             loss = (self.config.loss, self.net.loss_options)
-            self._warn([initial_loss_warning(self.net.data_loss, loss, self.data.num_classes)])
+            raw = self.data.task == "regression" and self.data.target_mean is None  # targets in their own units
+            targets = np.asarray(train.y[first], np.float64) if raw else None
+            self._warn([initial_loss_warning(self.net.data_loss, loss, self.data.num_classes, targets)])
 
     def _epochs(self, log):
         """Train epoch after epoch from where the state stands; return how the run ended: "completed",
