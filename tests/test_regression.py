@@ -346,3 +346,12 @@ def test_raw_targets_in_their_own_units_pass_the_initial_loss_check(tmp_path):
     too_large.model.init, too_large.model.init_std = "normal", 1e4
     summary = Trainer(too_large, tmp_path / "run-large").run()
     assert any(w.startswith("initial l2 loss is") for w in summary["warnings"]), summary["warnings"]
+
+
+def test_data_target_on_an_array_file_is_refused_not_ignored(tmp_path):
+    path = tmp_path / "xy.npz"
+    np.savez(path, X=np.zeros((10, 2)), y=np.arange(10.0))
+    with pytest.raises(
+        DataError, match=r"data.target names a column of a CSV file; data.source '.*xy.npz' is not a CSV"
+    ):
+        load_dataset(config("l2", data={"source": str(path), "target": "y"}).data, 0, np.float64, "regression")

@@ -48,6 +48,11 @@ def check_task(data_cfg, task):
         raise DataError(
             f"data.target names a column of a CSV file; data.source {source!r} is a built-in, whose targets are drawn"
         )
+    if target is not None and source not in BUILTINS and not source.lower().endswith(".csv"):
+        raise DataError(
+            f"data.target names a column of a CSV file; data.source {source!r} is not a CSV (its labels are "
+            f"data.y_key in an .npz, or the data.labels file)"
+        )
     if target is None or isinstance(target, str):
         return
     names = list(target)
