@@ -1,7 +1,6 @@
 """Class weights (`loss_weights`): a weighted mean of the loss, fitted on the training split, recorded and checked."""
 
 import json
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from nncli.gradcheck.suite import builtin_checks, check_config_on_data
 from nncli.nn.network import Network
 from nncli.training.checkpoint import load_checkpoint
 from nncli.training.trainer import Trainer
+from tests.test_resume import train_interrupted
 
 runner = CliRunner()
 
@@ -208,10 +208,7 @@ def test_resume_is_bit_identical_with_weights(tmp_path):
     config = cfg(source, tmp_path / "straight", loss_weights="balanced", train={"epochs": 4, "batch_size": 16})
     Trainer(config).run()
     stopped = cfg(source, tmp_path / "resumed", loss_weights="balanced", train={"epochs": 4, "batch_size": 16})
-    trainer = Trainer(stopped)
-    trainer.on_epoch = lambda row: setattr(trainer, "stop_signal", signal.SIGINT) if row["epoch"] == 2 else None
-    assert trainer.run()["status"] == "interrupted"
-    Trainer(stopped, resume=True).run()
+    train_interrupted(stopped, tmp_path / "resumed", stop_after=2)
     a, b = (load_checkpoint(Path(tmp_path / d / "checkpoint.npz")) for d in ("straight", "resumed"))
     assert all(a.params[k].tobytes() == b.params[k].tobytes() for k in a.params)
     assert a.meta["metrics"]["val_loss"] == b.meta["metrics"]["val_loss"]

@@ -3,7 +3,6 @@ noisy sine to its noise level, attributes are learned, every new loss passes gra
 and data the loss cannot use is refused naming the file, column and loss."""
 
 import json
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ from nncli.config import config_from_dict
 from nncli.data.dataset import load_dataset
 from nncli.errors import ConfigError, DataError
 from nncli.training.checkpoint import load_checkpoint
-from nncli.training.rundir import read_metrics
 from nncli.training.trainer import Trainer
+from tests.test_resume import metrics, train_interrupted, weights
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -45,28 +44,6 @@ def config(loss="l2", **sections):
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
     return config_from_dict(raw)
-
-
-def weights(run_dir):
-    ckpt = load_checkpoint(Path(run_dir) / "checkpoint.npz")
-    return {k: v.tobytes() for k, v in ckpt.params.items()}, {k: v.tobytes() for k, v in ckpt.optimizer_state.items()}
-
-
-def metrics(run_dir):
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in read_metrics(run_dir)]
-
-
-def train_interrupted(cfg, run_dir, stop_after):
-    """Train, requesting a stop (as SIGINT would) one step into epoch `stop_after` + 1; then resume to the end."""
-    trainer = Trainer(cfg, run_dir)
-
-    def on_epoch(row):
-        if row["epoch"] == stop_after:
-            trainer.stop_signal = signal.SIGINT
-
-    trainer.on_epoch = on_epoch
-    assert trainer.run()["status"] == "interrupted"
-    return Trainer(cfg, run_dir, resume=True).run()
 
 
 def write_yaml(path, cfg_dict):

@@ -338,21 +338,11 @@ def penguins_config(**train):
 
 
 def test_resume_on_penguins_is_bit_identical(tmp_path):
-    import signal
-
-    from tests.test_resume import metrics, weights
+    from tests.test_resume import metrics, train_interrupted, weights
 
     cfg = penguins_config(epochs=6)
     Trainer(cfg, tmp_path / "straight").run()
-    trainer = Trainer(cfg, tmp_path / "resumed")
-
-    def on_epoch(row):
-        if row["epoch"] == 2:
-            trainer.stop_signal = signal.SIGINT
-
-    trainer.on_epoch = on_epoch
-    assert trainer.run()["status"] == "interrupted"
-    assert Trainer(cfg, tmp_path / "resumed", resume=True).run()["status"] == "completed"
+    assert train_interrupted(cfg, tmp_path / "resumed", stop_after=2)["status"] == "completed"
     assert weights(tmp_path / "straight") == weights(tmp_path / "resumed")
     assert metrics(tmp_path / "straight") == metrics(tmp_path / "resumed")
 
