@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.csv_reader import write_file  # the benchmark's own file, smaller
 from nncli.config import DataConfig
 from nncli.data import csvarrow, csvfast
 from nncli.data.csvfile import read_csv
@@ -26,15 +27,6 @@ needs_pyarrow = pytest.mark.skipif(not csvarrow.available(), reason="pyarrow is 
 def small_files_too(monkeypatch):
     """The engine on these small files (it leaves data under MIN_BYTES to csvfast)."""
     monkeypatch.setattr(csvarrow, "MIN_BYTES", 0)
-
-
-def write_table(path, rows, seed=0):
-    """Rows × 20 like the benchmark file: 19 standard-normal features with 6 decimals, an integer label."""
-    rng = np.random.default_rng(seed)
-    table = np.column_stack([rng.standard_normal((rows, 19)), rng.integers(0, 3, rows)])
-    with open(path, "w") as f:
-        f.write(",".join([f"x{i}" for i in range(19)] + ["label"]) + "\n")
-        np.savetxt(f, table, fmt=["%.6f"] * 19 + ["%d"], delimiter=",")
 
 
 def arguments(path, delimiter=","):
@@ -65,7 +57,7 @@ def same_as_careful(path):
 def test_a_benchmark_like_file_is_parsed_by_pyarrow_to_csvfast_s_values_bit_for_bit(tmp_path, monkeypatch):
     monkeypatch.setattr(csvarrow, "CHUNK", 1 << 16)  # many slices, each cut at a line end
     path = tmp_path / "big.csv"
-    write_table(path, 5_000)
+    write_file(path, 5_000)
     got = csvarrow.parse(*arguments(path))
     want = csvfast.parse(*arguments(path))
     assert got is not None and want is not None
@@ -161,7 +153,7 @@ def test_a_line_longer_than_a_slice_or_more_rows_than_counted_give_none(tmp_path
 @needs_pyarrow
 def test_the_memory_budget_refuses_the_table_before_the_engine_parses_it(tmp_path, monkeypatch):
     path = tmp_path / "big.csv"
-    write_table(path, 2_000)
+    write_file(path, 2_000)
     monkeypatch.setenv("NNCLI_MEMORY_BUDGET", "100K")
     spy = mock.Mock(wraps=csvarrow.parse)
     monkeypatch.setattr(csvfast, "parse", spy)
@@ -173,13 +165,13 @@ def test_the_memory_budget_refuses_the_table_before_the_engine_parses_it(tmp_pat
 def test_small_data_is_left_to_csvfast(tmp_path, monkeypatch):
     monkeypatch.setattr(csvarrow, "MIN_BYTES", 1 << 22)
     path = tmp_path / "t.csv"
-    write_table(path, 100)
+    write_file(path, 100)
     assert csvarrow.parse(*arguments(path)) is None
 
 
 def test_without_pyarrow_the_engine_steps_aside(tmp_path, monkeypatch):
     path = tmp_path / "t.csv"
-    write_table(path, 10)
+    write_file(path, 10)
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow raises ImportError
     monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
     csvarrow._pyarrow.cache_clear()

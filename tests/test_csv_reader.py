@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.csv_reader import write_file  # the benchmark's own file, smaller
 from nncli.cli import app
 from nncli.config import DataConfig
 from nncli.data.dataset import load_features
@@ -27,18 +28,9 @@ def careful(path, delimiter=","):
     return np.array([[float(c) for c in row[:-1]] for row in rows[1:]]), [row[-1].strip() for row in rows[1:]]
 
 
-def write_benchmark_like(path, rows, seed=0):
-    """Rows × 20 like the benchmark file: 19 standard-normal features with 6 decimals, an integer label."""
-    rng = np.random.default_rng(seed)
-    table = np.column_stack([rng.standard_normal((rows, 19)), rng.integers(0, 3, rows)])
-    with open(path, "w") as f:
-        f.write(",".join([f"x{i}" for i in range(19)] + ["label"]) + "\n")
-        np.savetxt(f, table, fmt=["%.6f"] * 19 + ["%d"], delimiter=",")
-
-
 def test_a_benchmark_like_file_reads_to_exactly_the_values_of_float(tmp_path):
     path = tmp_path / "big.csv"
-    write_benchmark_like(path, 30_000)  # several read chunks
+    write_file(path, 30_000)  # several read chunks
     X, y, names = load_features(path, cfg(path), require_labels=True)
     want, labels = careful(path)
     assert X.dtype == np.float64 and np.array_equal(X.view(np.int64), want.view(np.int64))  # bit for bit, -0.0 too
@@ -84,7 +76,7 @@ def test_text_labels_crlf_and_a_bom_take_the_fast_path_with_the_same_result(tmp_
 
 def test_a_bad_cell_far_into_a_big_file_is_named_by_line_and_column(tmp_path):
     path = tmp_path / "big.csv"
-    write_benchmark_like(path, 20_000)
+    write_file(path, 20_000)
     lines = path.read_text().splitlines()
     cells = lines[15_000].split(",")
     cells[4] = "oops"
@@ -96,7 +88,7 @@ def test_a_bad_cell_far_into_a_big_file_is_named_by_line_and_column(tmp_path):
 
 def test_a_table_too_big_for_memory_is_refused_before_parsing_with_the_estimate(tmp_path, monkeypatch):
     path = tmp_path / "big.csv"
-    write_benchmark_like(path, 2_000)
+    write_file(path, 2_000)
     path.write_text(path.read_text() + "oops" + ",1" * 19 + "\n")  # a bad cell the parse would name
     monkeypatch.setenv("NNCLI_MEMORY_BUDGET", "100K")
     with pytest.raises(
