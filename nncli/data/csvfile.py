@@ -29,7 +29,8 @@ def read_csv(path, target, features, require_labels, delimiter=None, text_column
     `targets` (a list; [] for the last column) reads regression or attribute targets as columns of the Table, after
     the features: its `targets` names them and it has no label.
     """
-    delimiter = delimiter or detect_delimiter(csvfast.first_line(path))
+    if delimiter is None:
+        _, delimiter = header_names(path)
     if targets is not None:
         return _with_targets(path, list(targets), features, delimiter, text_columns)
     head = _readable(path, lambda: csvfast.header(path, delimiter))
@@ -58,8 +59,7 @@ def read_csv(path, target, features, require_labels, delimiter=None, text_column
 
 def _with_targets(path, targets, features, delimiter, text_columns):
     """read_csv of the features and then the target columns, all as columns (see read_csv's `targets`)."""
-    line = _readable(path, lambda: csvfast.first_line(path))
-    header = [name.strip() for name in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])]
+    header, _ = header_names(path, delimiter)
     targets = targets or header[-1:]
     for name in targets:
         if name not in header:
@@ -73,11 +73,26 @@ def _with_targets(path, targets, features, delimiter, text_columns):
     return table
 
 
+def header_names(path, delimiter=None):
+    """(the column names of the CSV's header line, the delimiter splitting them: `delimiter`, or the one detected);
+    an unreadable file is a DataError naming it."""
+    line = _header_line(_readable(path, lambda: csvfast.first_line(path)))
+    delimiter = delimiter or detect_delimiter(line)
+    return [
+        name.strip() for name in next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+    ], delimiter
+
+
+def _header_line(text):
+    """The text before the first line end (CR, LF or CRLF): a file whose lines end in lone CRs is one "line"."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0]
+
+
 def detect_delimiter(line):
     """The candidate delimiter that splits the header `line` into the most columns (ties: the first in DELIMITERS).
 
     Only the text before the first line end counts: a file whose lines end in lone CRs reaches here whole."""
-    line = line.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0]
+    line = _header_line(line)
     counts = {}
     for d in DELIMITERS:
         try:

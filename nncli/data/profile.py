@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nncli.data import csvfast
-from nncli.data.csvfile import DELIMITERS, detect_delimiter, label_values, read_csv
+from nncli.data.csvfile import DELIMITERS, header_names, label_values, read_csv
 from nncli.data.encoding import parse, screen
 from nncli.data.files import file_missing
 from nncli.data.table import NA_VALUES
@@ -113,7 +112,7 @@ def profile_csv(path, target=None, na_values=NA_VALUES):
         raise DataError(f"{path}: not a .csv file; a table to profile is a CSV file with a header row")
     if not Path(path).is_file():
         raise file_missing(path)
-    delimiter = detect_delimiter(_first_line(path))
+    _, delimiter = header_names(path)
     table = read_csv(path, target, None, True, delimiter)
     columns = tuple(_column(table, j, na_values) for j in range(len(table.names)))
     if all(c.kind == "left out" for c in columns):
@@ -142,13 +141,6 @@ def profile_csv(path, target=None, na_values=NA_VALUES):
         smallest,
         reason,
     )
-
-
-def _first_line(path):
-    try:
-        return csvfast.first_line(path)
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
 
 
 def _column(table, j, na_values):

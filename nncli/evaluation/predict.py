@@ -20,8 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nncli.data.csvfast import first_line
-from nncli.data.csvfile import detect_delimiter
+from nncli.data.csvfile import header_names
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
 from nncli.evaluation.evaluate import checked_scores, load_model
@@ -78,11 +77,9 @@ def _features(path, ckpt, config, labels):
 def _width(path, data_cfg):
     """How many columns the CSV's header has (None when it cannot be read: the reader then says why)."""
     try:
-        line = first_line(path)
-    except OSError:
+        return len(header_names(path, data_cfg.delimiter)[0])
+    except DataError:
         return None
-    delimiter = data_cfg.delimiter or detect_delimiter(line)
-    return len(next(csv.reader([line], delimiter=delimiter), []))
 
 
 STDIN = "-"
@@ -110,7 +107,7 @@ def _ids(path, column, rows, delimiter=None):
     split by `delimiter` (default: detected from the header, as the reader does)."""
     if not str(path).lower().endswith(".csv"):
         raise DataError(f"{path}: an id column ({column!r}) is copied from a CSV input, and this is not a .csv file")
-    delimiter = delimiter or detect_delimiter(first_line(path))
+    _, delimiter = header_names(path, delimiter)
     with open(path, newline="", encoding="utf-8-sig") as f:
         records = (r for r in csv.reader(f, delimiter=delimiter, skipinitialspace=True) if r and r != [""])
         header = [name.strip() for name in next(records, [])]

@@ -7,13 +7,11 @@ checkpoint was trained on: its SHA-256 must equal the one the trainer recorded (
 checkpoint without the record (written by an older nncli) or a file with other contents is refused with what to do.
 """
 
-import csv
 import os
 
 import numpy as np
 
-from nncli.data.csvfast import first_line
-from nncli.data.csvfile import detect_delimiter
+from nncli.data.csvfile import header_names
 from nncli.data.dataset import Split, encode_labels, load_dataset, load_features, standardize
 from nncli.data.fingerprint import file_sha256
 from nncli.data.targets import target_values
@@ -98,10 +96,7 @@ def whole_file(ckpt, config, data_path, labels=None):
 
 def check_target_columns(path, targets, delimiter=None):
     """Refuse a CSV whose header lacks any of the checkpoint's target columns, naming every one missing."""
-    delimiter = delimiter or detect_delimiter(first_line(path))
-    header = [
-        name.strip() for name in next(csv.reader([first_line(path)], delimiter=delimiter, skipinitialspace=True), [])
-    ]
+    header, _ = header_names(path, delimiter)
     missing = [name for name in targets if name not in header]
     if missing:
         raise DataError(
