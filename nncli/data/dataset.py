@@ -209,13 +209,7 @@ def _read_training(source, data_cfg, rng, wanted):
     kinds = {n: "categorical" if n in listed else "numeric" for n in X.names} if listed is not None else {}
     kinds.update(dict.fromkeys(targets or (), "numeric"))
     table = parse(X, kinds or None, data_cfg.na_values, listed=listed is not None)
-    if targets:
-        check_missing_targets(table, targets, data_cfg.missing)
-    table, cleaning = screen(table, data_cfg.missing, data_cfg.na_values, labels=not targets)
-    if targets:
-        table, y_raw = split_targets(table, targets)
-    else:
-        y_raw = label_values(table.label)
+    table, y_raw, cleaning = _screened(table, targets, data_cfg.missing, data_cfg.na_values, True)
     return None, y_raw, names, table, cleaning, targets
 
 
@@ -267,15 +261,20 @@ def _read(source, data_cfg, labels, require_labels, names, rng, encoding=None, t
     missing, purpose = encoding.missing, None
     if missing == "drop" and not require_labels:
         missing, purpose = "error", "predict"  # predict answers every row: it cannot leave one out
+    table, y_raw, cleaning = _screened(table, targets, missing, encoding.na_values, require_labels, purpose)
+    return encoding.transform(table), y_raw, table.names, cleaning
+
+
+def _screened(table, targets, missing, na_values, labels, purpose=None):
+    """(feature table, raw labels or targets (None without a label column), cleaning) of a parsed Table:
+    missing targets refused, rows screened by `missing` (see encoding.screen), the targets split off."""
     if targets:
         check_missing_targets(table, targets, missing)
-    labelled = require_labels and not targets
-    table, cleaning = screen(table, missing, encoding.na_values, labels=labelled, purpose=purpose)
+    table, cleaning = screen(table, missing, na_values, labels=labels and not targets, purpose=purpose)
     if targets:
-        table, y_raw = split_targets(table, targets)
-    else:
-        y_raw = None if table.label is None else label_values(table.label)
-    return encoding.transform(table), y_raw, table.names, cleaning
+        table, y = split_targets(table, targets)
+        return table, y, cleaning
+    return table, None if table.label is None else label_values(table.label), cleaning
 
 
 def _prepare(X, mean, std, dtype):
