@@ -61,16 +61,13 @@ class Tally:
         """{metric name: value} of everything counted so far (0 samples: the loss and the rest are 0)."""
         n = max(self.sums[0], 1.0)
         rest, k = self.sums[2:], self.outputs
-        out = {"loss": self.sums[1] / n}
-        if self.weighted is not None:
-            out["loss"] = float((self.weighted[0] / self.weighted[1]).sum())
+        weighted = self.weighted
+        out = {"loss": self.sums[1] / n if weighted is None else (weighted[0] / weighted[1]).sum()}
         if self.task == "classification":
             out["accuracy"] = rest[0] / n
         elif self.task == "regression":
-            sse, sae, total, squares = rest[:k], rest[k : 2 * k], rest[2 * k : 3 * k], rest[3 * k :]
-            spread = squares - total * total / n  # Σ (t − mean t)²
-            r2 = np.where(spread > 0, 1 - sse / np.where(spread > 0, spread, 1), 0.0)
-            out.update(rmse=float(np.sqrt(sse.sum() / (n * k))), mae=sae.sum() / (n * k), r2=float(r2.mean()))
+            sse, sae, r2 = self._regression()
+            out.update(rmse=np.sqrt(sse.sum() / (n * k)), mae=sae.sum() / (n * k), r2=r2.mean())
         else:
             tp, fp, fn = rest[k + 1 : k + 4]
             out.update(
@@ -84,13 +81,18 @@ class Tally:
         """Per target (regression: rmse, mae, r2) or per attribute (accuracy): lists of K values."""
         n, rest, k = max(self.sums[0], 1.0), self.sums[2:], self.outputs
         if self.task == "regression":
-            sse, sae, total, squares = rest[:k], rest[k : 2 * k], rest[2 * k : 3 * k], rest[3 * k :]
-            spread = squares - total * total / n
-            r2 = np.where(spread > 0, 1 - sse / np.where(spread > 0, spread, 1), 0.0)
+            sse, sae, r2 = self._regression()
             return {"rmse": np.sqrt(sse / n).tolist(), "mae": (sae / n).tolist(), "r2": r2.tolist()}
         if self.task == "attributes":
             return {"accuracy": (rest[:k] / n).tolist()}
         return {}
+
+    def _regression(self):
+        """Per target: the squared and absolute residuals' sums and R² (0 for a constant target)."""
+        n, rest, k = max(self.sums[0], 1.0), self.sums[2:], self.outputs
+        sse, sae, total, squares = rest[:k], rest[k : 2 * k], rest[2 * k : 3 * k], rest[3 * k :]
+        spread = squares - total * total / n  # Σ (t − mean t)²
+        return sse, sae, np.where(spread > 0, 1 - sse / np.where(spread > 0, spread, 1), 0.0)
 
     def state(self):
         """The running sums but the sample count, as a list of floats (JSON), for an interrupted epoch's
