@@ -15,6 +15,7 @@ from nncli.nn.activations import ACTIVATIONS
 from nncli.nn.layers import Dropout
 from nncli.nn.losses import LOSSES, softmax_loss
 from nncli.nn.network import Network
+from nncli.optim import reference as optim_reference
 from nncli.optim.rules import OPTIMIZERS, hyperparameters, make_optimizer
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -29,7 +30,7 @@ def reference_loss_and_grads(params, X, y, activation, loss, l2, l1, masks):
 def test_the_reference_covers_every_activation_loss_and_update_rule():
     assert set(reference.ACTIVATIONS) == set(ACTIVATIONS)
     assert set(reference.LOSSES) == set(LOSSES)
-    assert set(reference.UPDATE_RULES) == set(OPTIMIZERS)
+    assert set(optim_reference.UPDATE_RULES) == set(OPTIMIZERS)
 
 
 @pytest.fixture(params=["blas", "numpy"])
@@ -113,7 +114,7 @@ def test_softmax_loss_writes_the_gradient_wherever_asked(buffer):
 
 def plain_updates(name, w, grads, lr, **hyper):
     """The reference update rule `name` applied to w for each gradient in turn, its state carried in config."""
-    update, config = reference.UPDATE_RULES[name], {"learning_rate": lr, **hyper}
+    update, config = optim_reference.UPDATE_RULES[name], {"learning_rate": lr, **hyper}
     for dw in grads:
         w, config = update(w, dw, config)
     return w

@@ -10,6 +10,7 @@ from nncli.gradcheck.numerical import NETWORK_TOLERANCE, away_from_zero, check_g
 from nncli.gradcheck.suite import targets
 from nncli.nn import reference
 from nncli.nn.losses import LOSSES
+from nncli.optim import reference as optim_reference
 
 SLOPE, ALPHA = 0.05, 0.7
 
@@ -121,13 +122,13 @@ def test_the_initial_softmax_loss_is_ln_c():
 def test_update_rules_keep_their_state_in_config():
     """Two steps from one config equal the lecture's formulas by hand; the defaults are cs231n's."""
     w, dw = np.array([1.0, -2.0]), np.array([0.5, 0.25])
-    w1, config = reference.sgd_momentum(w, dw)
-    w2, config = reference.sgd_momentum(w1, dw, config)
+    w1, config = optim_reference.sgd_momentum(w, dw)
+    w2, config = optim_reference.sgd_momentum(w1, dw, config)
     v1 = -1e-2 * dw
     v2 = 0.9 * v1 - 1e-2 * dw
     np.testing.assert_allclose(w2, w + v1 + v2, rtol=1e-15)
     np.testing.assert_allclose(config["v"], v2, rtol=1e-15)
-    _, config = reference.adam(w, dw)
+    _, config = optim_reference.adam(w, dw)
     assert config["t"] == 1 and config["learning_rate"] == 1e-3
-    reference.sgd(w, dw)
+    optim_reference.sgd(w, dw)
     np.testing.assert_array_equal(w, [1.0, -2.0])  # every rule returns a new w and leaves its input alone

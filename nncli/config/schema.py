@@ -32,6 +32,7 @@ from nncli.nn.activations import ACTIVATIONS
 from nncli.nn.initialization import INITS
 from nncli.nn.losses import LOSSES
 from nncli.nn.metrics import monitors
+from nncli.nn.normalization import NORMS
 from nncli.optim.rules import OPTIMIZERS
 from nncli.optim.schedules import SCHEDULES
 
@@ -139,6 +140,15 @@ class ModelConfig(Section):
         "value such as 0.01 so that every ReLU fires at first.",
     )
     dropout: Fraction = Field(0.0, description="Probability of dropping a hidden unit in training (inverted dropout).")
+    norm: choice(lambda: ["none", *NORMS]) = Field(
+        "none",
+        description="Normalization after each hidden affine, before its activation: batchnorm (each unit over the "
+        "batch; running averages in evaluation) or layernorm (each row over its units); learned gamma and beta.",
+    )
+    norm_momentum: Number = Field(
+        0.9, ge=0, lt=1, description="batchnorm: running = norm_momentum·running + (1 − norm_momentum)·batch."
+    )
+    norm_eps: Number = Field(1e-5, gt=0, description="batchnorm, layernorm: x̂ = (x − μ) / √(var + norm_eps).")
 
 
 class RegularizationConfig(Section):

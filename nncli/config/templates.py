@@ -12,6 +12,7 @@ from nncli.data.profile import delimiter_name
 from nncli.nn.activations import ACTIVATIONS
 from nncli.nn.initialization import INITS
 from nncli.nn.losses import LOSSES
+from nncli.nn.normalization import NORMS
 from nncli.optim.rules import OPTIMIZERS
 from nncli.optim.schedules import SCHEDULES
 
@@ -22,6 +23,7 @@ COMMON = """model:
   activation: relu         # {activations}
   init: he                 # {inits} (normal: with init_std)
   dropout: 0.0             # probability of dropping a hidden unit while training
+  norm: none               # none | {norms} (after each hidden affine)
 loss: {loss:<21}# {losses}
 regularization:
   l2: 0.001                # 0.5·l2·Σ‖W‖², weights only
@@ -103,7 +105,7 @@ def starter_config(template, name):
 def _choices():
     """The registered names each commented key may take, as `a | b | c` (schedules with their parameters)."""
     schedules = [f"{n} {{{', '.join(p.name for p in s.params)}}}" if s.params else n for n, s in SCHEDULES.items()]
-    names = {"activations": ACTIVATIONS, "inits": INITS, "losses": LOSSES, "optimizers": OPTIMIZERS}
+    names = {"activations": ACTIVATIONS, "inits": INITS, "losses": LOSSES, "optimizers": OPTIMIZERS, "norms": NORMS}
     return {key: " | ".join(registry) for key, registry in names.items()} | {"schedules": " | ".join(schedules)}
 
 

@@ -24,8 +24,7 @@ def load_model(path):
     net = build_network(config, sizes[0], sizes[-1])
     if list(net.sizes) != list(sizes):
         raise DataError(f"{path}: the embedded config's model.hidden does not match the stored layer sizes {sizes}")
-    for name, value in ckpt.params.items():
-        net.params[name][...] = value
+    net.load_parameters(ckpt.params, ckpt.running)
     return net, ckpt, config
 
 

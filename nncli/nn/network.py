@@ -1,11 +1,12 @@
-"""A fully connected network built from the gates in `layers` and `activations`.
+"""A fully connected network built from the gates in `layers`, `normalization` and `activations`.
 
-[affine → activation (→ dropout)] for each hidden width, then a final affine to class scores:
+[affine (→ norm) → activation (→ dropout)] for each hidden width, then a final affine to class scores:
 `hidden=[]` is a linear classifier, `[h]` a two-layer net, `[h1, h2]` a three-layer net.
 
-Every parameter is a view into one flat buffer `theta` (weights W1..WL first, then biases
-b1..bL) and every gradient a view into `grad` of the same layout, so an optimizer updates all
-parameters with a few vectorized passes and regularization touches one contiguous weight block.
+Every parameter is a view into one flat buffer `theta` (weights W1..WL first, then biases b1..bL, then a norm's
+gamma1, beta1, …) and every gradient a view into `grad` of the same layout, so an optimizer updates all parameters
+with a few vectorized passes and regularization touches one contiguous weight block. A batch norm's running
+averages are not parameters: they live in `running` (running_mean1, running_var1, …), which checkpoints store.
 """
 
 import functools
@@ -16,6 +17,7 @@ from nncli.nn.activations import hyperparameters, make_activation
 from nncli.nn.initialization import weight_std
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES, loss_options, softmax
+from nncli.nn.normalization import make_norm
 from nncli.nn.regularization import add_regularization_grad, l1_kinks, regularization_loss
 
 
@@ -25,6 +27,7 @@ class Network:
     input_dim D, hidden widths, num_classes C. Parameters `params['W1']` (D, h1), `params['b1']` (h1,), …
     All randomness (init, dropout masks) comes from `rng`, a numpy Generator or a seed. `class_weights` (C,), or
     (K, 2) for logistic (see nncli.nn.weights), make the data loss a weighted mean, validation's too; None: plain.
+    `norm` ("none", "batchnorm", "layernorm") follows each hidden affine, with `norm_eps` and `norm_momentum`.
     """
 
     def __init__(
@@ -39,6 +42,9 @@ class Network:
         init_std=0.01,
         bias_init=0.0,
         dropout=0.0,
+        norm="none",
+        norm_momentum=0.9,
+        norm_eps=1e-5,
         loss="softmax",
         loss_options=None,
         class_weights=None,
@@ -58,16 +64,18 @@ class Network:
         self.class_weights = None if class_weights is None else np.asarray(class_weights, np.float64)
         if self.class_weights is not None:  # a weighted mean over the batch (nncli.nn.weights); None: the plain loss
             self._loss_fn = functools.partial(self._loss.weighted, class_weights=self.class_weights)
+        self.norm = norm
         self._allocate(init, init_std, bias_init)
-        self._build_layers(activation, activation_options or {}, dropout)
+        self._build_layers(activation, activation_options or {}, dropout, (norm, norm_momentum, norm_eps))
         self._dscores = None
         self._reg_scratch = None
 
     def _allocate(self, init, init_std, bias_init):
         """theta and grad, the flat buffers, and params/grads as views into them; weights drawn from `init`."""
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        hidden = self.sizes[1:-1] if self.norm != "none" else []
         self.num_weights = sum(fi * fo for fi, fo in shapes)
-        self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]), self.dtype)
+        self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]) + 2 * sum(hidden), self.dtype)
         self.grad = np.zeros_like(self.theta)
         self.params, self.grads = {}, {}
         w_off, b_off = 0, self.num_weights
@@ -80,20 +88,38 @@ class Network:
             self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * weight_std(init, fi, fo, init_std)
             if i < len(shapes):  # hidden layers only: the scores' biases start at 0
                 self.params[f"b{i}"][...] = bias_init
+        for i, width in enumerate(hidden, start=1):  # gamma starts at 1, beta at 0: the norm starts as x̂ itself
+            for name, start in (("gamma", 1), ("beta", 0)):
+                self.params[f"{name}{i}"] = self.theta[b_off : b_off + width]
+                self.grads[f"{name}{i}"] = self.grad[b_off : b_off + width]
+                self.params[f"{name}{i}"][...] = start
+                b_off += width
 
-    def _build_layers(self, activation, options, dropout):
-        """[affine → activation (→ dropout)] per hidden layer, then the scores' affine; activations work in place."""
-        self.layers, self.affines = [], []
+    def _build_layers(self, activation, options, dropout, norm):
+        """[affine (→ norm) → activation (→ dropout)] per hidden layer, then the scores' affine; norms and activations
+        work in place. `norm` is (name, momentum, eps)."""
+        self.layers, self.affines, self.norms, self.running = [], [], [], {}
         depth = len(self.sizes) - 1
         for i in range(1, depth + 1):
             affine = Affine(self.params[f"W{i}"], self.params[f"b{i}"], self.grads[f"W{i}"], self.grads[f"b{i}"])
             self.affines.append(affine)
             self.layers.append(affine)
             if i < depth:
+                if norm[0] != "none":
+                    self.norms.append(self._norm_layer(i, *norm))
+                    self.layers.append(self.norms[-1])
                 self.layers.append(make_activation(activation, inplace=True, **options))
                 if dropout > 0:
                     self.layers.append(Dropout(dropout, self.rng))
-        self.dropout_layers = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        self.mode_layers = [layer for layer in self.layers if hasattr(layer, "train")]
+
+    def _norm_layer(self, i, name, momentum, eps):
+        """Layer i's norm gate over gamma_i and beta_i; its running averages (batch norm) join `running`."""
+        p, g = self.params, self.grads
+        layer = make_norm(name, p[f"gamma{i}"], p[f"beta{i}"], g[f"gamma{i}"], g[f"beta{i}"], eps, momentum, True)
+        if hasattr(layer, "running_mean"):
+            self.running[f"running_mean{i}"], self.running[f"running_var{i}"] = layer.running_mean, layer.running_var
+        return layer
 
     @property
     def weights(self):
@@ -101,8 +127,9 @@ class Network:
         return self.theta[: self.num_weights]
 
     def forward(self, X, train=False):
-        """Scores (N, C) for a batch; `train` turns dropout on. The array is reused by the next call."""
-        for layer in self.dropout_layers:
+        """Scores (N, C) for a batch; `train` turns dropout on and has batch norm use (and average) the batch's
+        statistics. The array is reused by the next call."""
+        for layer in self.mode_layers:
             layer.train = train
         out = X if X.dtype == self.dtype else X.astype(self.dtype)
         for layer in self.layers:
@@ -190,8 +217,15 @@ class Network:
             parts.append(w_signs)
         return np.concatenate(parts) if parts else np.zeros(0, bool)
 
+    def load_parameters(self, params, running=None):
+        """Copy parameters (W1, b1, …, gamma1, beta1, …) and a batch norm's running averages into the buffers."""
+        for name, value in params.items():
+            self.params[name][...] = value
+        for name, value in (running or {}).items():
+            self.running[name][...] = value
+
     def layer_shapes(self):
-        """[(name, shape, count)] for every parameter, in order W1, b1, W2, b2, …"""
+        """[(name, shape, count)] for every parameter, in order W1, b1, W2, b2, …, then gamma1, beta1, …"""
         return [(name, p.shape, p.size) for name, p in self.params.items()]
 
     @property
@@ -213,6 +247,9 @@ def build_network(config, input_dim, num_classes, rng=0, dtype=None, class_weigh
         init_std=m.init_std,
         bias_init=m.bias_init,
         dropout=m.dropout,
+        norm=m.norm,
+        norm_momentum=m.norm_momentum,
+        norm_eps=m.norm_eps,
         loss=config.loss,
         loss_options=loss_options(config),
         class_weights=class_weights,

@@ -1,13 +1,13 @@
 """The lecture's math written the obvious way: pure functions, a new array on every line, nothing reused.
 
-This is what the optimized engine (`layers`, `losses`, `regularization`, `network`, `nncli.optim.rules`)
+This is what the optimized engine (`layers`, `normalization`, `losses`, `regularization`, `network`)
 computes with buffers, in-place updates and BLAS; the tests hold the two to agree in float64, and check every
 backward here against numerical gradients. Read this module to see the math, the others to see it made fast.
 
 A layer is a pair in cs231n's style: `*_forward(x, ...) -> (out, cache)`, where the cache is whatever the
 backward needs, and `*_backward(dout, cache) -> dx` (or `(dx, dw, db)`), with dout = dL/dout of the same
-shape as out. A loss returns `(loss, dscores)`, a penalty `(loss, dw)`, an update rule
-`update(w, dw, config) -> (w, config)` with its hyperparameters and state in `config`.
+shape as out. A loss returns `(loss, dscores)`, a penalty `(loss, dw)`. (The update rules' plain versions are in
+nncli.optim.reference.)
 Shapes: x (N, D) for N rows; w (D, M); b (M,); scores (N, C); y (N,) class ids in 0..C-1.
 """
 
@@ -95,6 +95,38 @@ def dropout_backward(dout, cache):
     """dx = dout * mask: a dropped unit passes no gradient, a kept one its scaled share."""
     mask = cache
     return dout * mask
+
+
+def norm_forward(x, gamma, beta, axis, eps=1e-5):
+    """Normalize x over `axis` (0: each unit over the batch, batch norm in training; 1: each row over its units,
+    layer norm), then scale and shift per unit: out = gamma * (x - mean) / sqrt(var + eps) + beta."""
+    mu = x.mean(axis=axis, keepdims=True)
+    xc = x - mu
+    var = (xc**2).mean(axis=axis, keepdims=True)
+    std = np.sqrt(var + eps)
+    xhat = xc / std
+    return gamma * xhat + beta, (xc, std, xhat, gamma, axis)
+
+
+def norm_backward(dout, cache):
+    """The backward of `norm_forward` gate by gate through its staged graph (mean, subtract, square, mean, + eps,
+    sqrt, divide, scale, shift), without the closed form nncli.nn.normalization uses. Returns (dx, dgamma, dbeta)."""
+    xc, std, xhat, gamma, axis = cache
+    n = xc.shape[axis]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * xhat).sum(axis=0)
+    dxhat = dout * gamma
+    dxc = dxhat / std  # xhat = xc / std: one path to xc ...
+    dstd = -(dxhat * xc / std**2).sum(axis=axis, keepdims=True)  # ... and one through std
+    dvar = dstd / (2 * std)  # std = sqrt(var + eps)
+    dxc += 2 * xc * dvar / n  # var = mean(xc**2): the second path to xc; the two add (a fork)
+    dx = dxc - dxc.sum(axis=axis, keepdims=True) / n  # xc = x - mean(x)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    """Batch norm in evaluation: the running averages stand in for the batch's statistics."""
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
 
 
 def softmax_loss(scores, y):
@@ -190,34 +222,52 @@ LOSSES = {
 
 
 def net_loss(
-    params, X, y, activation="relu", loss="softmax", l2=0.0, l1=0.0, masks=None, negative_slope=0.01, alpha=1.0
+    params,
+    X,
+    y,
+    activation="relu",
+    loss="softmax",
+    l2=0.0,
+    l1=0.0,
+    masks=None,
+    negative_slope=0.01,
+    alpha=1.0,
+    norm="none",
+    eps=1e-5,
 ):
-    """Total loss of a fully connected net on a batch, and its gradient on every parameter.
+    """Total loss of a fully connected net on a batch (in training), and its gradient on every parameter.
 
-    params: a flat dict W1 (D, h1), b1 (h1,), …, WL (h_(L-1), C), bL (C,); the net is
-    [affine → activation (→ dropout)] for each hidden layer, then an affine to the scores.
+    params: a flat dict W1 (D, h1), b1 (h1,), …, WL (h_(L-1), C), bL (C,), and with a norm gamma1, beta1 (h1,), …;
+    the net is [affine (→ norm) → activation (→ dropout)] for each hidden layer, then an affine to the scores.
+    norm: "none", "batchnorm" (statistics over the batch) or "layernorm" (over each row's units).
     masks: one dropout mask per hidden layer, (N, h_i) (see `dropout_forward`), or None for no dropout.
-    Loss = data loss + Σ_W (L2 + L1 penalties), biases unpenalized. Returns (loss, {name: gradient}).
+    Loss = data loss + Σ_W (L2 + L1 penalties), biases, gamma and beta unpenalized. Returns (loss, {name: gradient}).
     """
     act_forward, act_backward = ACTIVATIONS[activation]
     hyper = {"leaky_relu": {"negative_slope": negative_slope}, "elu": {"alpha": alpha}}.get(activation, {})
     num_layers = len([name for name in params if name.startswith("W")])
     masks = masks or [1.0] * (num_layers - 1)  # no dropout: every unit kept, at scale 1
+    axis = {"batchnorm": 0, "layernorm": 1}.get(norm)
     h, caches = X, []
     for i in range(1, num_layers):
         h, affine_cache = affine_forward(h, params[f"W{i}"], params[f"b{i}"])
+        norm_cache = None
+        if axis is not None:
+            h, norm_cache = norm_forward(h, params[f"gamma{i}"], params[f"beta{i}"], axis, eps)
         h, act_cache = act_forward(h, **hyper)
         h, drop_cache = dropout_forward(h, masks[i - 1])
-        caches.append((affine_cache, act_cache, drop_cache))
+        caches.append((affine_cache, norm_cache, act_cache, drop_cache))
     scores, scores_cache = affine_forward(h, params[f"W{num_layers}"], params[f"b{num_layers}"])
     total, dscores = LOSSES[loss](scores, y)
 
     grads = {}
     dh, grads[f"W{num_layers}"], grads[f"b{num_layers}"] = affine_backward(dscores, scores_cache)
     for i in range(num_layers - 1, 0, -1):
-        affine_cache, act_cache, drop_cache = caches[i - 1]
+        affine_cache, norm_cache, act_cache, drop_cache = caches[i - 1]
         dh = dropout_backward(dh, drop_cache)
         dh = act_backward(dh, act_cache)
+        if norm_cache is not None:
+            dh, grads[f"gamma{i}"], grads[f"beta{i}"] = norm_backward(dh, norm_cache)
         dh, grads[f"W{i}"], grads[f"b{i}"] = affine_backward(dh, affine_cache)
     for i in range(1, num_layers + 1):
         for penalty, strength in ((l2_regularization, l2), (l1_regularization, l1)):
@@ -225,87 +275,3 @@ def net_loss(
             total += reg_loss
             grads[f"W{i}"] = grads[f"W{i}"] + dw
     return total, grads
-
-
-def sgd(w, dw, config=None):
-    """Vanilla gradient descent: w = w - learning_rate * dw.
-
-    config: learning_rate (default 1e-2).
-    """
-    config = {} if config is None else config
-    config.setdefault("learning_rate", 1e-2)
-    next_w = w - config["learning_rate"] * dw
-    return next_w, config
-
-
-def sgd_momentum(w, dw, config=None):
-    """Momentum: v = momentum * v - learning_rate * dw; w = w + v.
-
-    config: learning_rate (1e-2), momentum (0.9); state v, the velocity (shape of w, starts at 0).
-    """
-    config = {} if config is None else config
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config.get("v", np.zeros_like(w))
-    v = config["momentum"] * v - config["learning_rate"] * dw
-    next_w = w + v
-    config["v"] = v
-    return next_w, config
-
-
-def nesterov(w, dw, config=None):
-    """Nesterov momentum, the look-ahead form: v = momentum * v - learning_rate * dw;
-    w = w + momentum * v - learning_rate * dw (equal to w = w - momentum * v_prev + (1 + momentum) * v).
-
-    config: learning_rate (1e-2), momentum (0.9); state v (shape of w, starts at 0).
-    """
-    config = {} if config is None else config
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("momentum", 0.9)
-    v = config.get("v", np.zeros_like(w))
-    v = config["momentum"] * v - config["learning_rate"] * dw
-    next_w = w + config["momentum"] * v - config["learning_rate"] * dw
-    config["v"] = v
-    return next_w, config
-
-
-def rmsprop(w, dw, config=None):
-    """RMSProp: cache = decay_rate * cache + (1 - decay_rate) * dw**2; w = w - learning_rate * dw / (√cache + eps).
-
-    config: learning_rate (1e-2), decay_rate (0.99), eps (1e-8); state cache (shape of w, starts at 0).
-    """
-    config = {} if config is None else config
-    config.setdefault("learning_rate", 1e-2)
-    config.setdefault("decay_rate", 0.99)
-    config.setdefault("eps", 1e-8)
-    cache = config.get("cache", np.zeros_like(w))
-    cache = config["decay_rate"] * cache + (1 - config["decay_rate"]) * dw**2
-    next_w = w - config["learning_rate"] * dw / (np.sqrt(cache) + config["eps"])
-    config["cache"] = cache
-    return next_w, config
-
-
-def adam(w, dw, config=None):
-    """Adam: running means m of dw and v of dw**2, bias-corrected by the step count t (from 1);
-    w = w - learning_rate * m̂ / (√v̂ + eps) with m̂ = m / (1 - beta1**t), v̂ = v / (1 - beta2**t).
-
-    config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999), eps (1e-8); state m, v (shape of w), t.
-    """
-    config = {} if config is None else config
-    config.setdefault("learning_rate", 1e-3)
-    config.setdefault("beta1", 0.9)
-    config.setdefault("beta2", 0.999)
-    config.setdefault("eps", 1e-8)
-    beta1, beta2 = config["beta1"], config["beta2"]
-    t = config.get("t", 0) + 1
-    m = beta1 * config.get("m", np.zeros_like(w)) + (1 - beta1) * dw
-    v = beta2 * config.get("v", np.zeros_like(w)) + (1 - beta2) * dw**2
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    next_w = w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["eps"])
-    config.update(m=m, v=v, t=t)
-    return next_w, config
-
-
-# Each update rule under its name in nncli.optim.rules.OPTIMIZERS (the config's optimizer.name).
-UPDATE_RULES = {"sgd": sgd, "momentum": sgd_momentum, "nesterov": nesterov, "rmsprop": rmsprop, "adam": adam}

@@ -1,17 +1,20 @@
 """Checkpoints: a trained network's parameters, config, class labels (or target names) and training state in one .npz.
 
-Format 3 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
+Format 4 (loads with `np.load(path, allow_pickle=False)`; nothing in it is ever unpickled):
   W1, b1, …, WL, bL    (fan_in, fan_out) and (fan_out,), float32 or float64
-  meta                 0-d unicode array holding one JSON object: format_version, nncli_version, config,
-                       task (classification, regression or attributes: what the loss is for), classes (the
-                       outputs' names: class id i is classes[i], or target/attribute i), layer_sizes [D, h1, …, C],
-                       epoch, metrics,
+  gamma_i, beta_i      (h_i,) per hidden layer when meta.config.model.norm is batchnorm or layernorm
+  running_mean_i, running_var_i  (h_i,) per hidden layer with batchnorm: the averages evaluation normalizes with
+  meta                 0-d unicode array holding one JSON object (nncli.training.checkpoint_meta): format_version,
+                       nncli_version, config, task (classification, regression or attributes: what the loss is
+                       for), classes (the outputs' names: class id i is classes[i], or target/attribute i),
+                       layer_sizes [D, h1, …, C], epoch, metrics,
                        and optionally state (free-form trainer state for exact resume) and encoding (how a CSV's
                        columns become the inputs: kinds, categories, fill values; nncli.data.encoding)
   norm_mean, norm_std  optional, (D,) each, both or neither: the standardization of the inputs
   target_mean, target_std  optional, (C,) each, both or neither: the standardization of regression targets
-  opt_<name>           optional optimizer state, (P,) with P the total number of parameters
+  opt_<name>           optional optimizer state, (P,) with P the total number of parameters (gamma and beta included)
 
+Format 3 is format 4 without normalization layers: it reads as model.norm none, as its config says by omission.
 Format 2 is format 3 without task and target statistics: every format-2 checkpoint is a classifier.
 Format 1 is format 2 but for networks trained on IDX images, whose pixels nncli then read as value/255 (format 2
 reads every file's values as stored): loading one rescales norm_mean and norm_std by 255, or W1 by 1/255 without
@@ -30,12 +33,10 @@ from nncli.data.encoding import Encoding
 from nncli.data.encoding_meta import encoding_from_meta
 from nncli.data.files import is_idx
 from nncli.data.fingerprint import file_sha256
-from nncli.errors import CheckpointError, DataError, show_value
+from nncli.errors import CheckpointError, DataError
 from nncli.training.atomic import atomic_save_npz, jsonable
+from nncli.training.checkpoint_meta import FORMAT_VERSION, norm_of, parse_meta
 
-FORMAT_VERSION = 3
-TASKS = ("classification", "regression", "attributes")
-META_TYPES = {"nncli_version": str, "config": dict, "classes": list, "layer_sizes": list, "epoch": int, "metrics": dict}
 FLOAT_TYPES = (np.float32, np.float64)
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NPY_MAGIC = b"\x93NUMPY"
@@ -53,6 +54,7 @@ class Checkpoint:
     encoding: Encoding | None = None
     target_mean: np.ndarray | None = None
     target_std: np.ndarray | None = None
+    running: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def task(self):
@@ -90,77 +92,6 @@ class Checkpoint:
         return f"epoch {self.epoch} + {steps} step{'s' if steps != 1 else ''} of epoch {self.epoch + 1}"
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _parse_meta(array):
-    """The meta dict stored in the 0-d string array `array`, checked key by key."""
-    if array.ndim != 0 or array.dtype.kind != "U":
-        raise CheckpointError(
-            f"array 'meta' must be a 0-d unicode string holding JSON, got dtype {array.dtype} with shape {array.shape}"
-        )
-    try:
-        meta = json.loads(str(array[()]))
-    except (ValueError, RecursionError, MemoryError) as e:  # ValueError: also a number of more than 4300 digits
-        raise CheckpointError(f"'meta' is not valid JSON ({str(e)[:200]})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"'meta' must hold a JSON object, got a {type(meta).__name__}")
-
-    if "format_version" not in meta:
-        raise CheckpointError("meta is missing 'format_version'")
-    version = meta["format_version"]
-    if not _is_int(version) or version < 1:
-        raise CheckpointError(
-            f"meta.format_version must be a positive integer "
-            f"(this nncli reads formats 1 to {FORMAT_VERSION}), got {version!r}"
-        )
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"written by a newer nncli (format {version}, this is {FORMAT_VERSION}); upgrade nncli")
-
-    missing = [key for key in META_TYPES if key not in meta]
-    if missing:
-        raise CheckpointError(f"meta is missing {', '.join(map(repr, missing))}")
-    for key, kind in META_TYPES.items():
-        if not isinstance(meta[key], kind) or (kind is int and not _is_int(meta[key])):
-            raise CheckpointError(f"meta.{key} must be of type {kind.__name__}, got {show_value(meta[key])}")
-    if meta.get("task", "classification") not in TASKS:
-        raise CheckpointError(f"meta.task must be one of {', '.join(TASKS)}, got {show_value(meta['task'])}")
-    if "class_weights" in meta:
-        _check_class_weights(meta["class_weights"], meta.get("task", "classification"), len(meta["classes"]))
-    if "state" in meta and not isinstance(meta["state"], dict):
-        raise CheckpointError(f"meta.state must be a dict when present, got {show_value(meta['state'])}")
-
-    sizes, classes = meta["layer_sizes"], meta["classes"]
-    if len(sizes) < 2 or not all(_is_int(n) and n >= 1 for n in sizes):
-        raise CheckpointError(
-            f"meta.layer_sizes must list at least two positive integers [D, …, C], got {show_value(sizes)}"
-        )
-    if meta["epoch"] < 0:
-        raise CheckpointError(f"meta.epoch must be >= 0, got {meta['epoch']}")
-    bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, (str, int, float))]
-    if bad:
-        raise CheckpointError(f"meta.classes must hold strings or numbers, got {bad[0]!r}")
-    if len(classes) != sizes[-1]:
-        raise CheckpointError(f"meta.classes has {len(classes)} labels but layer_sizes ends in {sizes[-1]} classes")
-    if len(set(classes)) != len(classes):
-        raise CheckpointError(f"meta.classes has duplicate labels: {show_value(classes)}")
-    return meta
-
-
-def _check_class_weights(weights, task, outputs):
-    """meta.class_weights: a finite positive weight per class (C,), or per attribute [negatives, positives]."""
-    shape = (outputs, 2) if task == "attributes" else (outputs,)
-    try:
-        w = np.asarray(weights, np.float64)
-    except (TypeError, ValueError):
-        w = None
-    if w is None or w.shape != shape or not (np.isfinite(w) & (w > 0)).all():
-        raise CheckpointError(
-            f"meta.class_weights must hold finite weights > 0 of shape {shape}, got {show_value(weights)}"
-        )
-
-
 def _check_float(name, array, shape, why, finite=True):
     if array.dtype.type not in FLOAT_TYPES:
         raise CheckpointError(f"array {name!r} must be float32 or float64, got {array.dtype}")
@@ -184,37 +115,8 @@ def _check_norm_std(std, name="norm_std"):
         )
 
 
-def _parse(arrays):
-    """Check the arrays of a checkpoint against format 1 and return it as a Checkpoint."""
-    for name, array in arrays.items():
-        if not isinstance(array, np.ndarray):
-            raise CheckpointError(f"member {name!r} is not a .npy array")
-    if "meta" not in arrays:
-        raise CheckpointError("has no 'meta' array (not an nncli checkpoint?)")
-    meta = _parse_meta(arrays["meta"])
-
-    sizes = meta["layer_sizes"]
-    layers = len(sizes) - 1
-    shapes = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
-    num_params = sum(int(np.prod(shape)) for shape in shapes.values())
-    shapes["norm_mean"] = shapes["norm_std"] = (sizes[0],)
-    shapes["target_mean"] = shapes["target_std"] = (sizes[-1],)
-
-    for name in arrays:
-        if name != "meta" and name not in shapes and not (name.startswith("opt_") and len(name) > 4):
-            raise CheckpointError(
-                f"unknown array {name!r} (layer_sizes {sizes} has {layers} layers: "
-                f"W1..W{layers}, b1..b{layers}; optional norm_mean, norm_std, target_mean, target_std, opt_<name>)"
-            )
-    params = {}
-    for name in (f"{p}{i}" for i in range(1, layers + 1) for p in "Wb"):
-        if name not in arrays:
-            raise CheckpointError(f"missing array {name!r} (layer_sizes {sizes} has {layers} layers)")
-        _check_float(name, arrays[name], shapes[name], f"layer_sizes {sizes}")
-        params[name] = arrays[name]
-
+def _check_statistics(arrays, shapes, meta):
+    """The standardization of the inputs (norm_mean, norm_std) and of regression targets: pairs, positive stds."""
     for mean, std, what in (("norm_mean", "norm_std", "input dimension"), ("target_mean", "target_std", "outputs")):
         if (mean in arrays) != (std in arrays):
             raise CheckpointError(f"has one of {mean}, {std} but not the other; both or neither are allowed")
@@ -224,6 +126,72 @@ def _parse(arrays):
         _check_norm_std(arrays.get(std), std)
     if "target_mean" in arrays and meta.get("task") != "regression":
         raise CheckpointError("holds target_mean and target_std, which only a regression checkpoint (meta.task) has")
+
+
+def _layer_shapes(sizes, norm):
+    """The parameter arrays of a network of `sizes` with `norm` (W_i, b_i, then gamma_i, beta_i per hidden layer),
+    and the running averages a batch norm keeps (running_mean_i, running_var_i), each name → shape."""
+    params, running = {}, {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{i}"], params[f"b{i}"] = (fan_in, fan_out), (fan_out,)
+    for i, width in enumerate(sizes[1:-1], start=1):
+        if norm != "none":
+            params[f"gamma{i}"] = params[f"beta{i}"] = (width,)
+        if norm == "batchnorm":
+            running[f"running_mean{i}"] = running[f"running_var{i}"] = (width,)
+    return params, running
+
+
+def _layout(sizes, norm):
+    """What a user reads when an array is missing or unknown: the arrays a checkpoint of this network holds."""
+    layers, hidden = len(sizes) - 1, len(sizes) - 2
+    names = [f"W1..W{layers}", f"b1..b{layers}"]
+    if norm != "none" and hidden:
+        names += [f"gamma1..gamma{hidden}", f"beta1..beta{hidden}"]
+    if norm == "batchnorm" and hidden:
+        names += [f"running_mean1..running_mean{hidden}", f"running_var1..running_var{hidden}"]
+    of = f"layer_sizes {sizes}" + (f" with model.norm {norm}" if norm != "none" else "")
+    return of, f"{of} has {layers} layers: {', '.join(names)}"
+
+
+def _required(arrays, shapes, layout, finite=True):
+    """The arrays named in `shapes`, each present, float and of its shape; `layout` is `_layout`'s pair."""
+    found = {}
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise CheckpointError(f"missing array {name!r} ({layout[1]})")
+        _check_float(name, arrays[name], shape, layout[0], finite)
+        found[name] = arrays[name]
+    return found
+
+
+def _parse(arrays):
+    """Check the arrays of a checkpoint against its format (1 to 4) and return it as a Checkpoint."""
+    for name, array in arrays.items():
+        if not isinstance(array, np.ndarray):
+            raise CheckpointError(f"member {name!r} is not a .npy array")
+    if "meta" not in arrays:
+        raise CheckpointError("has no 'meta' array (not an nncli checkpoint?)")
+    meta = parse_meta(arrays["meta"])
+
+    sizes, norm = meta["layer_sizes"], norm_of(meta)
+    param_shapes, running_shapes = _layer_shapes(sizes, norm)
+    num_params = sum(int(np.prod(shape)) for shape in param_shapes.values())
+    statistics = {"norm_mean": (sizes[0],), "norm_std": (sizes[0],), "target_mean": (sizes[-1],)}
+    statistics["target_std"] = (sizes[-1],)
+    layout = _layout(sizes, norm)
+    known = {**param_shapes, **running_shapes, **statistics}
+    for name in arrays:
+        if name != "meta" and name not in known and not (name.startswith("opt_") and len(name) > 4):
+            raise CheckpointError(
+                f"unknown array {name!r} ({layout[1]}; optional norm_mean, norm_std, target_mean, target_std, opt_<name>)"
+            )
+    params = _required(arrays, param_shapes, layout)
+    running = _required(arrays, running_shapes, layout)
+    negative = [name for name in running if name.startswith("running_var") and (running[name] < 0).any()]
+    if negative:
+        raise CheckpointError(f"array {negative[0]!r} holds negative variances: the file is damaged or hand-made")
+    _check_statistics(arrays, statistics, meta)
 
     optimizer_state = {}
     for name in arrays:
@@ -240,7 +208,7 @@ def _parse(arrays):
             params["W1"] = params["W1"] / 255
     encoding = encoding_from_meta(meta["encoding"], sizes[0]) if "encoding" in meta else None
     targets = arrays.get("target_mean"), arrays.get("target_std")
-    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state, encoding, *targets)
+    return Checkpoint(params, meta, norm_mean, norm_std, optimizer_state, encoding, *targets, running)
 
 
 def _read_arrays(path):
@@ -280,11 +248,14 @@ def load_checkpoint(path):
         raise CheckpointError(f"checkpoint {path}: {e}") from None
 
 
-def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer_state=None, targets=(None, None)):
+def save_checkpoint(
+    path, params, meta, norm_mean=None, norm_std=None, optimizer_state=None, targets=(None, None), running=None
+):
     """Write a checkpoint atomically; `meta` gets format_version and nncli_version when absent.
 
-    params: W1, b1, … (see the module docstring); optimizer_state: name → (P,) array, stored as opt_<name>;
-    targets: (target_mean, target_std) of a regression run's standardized targets, or Nones.
+    params: W1, b1, …, gamma1, beta1, … (see the module docstring); optimizer_state: name → (P,) array, stored as
+    opt_<name>; targets: (target_mean, target_std) of a regression run's standardized targets, or Nones;
+    running: a batch norm's running_mean_i and running_var_i.
     Non-finite metric values are stored as null. Raises ValueError, writing nothing, if the result would
     not load: that is a bug in the caller, not a user error.
     """
@@ -293,7 +264,7 @@ def save_checkpoint(path, params, meta, norm_mean=None, norm_std=None, optimizer
         text = json.dumps(meta)
     except TypeError as e:
         raise ValueError(f"checkpoint {path}: meta is not JSON-serializable ({e})") from e
-    arrays = {name: np.asarray(value) for name, value in params.items()}
+    arrays = {name: np.asarray(value) for name, value in {**params, **(running or {})}.items()}
     arrays["meta"] = np.array(text)
     if norm_mean is not None:
         arrays["norm_mean"] = np.asarray(norm_mean)

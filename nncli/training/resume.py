@@ -75,12 +75,13 @@ def restore(trainer, force):
         raise _nothing_to_resume(trainer.run_dir)
     ckpt = load_checkpoint(path)
     changed = _changes(ckpt, trainer.config, force)
-    if list(ckpt.layer_sizes) != trainer.net.sizes or "state" not in ckpt.meta:
-        raise RunError(f"{path}: does not match this config's model or holds no training state")
+    if list(ckpt.layer_sizes) != trainer.net.sizes or set(ckpt.params) != set(trainer.net.params):
+        raise RunError(f"{path}: does not match this config's model (model.hidden, model.norm)")
+    if "state" not in ckpt.meta:
+        raise RunError(f"{path}: holds no training state")
     run_id = _run_of(ckpt, trainer.run_dir, path)
     state, carried = _state_of(ckpt, trainer, path, fresh_optimizer := "optimizer.name" in changed)
-    for name, value in ckpt.params.items():
-        trainer.net.params[name][...] = value
+    trainer.net.load_parameters(ckpt.params, ckpt.running)
     if not fresh_optimizer:  # forced: the old rule's state means nothing to the new one
         trainer.optimizer.load_state(ckpt.optimizer_state, carried.optimizer)
     trainer.net.rng.bit_generator.state = carried.net_rng

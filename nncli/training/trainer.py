@@ -306,6 +306,7 @@ class Trainer:
             norm_std=self.data.std,
             optimizer_state=arrays,
             targets=(self.data.target_mean, self.data.target_std),
+            running=self.net.running,
         )
         if name == "checkpoint.npz":
             self.saved = (row["epoch"], self.progress.step)
