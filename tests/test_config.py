@@ -122,6 +122,12 @@ def test_exponent_without_dot_is_a_float(write):
             "sine, attributes, digits, iris) or a data file (did you mean 'iris'?)",
         ),
         ("model: 5", "model: expected a mapping of keys, got 5"),
+        ("model: {norm: bn}", "model.norm: 'bn' is not one of none, batchnorm, layernorm"),
+        ("model: {norm_momentum: 1}", "model.norm_momentum: must be < 1, got 1"),
+        (
+            "model: {norm: layernorm, hidden: []}",
+            "model: model.norm layernorm normalizes the hidden layers, and model.hidden is [] (a linear classifier)",
+        ),
         ("zzz: 1", "zzz: unknown key (allowed: name, seed, data, model"),
     ],
 )

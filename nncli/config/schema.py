@@ -150,6 +150,15 @@ class ModelConfig(Section):
     )
     norm_eps: Number = Field(1e-5, gt=0, description="batchnorm, layernorm: x̂ = (x − μ) / √(var + norm_eps).")
 
+    @model_validator(mode="after")
+    def _norm_needs_hidden_layers(self):
+        if self.norm != "none" and not self.hidden:
+            raise _invalid(
+                f"model.norm {self.norm} normalizes the hidden layers, and model.hidden is [] (a linear classifier): "
+                f"add a hidden layer or set model.norm: none"
+            )
+        return self
+
 
 class RegularizationConfig(Section):
     """Weight penalties added to the data loss (weights only, not biases)."""
