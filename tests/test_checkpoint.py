@@ -434,3 +434,120 @@ def test_a_format_1_checkpoint_trained_on_idx_takes_raw_pixels(tmp_path, source,
         return
     old = ((x_raw / 255 - mean) / std if standardized else x_raw / 255) @ params["W1"]  # what format 1 computed
     np.testing.assert_allclose(first(x_raw) @ ckpt.params["W1"], old, rtol=1e-12)
+
+
+# Normalization layers (format 4) and checkpoints of format 3
+
+
+def trained_run(root, norm):
+    """A tiny spiral run with `norm`, trained through the CLI; its run directory."""
+    from typer.testing import CliRunner
+
+    from nncli.cli import app
+
+    run_dir = root / norm
+    args = ["train", str(pathlib.Path(__file__).parent.parent / "configs/spiral-2layer.yaml"), f"model.norm={norm}"]
+    args += ["model.hidden=[8,6]", "data.samples_per_class=20", "train.epochs=2", "--out", str(run_dir), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def norm_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("norm-runs")
+    return {norm: trained_run(root, norm) for norm in ("none", "batchnorm")}
+
+
+def raw_arrays(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {name: f[name] for name in f.files}
+
+
+def rewrite(path, arrays, **changes):
+    """`arrays` with some replaced or (value None) removed, written raw to `path` (bypassing save's checks)."""
+    arrays = {**arrays, **changes}
+    with open(path, "wb") as f:
+        np.savez(f, **{name: value for name, value in arrays.items() if value is not None})
+    return path
+
+
+def eval_json(path):
+    from typer.testing import CliRunner
+
+    from nncli.cli import app
+
+    result = CliRunner().invoke(app, ["eval", str(path), "--json"])
+    return result.exit_code, result.output
+
+
+def test_a_batchnorm_checkpoint_round_trips_its_norm_arrays(norm_runs):
+    ckpt = load_checkpoint(norm_runs["batchnorm"] / "best.npz")
+    assert ckpt.meta["format_version"] == FORMAT_VERSION == 4
+    assert {"gamma1", "beta1", "gamma2", "beta2"} <= set(ckpt.params)
+    assert set(ckpt.running) == {"running_mean1", "running_var1", "running_mean2", "running_var2"}
+    assert ckpt.running["running_var1"].shape == (8,) and (ckpt.running["running_var1"] > 0).all()
+
+
+def test_a_format_3_checkpoint_still_loads_and_evaluates(norm_runs, tmp_path):
+    """Format 3, as nncli wrote it before norms: no gamma/beta/running arrays, no model.norm keys in its config."""
+    path = norm_runs["none"] / "best.npz"
+    arrays = raw_arrays(path)
+    meta = json.loads(str(arrays["meta"][()]))
+    meta["format_version"] = 3
+    for key in ("norm", "norm_momentum", "norm_eps"):
+        del meta["config"]["model"][key]
+    old = rewrite(tmp_path / "format3.npz", arrays, meta=np.array(json.dumps(meta)))
+    ckpt = load_checkpoint(old)
+    assert (
+        ckpt.meta["format_version"] == 3
+        and ckpt.running == {}
+        and set(ckpt.params)
+        == set(arrays)
+        - {
+            "meta",
+            "norm_mean",
+            "norm_std",
+            *(name for name in arrays if name.startswith("opt_")),
+        }
+    )
+    (code, output), (want_code, want) = eval_json(old), eval_json(path)
+    assert code == want_code == 0, output
+    assert json.loads(output)["accuracy"] == json.loads(want)["accuracy"]
+    assert json.loads(output)["loss"] == json.loads(want)["loss"]
+
+
+def with_model(arrays, **model):
+    meta = json.loads(str(arrays["meta"][()]))
+    meta["config"]["model"].update(model)
+    return np.array(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "change,fragments",
+    [
+        (
+            {"running_var2": None},
+            ["missing array 'running_var2'", "model.norm batchnorm", "running_var1..running_var2"],
+        ),
+        ({"running_var1": -np.ones(8)}, ["'running_var1'", "negative"]),
+        ({"running_mean1": np.zeros(7)}, ["'running_mean1'", "shape (7,)", "(8,)"]),
+        ({"running_var1": np.full(8, np.nan)}, ["'running_var1'", "NaN"]),
+        ({"gamma1": None}, ["missing array 'gamma1'", "gamma1..gamma2"]),
+        ({"beta2": np.zeros((6, 1))}, ["'beta2'", "shape (6, 1)"]),
+        ("groupnorm", ["meta.config.model.norm", "'groupnorm'", "none, batchnorm, layernorm"]),
+        ("layernorm", ["unknown array 'running_mean1'", "model.norm layernorm"]),
+        ("none", ["unknown array 'gamma1'"]),
+    ],
+)
+def test_a_damaged_batchnorm_checkpoint_is_refused_naming_the_array(norm_runs, tmp_path, change, fragments):
+    """Each refused by load_checkpoint and by `nncli eval` (exit 2, no traceback), the array or key named."""
+    arrays = raw_arrays(norm_runs["batchnorm"] / "best.npz")
+    if isinstance(change, str):  # the norm named in meta.config differs from the arrays stored
+        change = {"meta": with_model(arrays, norm=change)}
+    path = rewrite(tmp_path / "damaged.npz", arrays, **change)
+    assert_refused(path, *fragments)
+    code, output = eval_json(path)
+    assert code == 2 and "Traceback" not in output
+    for fragment in fragments:
+        assert fragment in output.replace("\n", " ")

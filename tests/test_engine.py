@@ -43,6 +43,8 @@ def test_every_builtin_gate_loss_and_regularizer_matches_numerical_gradient(buil
         "sigmoid",
         "tanh",
         "dropout",
+        "batchnorm",
+        "layernorm",
         "softmax_loss",
         "svm_loss",
         "l2_loss",

@@ -152,3 +152,52 @@ def test_training_steps_are_bit_identical_run_to_run(update_path):
             opt.step(net.theta, net.grad, 0.1)
         thetas.append(net.theta.copy())
     assert np.array_equal(thetas[0], thetas[1])
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_nets_with_a_norm_match_the_reference_at_every_batch_size(norm, dropout):
+    """Loss and every gradient (gamma, beta included) of a three-layer net with a norm against the reference's staged
+    backward, for batches that grow and shrink through 1 and 2 (the buffers' views follow)."""
+    rng = np.random.default_rng(7)
+    net = Network(6, [7, 5], 4, norm=norm, l2=0.03, l1=0.02, dropout=dropout, dtype=np.float64, rng=1)
+    for p in net.params.values():
+        p += 0.1 * rng.standard_normal(p.shape)
+    assert {"gamma1", "beta1", "gamma2", "beta2"} <= set(net.params)
+    for n in (9, 2, 1, 16, 9):
+        X, y = rng.standard_normal((n, 6)), rng.integers(4, size=n)
+        total = net.loss(X, y)
+        masks = [layer.mask for layer in net.layers if isinstance(layer, Dropout)]
+        want, grads = reference.net_loss(net.params, X, y, l2=0.03, l1=0.02, masks=masks, norm=norm)
+        assert set(grads) == set(net.grads)
+        assert total == pytest.approx(want, rel=RTOL)
+        for name, g in grads.items():
+            np.testing.assert_allclose(net.grads[name], g, rtol=RTOL, atol=ATOL, err_msg=f"{name}, batch {n}")
+
+
+def test_batchnorm_eval_scores_match_the_reference_with_the_running_averages():
+    rng = np.random.default_rng(8)
+    net = Network(6, [7], 4, norm="batchnorm", dtype=np.float64, rng=1)
+    for _ in range(3):
+        net.loss(rng.standard_normal((10, 6)), rng.integers(4, size=10))
+    X, p = rng.standard_normal((5, 6)), net.params
+    h, _ = reference.affine_forward(X, p["W1"], p["b1"])
+    h = reference.batchnorm_eval(h, p["gamma1"], p["beta1"], net.running["running_mean1"], net.running["running_var1"])
+    want, _ = reference.affine_forward(reference.relu_forward(h)[0], p["W2"], p["b2"])
+    np.testing.assert_allclose(net.predict_scores(X), want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+def test_training_with_a_norm_is_bit_identical_run_to_run(norm):
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((40, 20)).astype(np.float32), rng.integers(3, size=40)
+    states = []
+    for _ in range(2):
+        padding = np.empty(int(rng.integers(1, 999)), np.float32)  # shifts later allocations  # noqa: F841
+        net = Network(20, [33, 9], 3, norm=norm, dropout=0.2, rng=7)
+        opt = make_optimizer("adam", net.num_params, np.float32)
+        for start in range(0, 40, 16):  # the last batch has 8 rows
+            assert math.isfinite(net.loss(X[start : start + 16], y[start : start + 16]))
+            opt.step(net.theta, net.grad, 0.01)
+        states.append([net.theta.tobytes(), *(a.tobytes() for a in net.running.values())])
+    assert states[0] == states[1]

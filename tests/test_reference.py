@@ -132,3 +132,42 @@ def test_update_rules_keep_their_state_in_config():
     assert config["t"] == 1 and config["learning_rate"] == 1e-3
     optim_reference.sgd(w, dw)
     np.testing.assert_array_equal(w, [1.0, -2.0])  # every rule returns a new w and leaves its input alone
+
+
+@pytest.mark.parametrize("axis", [0, 1], ids=["batchnorm", "layernorm"])
+@pytest.mark.parametrize("n", [1, 2, 3, 8])
+def test_norm_staged_backward_matches_numerical_gradients(axis, n):
+    """The staged graph of batch norm (axis 0) and layer norm (axis 1): dx, dgamma and dbeta, batches of 1 and 2 too."""
+    rng = np.random.default_rng(7 + n)
+    x = 3 * rng.standard_normal((n, 5)) + rng.standard_normal(5)
+    gamma, beta = rng.uniform(0.5, 2.0, 5), rng.standard_normal(5)
+    results = check_layer(
+        "norm", lambda x, g, b: reference.norm_forward(x, g, b, axis), reference.norm_backward, (x, gamma, beta), rng
+    )
+    assert len(results) == 3
+    assert_checks(results)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "layernorm"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_net_loss_with_a_norm_matches_numerical_gradients(norm, activation, dropout):
+    """A three-layer net with a norm after each hidden affine: every W, b, gamma and beta (penalties on W only)."""
+    rng = np.random.default_rng(8)
+    sizes = [6, 7, 5, 4]
+    params = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        params[f"W{i}"] = away_from_zero(rng, (fan_in, fan_out))
+        params[f"b{i}"] = 0.1 * rng.standard_normal(fan_out)
+    for i, width in enumerate(sizes[1:-1], start=1):
+        params[f"gamma{i}"], params[f"beta{i}"] = rng.uniform(0.5, 2.0, width), 0.3 * rng.standard_normal(width)
+    X, y = rng.standard_normal((9, 6)), rng.integers(4, size=9)
+    masks = [(rng.random((9, h)) >= dropout) / (1 - dropout) for h in sizes[1:-1]] if dropout else None
+    keywords = dict(activation=activation, l2=0.03, l1=0.02, masks=masks, norm=norm)
+    _, grads = reference.net_loss(params, X, y, **keywords)
+    assert set(grads) == set(params)
+
+    def f():
+        return reference.net_loss(params, X, y, **keywords)[0]
+
+    assert_checks([check_gradient(name, f, params[name], grads[name], tolerance=NETWORK_TOLERANCE) for name in params])

@@ -1,5 +1,6 @@
-"""The built-in gradient-check suite, read off the registries: every activation and loss, the affine and
-dropout gates, L2/L1 and whole nets; and the check of a config's own model on samples of its data."""
+"""The built-in gradient-check suite, read off the registries: every activation, norm and loss, the affine and
+dropout gates, L2/L1 and whole nets (with each norm too); and the check of a config's own model on samples of its
+data."""
 
 import functools
 
@@ -11,6 +12,7 @@ from nncli.nn.activations import ACTIVATIONS, make_activation
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES
 from nncli.nn.network import Network, build_network
+from nncli.nn.normalization import NORMS, make_norm
 from nncli.nn.weights import class_weights
 
 
@@ -54,8 +56,8 @@ def weighted_loss_checks(rng, scores):
 
 
 def builtin_checks(seed=0):
-    """Check every registered activation and loss, the affine and dropout gates, the regularizers, and a two- and a
-    three-layer net, in float64."""
+    """Check every registered activation, norm and loss, the affine and dropout gates, the regularizers, and two- and
+    three-layer nets (plain and with each norm, in training mode), in float64."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((4, 5))
     results = check_layer("affine", Affine(rng.standard_normal((5, 3)), rng.standard_normal(3)), x, rng)
@@ -64,6 +66,7 @@ def builtin_checks(seed=0):
         gate = make_activation(name)  # each with its default parameters
         results += check_layer(name, gate, (kinked_x if gate.kinked else x).copy(), rng)
     results += check_layer("dropout", Dropout(0.5, np.random.default_rng(seed)), x.copy(), rng)
+    results += norm_checks(rng)
     scores = rng.standard_normal((6, 4))
     for name, loss in LOSSES.items():
         y = targets(loss.task, rng, 6, 4)
@@ -73,15 +76,35 @@ def builtin_checks(seed=0):
     results += check_regularizer("l2", W.copy(), l2=0.1)
     results += check_regularizer("l1", W.copy(), l1=0.1)
     results += check_regularizer("l2+l1", W.copy(), l2=0.1, l1=0.1)
-    for label, hidden in [("two-layer net", [7]), ("three-layer net", [7, 6])]:
+    return results + net_checks(rng)
 
-        def make_net(hidden=hidden):
-            return Network(5, hidden, 3, l2=0.01, dtype=np.float64, rng=rng.integers(2**32))
 
-        for r in check_network_avoiding_kinks(make_net, 5, 3, rng):
-            r.name = f"{label}: {r.name}"
-            results.append(r)
-    for name, loss in LOSSES.items():  # every loss that is not a class score's, in a net with both penalties
+def norm_checks(rng, samples=4, width=5):
+    """Every registered norm gate in training mode (batch statistics), over a random gamma and beta so every term of
+    its gradient counts."""
+    results = []
+    for name in NORMS:
+        gamma, beta = rng.uniform(0.5, 2.0, width), rng.standard_normal(width)
+        x = 3 * rng.standard_normal((samples, width)) + rng.standard_normal(width)
+        results += check_layer(name, make_norm(name, gamma, beta), x, rng)
+    return results
+
+
+def net_checks(rng):
+    """A two- and a three-layer net, plain and with each norm (training mode, L2); then every loss that is not a class
+    score's, in a two-layer net with both penalties."""
+    results = []
+    for norm in ("none", *NORMS):
+        for label, hidden in [("two-layer net", [7]), ("three-layer net", [7, 6])]:
+
+            def make_net(hidden=hidden, norm=norm):
+                return Network(5, hidden, 3, norm=norm, l2=0.01, dtype=np.float64, rng=rng.integers(2**32))
+
+            label = label if norm == "none" else f"{label}, {norm}"
+            for r in check_network_avoiding_kinks(make_net, 5, 3, rng):
+                r.name = f"{label}: {r.name}"
+                results.append(r)
+    for name, loss in LOSSES.items():
         if loss.task == "classification":
             continue
 

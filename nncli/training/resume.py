@@ -12,6 +12,7 @@ from nncli.errors import CheckpointError, ConfigError, Hint, RunError, show_valu
 from nncli.optim.schedules import SCHEDULES, learning_rate
 from nncli.training.atomic import atomic_write_json
 from nncli.training.checkpoint import load_checkpoint
+from nncli.training.checkpoint_meta import norm_of
 from nncli.training.rundir import (
     RUN_FILES,
     has_trained,
@@ -74,6 +75,11 @@ def restore(trainer, force):
     if not path.exists():
         raise _nothing_to_resume(trainer.run_dir)
     ckpt = load_checkpoint(path)
+    if (norm := norm_of(ckpt.meta)) != trainer.config.model.norm:  # even forced: no weights of one norm fit another
+        raise RunError(
+            f"{path}: model.norm: the run was trained with {norm}, this config says {trainer.config.model.norm}; "
+            f"a run resumes with the normalization it was trained with: train the other one as a new run"
+        )
     changed = _changes(ckpt, trainer.config, force)
     if list(ckpt.layer_sizes) != trainer.net.sizes or set(ckpt.params) != set(trainer.net.params):
         raise RunError(f"{path}: does not match this config's model (model.hidden, model.norm)")
