@@ -11,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from nncli.backprop.gates import record
 from nncli.backprop.graph import network_graph, to_dot
 from nncli.backprop.trace import trace
 from nncli.cli import app
@@ -125,27 +126,33 @@ def test_nncli_backprop_of_a_layernorm_config_prints_the_gate_its_rule_and_the_c
     assert "Traceback" not in result.output
 
 
-def test_diagnostics_show_the_pre_activation_before_and_after_the_norm():
-    """A small initial scale shrinks z = h·W + b; batch norm gives it back mean beta and std gamma (each unit's std
-    divided by √(var + eps), so a scale far below √eps ≈ 0.003 stays small: eps is what the norm cannot undo)."""
-    net = make_net("batchnorm", hidden=(7,), init="normal", init_std=0.01)
+@pytest.mark.parametrize("norm", list(NORMS))
+def test_diagnostics_show_the_pre_activation_before_and_after_the_norm(norm):
+    """A small initial scale shrinks z = h·W + b; the norm gives it back mean beta and std gamma (each unit's or row's
+    std divided by √(var + eps), so a scale far below √eps ≈ 0.003 stays small: eps is what the norm cannot undo)."""
+    net = make_net(norm, hidden=(7, 5), init="normal", init_std=0.01, dropout=0.3)
     net.params["gamma1"][...] = 2.0
     net.params["beta1"][...] = 0.5
     rng = np.random.default_rng(1)
     X, y = rng.standard_normal((32, 4)), rng.integers(3, size=32)
     diagnostics = Diagnostics(net)
-    net.loss(X, y)
+    with record(net.affines) as tape:  # what each affine was given, copied as it passed
+        net.loss(X, y)
     diagnostics.after_forward()
     diagnostics.before_last_update()
     layers, _ = diagnostics.end_epoch({"epoch": 1})
+    for i, affine in enumerate(net.affines[:2], start=1):
+        z = tape.of(affine, "forward")[0].value @ affine.W + affine.b
+        assert layers[f"W{i}"]["preact_mean"] == pytest.approx(z.mean(), rel=1e-9)
+        assert layers[f"W{i}"]["preact_std"] == pytest.approx(z.std(), rel=1e-9)
     z = X @ net.params["W1"] + net.params["b1"]
     entry = layers["W1"]
-    assert entry["preact_mean"] == pytest.approx(z.mean(), rel=1e-9)
-    assert entry["preact_std"] == pytest.approx(z.std(), rel=1e-9) and entry["preact_std"] < 0.05
+    assert entry["preact_std"] < 0.05
+    axis = 0 if norm == "batchnorm" else 1
     assert entry["normed_mean"] == pytest.approx(0.5, abs=1e-9)
-    expected = 2.0 * np.sqrt(np.mean(z.var(axis=0) / (z.var(axis=0) + 1e-5)))
+    expected = 2.0 * np.sqrt(np.mean(z.var(axis=axis) / (z.var(axis=axis) + 1e-5)))
     assert entry["normed_std"] == pytest.approx(expected, rel=1e-9) and entry["normed_std"] > 1.9
-    assert "preact_mean" not in layers["W2"]  # the scores' affine has no norm
+    assert "preact_mean" not in layers["W3"]  # the scores' affine has no norm
 
 
 def test_diagnostics_rows_of_a_norm_run_survive_an_interrupted_resume_bit_identically(tmp_path):
