@@ -1,7 +1,8 @@
 """The computational graph of a network, read off the gates the trainer runs (`net.layers`).
 
-x (N,D) → mul W1 → add b1 → activation (→ dropout) → … → mul WL → add bL → scores (N,C) → loss → + reg → L.
-Each Affine is drawn as its two gates, a multiply by W and an add of b. The weights also feed the regularization
+x (N,D) → mul W1 → add b1 (→ norm) → activation (→ dropout) → … → mul WL → add bL → scores (N,C) → loss → + reg → L.
+Each Affine is drawn as its two gates, a multiply by W and an add of b; a norm gate (batchnorm, layernorm) takes its
+learned gamma_i and beta_i as parameter nodes, as the add takes b_i. The weights also feed the regularization
 branch (0.5·l2·Σ‖W‖², l1·Σ|W|) that joins the data loss in an add gate: a fork, so the gradient of each W is
 the sum of what comes back along both paths.
 """
@@ -13,6 +14,7 @@ import numpy as np
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES
 from nncli.nn.network import build_network
+from nncli.nn.normalization import Normalization
 
 
 @dataclass
@@ -82,6 +84,8 @@ def network_graph(net, name="network"):
             layer_no += 1
             width = layer.W.shape[1]
             nodes += _affine_nodes(layer_no, layer, prev)
+        elif isinstance(layer, Normalization):
+            nodes += _norm_nodes(layer_no, layer, prev)
         else:
             label = "dropout" if isinstance(layer, Dropout) else layer.name
             detail = f"p={layer.p:g}" if isinstance(layer, Dropout) else ""
@@ -108,6 +112,24 @@ def _affine_nodes(i, layer, prev):
         Node(f"b{i}", f"b{i}", "param", _shape(width), group=group),
         Node(f"add_b{i}", f"add b{i}", "gate", _shape("N", width), [f"mul_W{i}", f"b{i}"], layer, group, _shape(width)),
     ]
+
+
+def _norm_detail(i, layer):
+    """What a norm gate shows beside its name: `gamma1, beta1 (100,); eps 1e-05, momentum 0.9` (batch norm's running
+    averages are what the momentum sets; layer norm keeps none)."""
+    detail = f"gamma{i}, beta{i} {_shape(layer.gamma.shape[0])}; eps {layer.eps:g}"
+    return detail + (f", momentum {layer.momentum:g}" if hasattr(layer, "running_mean") else "")
+
+
+def _norm_nodes(i, layer, prev):
+    """Layer i's norm gate, out = gamma_i·x̂ + beta_i, with gamma_i and beta_i as parameter nodes."""
+    width, group = layer.gamma.shape[0], f"layer {i}"
+    params = [Node(f"{name}{i}", f"{name}{i}", "param", _shape(width), group=group) for name in layer.params]
+    inputs = [prev, *(p.id for p in params)]
+    gate = Node(
+        f"{layer.name}{i}", layer.name, "gate", _shape("N", width), inputs, layer, group, _norm_detail(i, layer)
+    )
+    return [*params, gate]
 
 
 def _loss_nodes(net, prev, width, weights):

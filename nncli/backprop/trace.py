@@ -4,7 +4,8 @@
 through each gate of `net.layers`, then lays it out in backward order, one `Step` per gate of `graph.network_graph`:
 what the gate computed, the upstream gradient it got, its local rule, and the gradients it sent on. An Affine is
 shown as its two gates from its own cached x and results: the add gate passes dout to b (db = Σ_rows dout) and to
-the product unchanged; the multiply gate gives dW = xᵀ·dout and dx = dout·Wᵀ.
+the product unchanged; the multiply gate gives dW = xᵀ·dout and dx = dout·Wᵀ. A norm gate (batchnorm, layernorm)
+sends dgamma_i and dbeta_i to its parameters and dz_i back to the affine's output z_i.
 
 `circuit(name)` builds the worked scalar circuits of the notes from the same gates (`add-mul`, `sigmoid-neuron`,
 `max`) and returns the forward value and the gradient at every wire.
@@ -20,6 +21,7 @@ from nncli.gradcheck.numerical import check_network
 from nncli.nn.activations import Sigmoid
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES
+from nncli.nn.normalization import Normalization
 from nncli.nn.regularization import add_regularization_grad
 
 RULES = {
@@ -86,6 +88,9 @@ def trace(net, X, y, check=True):
         back = calls[id(affine)][1]
         data_grads[f"W{i}"], data_grads[f"b{i}"] = back.grads["W"], back.grads["b"]
         reg_grads[f"W{i}"] = add_regularization_grad(affine.W, np.zeros_like(affine.W), net.l2, net.l1)
+    for i, norm in enumerate(net.norms, start=1):  # gamma and beta are never regularized: only the scores' path
+        back = calls[id(norm)][1]
+        data_grads[f"gamma{i}"], data_grads[f"beta{i}"] = back.grads["gamma"], back.grads["beta"]
     reg_loss = net.regularization_loss()
     dscores = calls[id(net.layers[-1])][1].value
     steps = [_step(node, net, calls, float(loss), reg_loss, reg_grads, dscores) for node in network_graph(net).gates]
@@ -131,12 +136,12 @@ def _step(node, net, calls, loss, reg_loss, reg_grads, dscores):
         return Step(f"{node.label} ({node.detail})", RULES["reg"], reg_loss, 1.0, grads)
     if node.id == "loss":
         return Step(node.label, LOSSES[net.loss_name].rule, float(net.data_loss), 1.0, {"dscores": dscores})
-    return _layer_step(node, *calls[id(node.layer)])
+    return _layer_step(node, *calls[id(node.layer)], normed=bool(net.norms))
 
 
-def _layer_step(node, fwd, back):
-    """The step of a gate inside layer i. Wires: input h(i−1) (x for i = 1) → z_i = h·W_i + b_i → a_i (activation)
-    → h_i (after dropout, else a_i)."""
+def _layer_step(node, fwd, back, normed=False):
+    """The step of a gate inside layer i. Wires: input h(i−1) (x for i = 1) → z_i = h·W_i + b_i (→ n_i, the norm's
+    gamma_i·x̂ + beta_i) → a_i (activation) → h_i (after dropout, else a_i)."""
     i = int(node.group.split()[-1])
     h = "x" if i == 1 else f"h{i - 1}"
     if node.id.startswith("add_b"):
@@ -152,7 +157,10 @@ def _layer_step(node, fwd, back):
             {f"dW{i}": back.grads["W"], f"d{h}": back.result},
         )
     label = f"{node.label} {node.detail}" if node.detail else node.label
-    wire = f"da{i}" if isinstance(node.layer, Dropout) else f"dz{i}"
+    if isinstance(node.layer, Normalization):
+        grads = {f"dgamma{i}": back.grads["gamma"], f"dbeta{i}": back.grads["beta"], f"dz{i}": back.result}
+        return Step(label, node.layer.rule, fwd.result, back.value, grads)
+    wire = f"da{i}" if isinstance(node.layer, Dropout) else f"dn{i}" if normed else f"dz{i}"
     return Step(label, node.layer.rule, fwd.result, back.value, {wire: back.result})
 
 

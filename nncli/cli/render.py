@@ -95,7 +95,7 @@ def print_setup(trainer):
     table.add_row(
         "model",
         f"hidden {cfg.model.hidden}, {cfg.model.activation}, init {cfg.model.init}, "
-        f"dropout {cfg.model.dropout}, loss {cfg.loss}",
+        f"dropout {cfg.model.dropout}, {_norm(cfg.model)}loss {cfg.loss}",
     )
     if net.class_weights is not None:
         table.add_row("loss weights", escape(_weights(cfg.loss_weights, data.classes, net.class_weights)))
@@ -115,6 +115,14 @@ def print_setup(trainer):
         layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
     layers.add_row("total", "", f"{net.num_params:,}")
     out.print(layers)
+
+
+def _norm(model):
+    """'batchnorm (momentum 0.9, eps 1e-05), ' or 'layernorm (eps 1e-05), '; '' without a norm."""
+    if model.norm == "none":
+        return ""
+    momentum = f"momentum {model.norm_momentum:g}, " if model.norm == "batchnorm" else ""
+    return f"{model.norm} ({momentum}eps {model.norm_eps:g}), "
 
 
 def _outputs(data):

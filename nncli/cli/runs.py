@@ -41,10 +41,14 @@ def inspect(
         )
     out.print(head)
     layers = Table(title="layers")
-    for col in ("parameter", "shape", "count", "dtype"):
+    running = [layer for layer in info["layers"] if layer["kind"] != "parameter"]
+    for col in ("array" if running else "parameter", "shape", "count", "dtype", *(("kind",) if running else ())):
         layers.add_column(col)
     for layer in info["layers"]:
-        layers.add_row(layer["name"], "×".join(map(str, layer["shape"])), f"{layer['count']:,}", layer["dtype"])
+        kind = (layer["kind"],) if running else ()  # running statistics: saved, used by evaluation, never trained
+        layers.add_row(layer["name"], "×".join(map(str, layer["shape"])), f"{layer['count']:,}", layer["dtype"], *kind)
+    if running:
+        layers.caption = "running statistics: what evaluation normalizes with; not parameters, never trained"
     out.print(layers)
     metrics = Table(title="recorded metrics", show_header=False)
     for key, value in info["metrics"].items():

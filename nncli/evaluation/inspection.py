@@ -6,7 +6,9 @@ Everything here reads JSON and npz arrays only; nothing is unpickled or executed
 import os
 from pathlib import Path
 
-from nncli.config import changed_keys, flatten
+from pydantic import BaseModel
+
+from nncli.config import Config, flatten
 from nncli.errors import RunError
 from nncli.training import rundir
 from nncli.training.checkpoint import load_checkpoint, sha256_of
@@ -20,9 +22,13 @@ VAL_KEYS = ("val_accuracy", "val_rmse")
 
 
 def describe_checkpoint(path):
-    """A checkpoint's format, provenance, task, layers, recorded metrics, a regression run's target statistics
-    (None when not standardized) and (for a CSV) how its columns become the inputs, as a JSON-ready dict.
-    `encoding` is None for data without columns to encode, or from an older nncli."""
+    """A checkpoint's format, provenance, task, layers, recorded metrics, a regression run's target statistics (None
+    when not standardized) and (for a CSV) how its columns become the inputs, as a JSON-ready dict. `encoding` is
+    None for data without columns to encode, or from an older nncli.
+
+    `layers` lists the trained parameters (W_i, b_i, gamma_i, beta_i: kind "parameter", what `parameters` counts),
+    then a batch norm's running_mean_i and running_var_i (kind "running statistic": evaluation normalizes with them,
+    no optimizer updates them)."""
     ckpt = load_checkpoint(path)
     return {
         "path": str(path),
@@ -35,10 +41,7 @@ def describe_checkpoint(path):
         "classes": ckpt.classes,
         "target_mean": None if ckpt.target_mean is None else ckpt.target_mean.tolist(),
         "target_std": None if ckpt.target_std is None else ckpt.target_std.tolist(),
-        "layers": [
-            {"name": name, "shape": list(p.shape), "count": int(p.size), "dtype": str(p.dtype)}
-            for name, p in ckpt.params.items()
-        ],
+        "layers": _arrays(ckpt.params, "parameter") + _arrays(ckpt.running, "running statistic"),
         "parameters": int(sum(p.size for p in ckpt.params.values())),
         "standardized": ckpt.norm_mean is not None,
         "metrics": ckpt.meta["metrics"],
@@ -47,12 +50,44 @@ def describe_checkpoint(path):
     }
 
 
+def _arrays(arrays, kind):
+    """One `layers` entry per array: name, shape, count, dtype and kind."""
+    return [
+        {"name": name, "shape": list(a.shape), "count": int(a.size), "dtype": str(a.dtype), "kind": kind}
+        for name, a in arrays.items()
+    ]
+
+
 def _encoding(encoding):
     """The Encoding's record with each column's number of inputs: what `inspect` shows."""
     record = encoding.to_meta()
     for column, entry in zip(encoding.columns, record["columns"]):
         entry["inputs"] = column.width
     return record
+
+
+def _defaults(model=Config, prefix=""):
+    """{dotted.key: default} of every config key that has one (a required section, data, gives its own keys')."""
+    flat = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                flat.update(_defaults(field.annotation, f"{prefix}{name}."))
+            continue
+        value = field.get_default(call_default_factory=True)
+        flat.update(flatten({name: value.model_dump(mode="json") if isinstance(value, BaseModel) else value}, prefix))
+    return flat
+
+
+def _with_defaults(flat):
+    """A flattened config with the defaults of the keys it lacks, except where it gives that key's section itself
+    (train.early_stopping as a dict, or as null)."""
+    missing = {
+        k: v
+        for k, v in _defaults().items()
+        if k not in flat and not any(f.startswith(k + ".") or k.startswith(f + ".") for f in flat)
+    }
+    return {**missing, **flat}
 
 
 def read_summary(run_dir):
@@ -121,14 +156,17 @@ def _run_row(run_dir):
 
 
 def diff_runs(run_a, run_b):
-    """Config keys that differ between two runs, and their best and final metrics side by side."""
+    """Config keys that differ between two runs, and their best and final metrics side by side. A key a run's
+    config lacks because its nncli did not have it yet (model.norm before normalization) counts as its default,
+    which is what that run did: a run without a norm diffs as model.norm none, not as a missing key."""
     configs, summaries = [], []
     for run in (run_a, run_b):
         summaries.append(read_summary(run))
         ckpt = Path(run) / "checkpoint.npz"
         configs.append(load_checkpoint(ckpt).config if ckpt.exists() else {})
-    flat = [flatten(c) for c in configs]
-    keys = [k for k in changed_keys(*configs) if k != "output.dir"]  # each run's own path: the column headers
+    flat = [_with_defaults(flatten(c)) if c else {} for c in configs]
+    keys = sorted(k for k in set(flat[0]) | set(flat[1]) if flat[0].get(k) != flat[1].get(k))
+    keys = [k for k in keys if k != "output.dir"]  # each run's own path: the column headers
     metrics = {}
     for which in ("best", "final"):
         a, b = (s.get(which) or {} for s in summaries)

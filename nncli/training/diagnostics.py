@@ -2,8 +2,10 @@
 
 Per layer: the gradient norm, the update-to-weight ratio ‖ΔW‖/‖W‖ of the epoch's last step (rule of thumb ~1e-3),
 the weight norm, the fraction of dead ReLUs (never active on any of the epoch's batches) and the fraction of
-saturated sigmoid/tanh units (saturated on at least 90 % of the epoch's samples). Each kind of warning is given at
-most once per run.
+saturated sigmoid/tanh units (saturated on at least 90 % of the epoch's samples). With a norm (batchnorm, layernorm),
+also the mean and std of each hidden layer's pre-activation on the epoch's last batch, before the norm (z = h·W + b:
+preact_mean, preact_std) and after it (gamma·x̂ + beta: normed_mean, normed_std), so the norm fixing a collapsed or
+exploding scale shows. Each kind of warning is given at most once per run.
 """
 
 import math
@@ -96,11 +98,31 @@ class Diagnostics:
         """Remember the weights before the epoch's last update, to measure ‖ΔW‖/‖W‖."""
         self._theta_before = self.net.theta.copy()
         self._grads = {name: global_norm(g.ravel()) for name, g in self.net.grads.items() if name.startswith("W")}
+        self._normed = self._norm_stats()
+
+    def _norm_stats(self):
+        """{W_i: mean and std of z_i = h·W_i + b_i and of the norm's output gamma_i·x̂ + beta_i} on the batch just run
+        (train mode), for each hidden layer with a norm. z_i is recomputed from the affine's cached input, as the
+        norm and the activation work in place; one matmul per layer, once per epoch."""
+        stats = {}
+        for i, (affine, norm) in enumerate(zip(self.net.affines, self.net.norms), start=1):
+            z = np.matmul(affine.x, affine.W)
+            z += affine.b
+            normed = np.multiply(norm.xhat, norm.gamma)
+            normed += norm.beta
+            stats[f"W{i}"] = {
+                "preact_mean": float(z.mean(dtype=np.float64)),
+                "preact_std": float(z.std(dtype=np.float64)),
+                "normed_mean": float(normed.mean(dtype=np.float64)),
+                "normed_std": float(normed.std(dtype=np.float64)),
+            }
+        return stats
 
     def end_epoch(self, row):
         """Per-layer numbers for this epoch (a dict for metrics.jsonl) and the new warnings it raises."""
         layers, warnings = {}, []
         before = getattr(self, "_theta_before", None)
+        normed = getattr(self, "_normed", {})
         offsets = 0
         for i in range(1, len(self.net.affines) + 1):
             W = self.net.params[f"W{i}"]
@@ -111,7 +133,7 @@ class Diagnostics:
                 entry["grad_norm"] = self._grads[f"W{i}"]
                 entry["update_ratio"] = delta / max(global_norm(old), 1e-12)
             offsets += W.size
-            layers[f"W{i}"] = entry
+            layers[f"W{i}"] = {**entry, **normed.get(f"W{i}", {})}
         for n in range(1, len(self.hidden) + 1):
             if n in self.active:
                 layers[f"W{n}"]["dead_fraction"] = float(1 - np.mean(self.active[n]))
