@@ -57,7 +57,7 @@ def table(kind, n, seed):
 
 
 def train(tmp_path, name, text, target, *overrides):
-    """Train 12 epochs on the CSV `text`: returns the checkpoint."""
+    """Train 6 epochs on the CSV `text`: returns the checkpoint."""
     source = tmp_path / f"{name}.csv"
     source.write_text(text)
     raw = {
@@ -66,7 +66,7 @@ def train(tmp_path, name, text, target, *overrides):
         "data": {"source": str(source), "target": target, "val_fraction": 0.25},
         "model": {"hidden": [8, 6]},
         "optimizer": {"name": "adam", "lr": 0.02},
-        "train": {"epochs": 12, "batch_size": 16},
+        "train": {"epochs": 6, "batch_size": 16},
     }
     config = tmp_path / f"{name}.yaml"
     config.write_text(json.dumps(raw))
@@ -159,21 +159,29 @@ def network_outputs(checkpoint, feeds):
 
 ACTIVATIONS = ["relu", "leaky_relu", "sigmoid", "tanh", "elu"]
 NORMS = ["none", "batchnorm", "layernorm"]
-CASES = [(act, "softmax", norm, (i + j) % 2 == 0) for i, act in enumerate(ACTIVATIONS) for j, norm in enumerate(NORMS)]
-CASES += [(ACTIVATIONS[i % 5], loss, NORMS[i % 3], std) for i, loss in enumerate(TASKS) for std in (True, False)]
+CASES = [
+    (act, "softmax", norm, (i + j) % 2 == 0, ()) for i, act in enumerate(ACTIVATIONS) for j, norm in enumerate(NORMS)
+]
+CASES += [(ACTIVATIONS[i % 5], loss, NORMS[i % 3], std, ()) for i, loss in enumerate(TASKS) for std in (True, False)]
+CASES += [
+    ("relu", "softmax", "none", True, ("model.hidden=[]",)),
+    ("tanh", "svm", "batchnorm", False, ("model.dropout=0.3",)),
+]
 
 
 @pytest.mark.parametrize(
-    ("activation", "loss", "norm", "standardize"),
+    ("activation", "loss", "norm", "standardize", "extra"),
     CASES,
-    ids=[f"{a}-{loss}-{n}-{'std' if s else 'raw'}" for a, loss, n, s in CASES],
+    ids=[f"{a}-{loss}-{n}-{'std' if s else 'raw'}{''.join(e)}" for a, loss, n, s, e in CASES],
 )
-def test_onnxruntime_equals_predict_and_the_network_on_held_out_rows(tmp_path, activation, loss, norm, standardize):
+def test_onnxruntime_equals_predict_and_the_network_on_held_out_rows(
+    tmp_path, activation, loss, norm, standardize, extra
+):
     kind = TASKS[loss]
     target = {"classes": "label", "attributes": ["p", "q", "r"], "values": ["u", "v"]}[kind]
     dtype = "float64" if activation in ("tanh", "elu") else "float32"
     overrides = [f"loss={loss}", f"model.activation={activation}", f"model.norm={norm}", f"train.dtype={dtype}"]
-    overrides += [f"data.standardize={str(standardize).lower()}", "model.negative_slope=0.2", "model.alpha=0.7"]
+    overrides += [f"data.standardize={str(standardize).lower()}", "model.negative_slope=0.2", "model.alpha=0.7", *extra]
     checkpoint = train(tmp_path, "t", table(kind, 160, 0), target, *overrides)
     held_out = tmp_path / "new.csv"
     held_out.write_text(table(kind, 50, 1))

@@ -21,6 +21,7 @@ from nncli.export.graph import OPSET, Graph
 from nncli.export.inputs import CATEGORIES, FEATURES, encoding_of, network_input
 from nncli.nn.layers import Affine, Dropout
 from nncli.nn.losses import LOSSES
+from nncli.training.checkpoint import sha256_of
 
 
 def _batchnorm(g, gate, x):
@@ -124,6 +125,7 @@ def _metadata(ckpt, config, net, source):
         "nncli_version": __version__,
         "opset": str(OPSET),
         "checkpoint": str(source),
+        "checkpoint_sha256": sha256_of(source),
         "epoch": str(ckpt.epoch),
         "task": ckpt.task,
         "loss": config.loss,
