@@ -229,6 +229,27 @@ def test_a_cell_predict_refuses_gives_nan_outputs_in_its_row_only(tmp_path):
     assert np.isfinite(probabilities[0]).all() and np.isnan(probabilities[1:]).all()
 
 
+def test_columns_named_like_the_graphs_inputs_and_outputs_export(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["features,scores,categories,label"]
+    lines += [f"{i % 2 + rng.normal():.3f},{rng.normal():.3f},{'xy'[i % 2]},{'ab'[i % 2]}" for i in range(40)]
+    source = tmp_path / "odd.csv"
+    source.write_text("\n".join(lines) + "\n")
+    checkpoint = train(tmp_path, "odd", source.read_text(), "label", "model.hidden=[4]")
+    model = export(tmp_path, checkpoint)
+    outputs = session_outputs(model, feeds_of(model, source))
+    assert_same_as_predict(outputs, predicted(checkpoint, source), "classes", ["a", "b"])
+
+
+def test_a_regression_without_target_standardization_exports_its_raw_values(tmp_path):
+    checkpoint = train(tmp_path, "r", table("values", 80, 0), ["u", "v"], "loss=l2", "data.standardize_target=false")
+    held_out = tmp_path / "new.csv"
+    held_out.write_text(table("values", 20, 1))
+    model = export(tmp_path, checkpoint)
+    outputs = session_outputs(model, feeds_of(model, held_out))
+    assert_same_as_predict(outputs, predicted(checkpoint, held_out), "values", ["u", "v"])
+
+
 def test_metadata_names_the_opset_the_classes_and_the_feature_names(tmp_path):
     checkpoint = train(tmp_path, "m", table("classes", 80, 0), "label")
     model = onnx.load(str(export(tmp_path, checkpoint)))

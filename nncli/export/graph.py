@@ -12,11 +12,12 @@ IR_VERSION = 9  # the IR that goes with opset 19 (onnx 1.14): any runtime that r
 class Graph:
     """Nodes and initializers of one graph in `dtype` (the network's: float32 or float64), each given a unique name."""
 
-    def __init__(self, onnx, dtype):
+    def __init__(self, onnx, dtype, reserved=()):
+        """`reserved`: the inputs' and outputs' names, which no value made from a stem (a column's name) may take."""
         self.onnx, self.helper = onnx, onnx.helper
         self.dtype = np.dtype(dtype)
         self.elem = onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
-        self.nodes, self.initializers, self._used = [], [], {}
+        self.nodes, self.initializers, self._used = [], [], dict.fromkeys(reserved, 1)
 
     def name(self, stem):
         """`stem` the first time, then stem_1, stem_2, …"""

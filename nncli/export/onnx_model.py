@@ -75,6 +75,9 @@ def _layers(g, net, x, source):
     return x
 
 
+OUTPUTS = ("label", "attributes", "probabilities", "scores", "values")
+
+
 def _head(g, ckpt, loss, scores):
     """[(output name, value name, element type, width or None for (N,))] of the loss's head on the scores."""
     C, elem = len(ckpt.classes), g.elem
@@ -100,7 +103,7 @@ def _head(g, ckpt, loss, scores):
 def onnx_model(onnx, net, ckpt, config, source):
     """The ModelProto of checkpoint `source` (its loaded network, Checkpoint and config): one graph from a CSV
     row's cells to the head's outputs; feature names in the inputs' doc_string, everything else in metadata_props."""
-    g = Graph(onnx, net.dtype)
+    g = Graph(onnx, net.dtype, reserved=(FEATURES, CATEGORIES, *OUTPUTS))
     inputs, x = network_input(g, ckpt)
     scores = _layers(g, net, x, source)
     outputs = []
