@@ -229,6 +229,18 @@ def test_a_cell_predict_refuses_gives_nan_outputs_in_its_row_only(tmp_path):
     assert np.isfinite(probabilities[0]).all() and np.isnan(probabilities[1:]).all()
 
 
+def test_an_unseen_category_under_ignore_and_filled_cells_equal_predict(tmp_path):
+    lines = ["x,color,label", *(f"{i % 2 * 4 + 0.1 * i:.2f},{['red', 'blue'][i % 2]},{'ab'[i % 2]}" for i in range(40))]
+    extra = ("model.hidden=[4]", "data.unknown_category=ignore", "data.missing=median")
+    checkpoint = train(tmp_path, "c", "\n".join(lines) + "\n", "label", *extra)
+    held_out = tmp_path / "new.csv"
+    held_out.write_text("x,color\n0.5,green\nNA,NA\n4.1,\n")
+    model = export(tmp_path, checkpoint)
+    outputs = session_outputs(model, feeds_of(model, held_out))
+    assert np.isfinite(outputs["probabilities"]).all()
+    assert_same_as_predict(outputs, predicted(checkpoint, held_out), "classes", ["a", "b"])
+
+
 def test_columns_named_like_the_graphs_inputs_and_outputs_export(tmp_path):
     rng = np.random.default_rng(0)
     lines = ["features,scores,categories,label"]
@@ -295,6 +307,9 @@ def test_refusals_name_the_checkpoint_or_the_format(small, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 not really")
     refused(run("export", bad, "--out", tmp_path / "m.onnx"), "bad.npz")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(small.read_bytes()[: small.stat().st_size // 2])
+    refused(run("export", cut, "--out", tmp_path / "m.onnx"), "cut.npz")
     assert not (tmp_path / "m.onnx").exists()
 
 
