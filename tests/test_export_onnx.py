@@ -241,6 +241,18 @@ def test_an_unseen_category_under_ignore_and_filled_cells_equal_predict(tmp_path
     assert_same_as_predict(outputs, predicted(checkpoint, held_out), "classes", ["a", "b"])
 
 
+def test_a_model_without_na_values_reads_every_text_cell_as_a_category(tmp_path):
+    lines = ["x,color,label", *(f"{i % 2 * 4 + 0.1 * i:.2f},{['NA', 'blue'][i % 2]},{'ab'[i % 2]}" for i in range(40))]
+    checkpoint = train(
+        tmp_path, "n", "\n".join(lines) + "\n", "label", "model.hidden=[4]", "data.na_values=[]", "data.missing=median"
+    )
+    held_out = tmp_path / "new.csv"
+    held_out.write_text("x,color\n0.5,NA\n4.1,blue\n")
+    model = export(tmp_path, checkpoint)
+    outputs = session_outputs(model, feeds_of(model, held_out, na_values=()))
+    assert_same_as_predict(outputs, predicted(checkpoint, held_out), "classes", ["a", "b"])
+
+
 def test_columns_named_like_the_graphs_inputs_and_outputs_export(tmp_path):
     rng = np.random.default_rng(0)
     lines = ["features,scores,categories,label"]

@@ -83,17 +83,23 @@ def _one_hot(g, k, column, encoding):
     hit = g.op(
         "Cast", [g.op("Equal", [cell, g.text(f"{column.name}_categories", column.categories, (1, K))])], to=g.elem
     )
-    is_na = g.op("Equal", [cell, g.text("na_values", encoding.na_values, (1, len(encoding.na_values)))])
-    missing = g.op("ReduceMax", [g.op("Cast", [is_na], to=g.elem), g.const("axis", [1], np.int64)], keepdims=1)
-    block, bad = hit, None
-    if column.fill is not None:
+    block, bad, missing = hit, None, _missing(g, cell, encoding.na_values)
+    if column.fill is not None and missing is not None:
         e_fill = (np.asarray(column.categories) == column.fill)[None, :]
         block = g.op("Add", [hit, g.op("Mul", [missing, g.const(f"{column.name}_fill", e_fill)])], column.name)
     if encoding.unknown_category == "error":  # neither a category nor a missing cell that is filled
         known = g.op("ReduceMax", [block, g.const("axis", [1], np.int64)], keepdims=1)
         bad = g.op("Less", [known, g.const("half", 0.5)])
-    elif column.fill is None:
+    elif column.fill is None and missing is not None:
         bad = g.op("Greater", [missing, g.const("half", 0.5)])
     if bad is not None:
         block = g.op("Where", [bad, g.const("nan", np.nan), block], column.name)
     return block
+
+
+def _missing(g, cell, na_values):
+    """(N, 1): 1 where the text cell (N, 1) is one of `na_values`, else 0; None when there are none (data.na_values [])."""
+    if not na_values:
+        return None
+    is_na = g.op("Equal", [cell, g.text("na_values", na_values, (1, len(na_values)))])
+    return g.op("ReduceMax", [g.op("Cast", [is_na], to=g.elem), g.const("axis", [1], np.int64)], keepdims=1)
