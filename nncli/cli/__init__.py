@@ -5,7 +5,7 @@ from importlib import import_module
 from nncli.cli.app import app
 
 # Registered in this order, which is the order `nncli --help` lists them: the three-command job first.
-COMMAND_GROUPS = ("train", "evaluate", "gradcheck", "graph", "sweep", "tools", "runs")
+COMMAND_GROUPS = ("train", "evaluate", "export", "gradcheck", "graph", "sweep", "tools", "runs")
 for _group in COMMAND_GROUPS:
     import_module(f"nncli.cli.{_group}")
 
