@@ -12,6 +12,7 @@ examples are derandomized and no example database is kept, so CI draws the same 
 
 import ast
 import gzip
+import importlib.util
 import io
 import json
 import os
@@ -565,6 +566,8 @@ def test_eval_inspect_predict_on_a_damaged_checkpoint(seeds, name, mutations):
         nncli("eval", ckpt, "--data", d / "new.csv")
         nncli("inspect", ckpt)
         nncli("predict", ckpt, d / "new.csv")
+        if importlib.util.find_spec("onnx") is not None:
+            nncli("export", ckpt, "--out", d / "m.onnx", "--force")
 
 
 @FUZZ
