@@ -16,6 +16,7 @@ from nncli.cli import app
 from nncli.config import config_from_dict
 from nncli.training import trainer as trainer_module
 from nncli.training.rundir import read_metrics
+from nncli.training.tensorboard import log_hparams
 from nncli.training.trainer import Trainer
 from tests.test_resume import train_interrupted
 
@@ -192,9 +193,11 @@ def test_scalars_of_epochs_whose_events_are_gone_come_from_metrics_jsonl(tmp_pat
 def test_a_replaced_run_starts_a_fresh_log(tmp_path):
     run_dir = tmp_path / "run"
     Trainer(config(), run_dir).run()
+    log_hparams(run_dir, {"seed": 0}, {"status": "completed", "final": read_metrics(run_dir)[-1]})
     Trainer(config(train={"epochs": 2}), run_dir, force=True).run()
     assert_every_scalar_once(run_dir)
     assert max(step for _, step in events(run_dir)) == 2
+    assert [p.name for p in (run_dir / "tensorboard").iterdir()] == ["events.out.tfevents.0-run.nncli"]
 
 
 def test_a_resume_that_changes_the_config_logs_the_new_config_where_it_starts(tmp_path):
@@ -278,7 +281,8 @@ def test_without_tensorboardx_the_run_names_the_extra(tmp_path, monkeypatch):
 
 def test_output_tensorboard_must_be_true_or_false(tmp_path):
     result = runner.invoke(app, ["train", str(config_file(tmp_path)), "output.tensorboard=maybe", "-q"])
-    assert result.exit_code == 2 and "output.tensorboard" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "output.tensorboard: expected true or false, got 'maybe'" in result.output
 
 
 def test_a_tensorboard_path_that_is_a_link_is_never_written_through(tmp_path):

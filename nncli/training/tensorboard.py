@@ -128,13 +128,14 @@ class TensorBoardLog:
         self.path = self.log_dir / EVENTS
         config = dump_config_yaml(trainer.config)
         kept, text = [self._event_record(file_version="brain.Event:2")], None
-        if (trainer.run_dir / "checkpoint.npz").exists():  # resumed: its rows are the epochs committed
+        resumed = (trainer.run_dir / "checkpoint.npz").exists()  # its rows are the epochs committed
+        if resumed:
             text = self._committed(trainer.rows, kept)
         if text != _preformatted(config):
             kept.append(self._text("config", config, len(trainer.rows)))
         atomic_write(self.path, lambda f: f.write(b"".join(kept)))  # a fresh run replaces what an earlier left
         for old in _event_files(self.log_dir):
-            if old.name not in (EVENTS, HPARAMS):
+            if old.name != EVENTS and (old.name != HPARAMS or not resumed):  # a study rewrites its hparams at the end
                 old.unlink()
         check_target(self.path)
         try:
