@@ -122,7 +122,7 @@ class TensorBoardLog:
     """Writes a Trainer's epochs to RUN_DIR/tensorboard/: `epoch(row)` after each completed epoch."""
 
     def __init__(self, trainer):
-        self.net, self.dtype = trainer.net, trainer.dtype
+        self.net = trainer.net
         self.event_pb2, self.summary_pb2 = _proto("event_pb2"), _proto("summary_pb2")
         self.log_dir = _log_dir(trainer.run_dir)
         self.path = self.log_dir / EVENTS
