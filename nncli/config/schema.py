@@ -225,6 +225,9 @@ class OutputConfig(Section):
     """Where the run directory goes."""
 
     dir: PathText | None = Field(None, description="Run directory (default: runs/<name>).")
+    tensorboard: bool = Field(
+        False, description="Write TensorBoard event files to RUN_DIR/tensorboard/ (pip install 'nncli[tensorboard]')."
+    )
 
 
 class Config(Section):

@@ -20,6 +20,7 @@ from nncli.nn.metrics import monitors
 from nncli.studies.stats import mean_and_std
 from nncli.training.atomic import atomic_write_json
 from nncli.training.rundir import holds_run
+from nncli.training.tensorboard import log_hparams
 
 METRICS = tuple(monitors())
 TEST_METRICS = tuple(monitors(["test"]))
@@ -94,6 +95,8 @@ def run_seeds(
             cfg, run_dir, force=force if continuing else force or resume, resume=continuing, **trainer_kwargs
         )
         summary = trainer.run()
+        if cfg.output.tensorboard:
+            log_hparams(run_dir, {"seed": seed}, summary)  # TensorBoard's HParams view compares the seeds
         run = seed_summary(seed, run_dir, summary, has_test=trainer.data.test is not None)
         runs.append(run)
         study = summarize(seeds, runs)

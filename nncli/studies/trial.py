@@ -21,6 +21,7 @@ from nncli.config import config_from_dict
 from nncli.errors import NncliError, RunError
 from nncli.studies.stats import mean_and_std
 from nncli.training.atomic import atomic_write_json
+from nncli.training.tensorboard import log_hparams
 
 LOCK_WAIT_SECONDS = 10
 
@@ -101,7 +102,10 @@ def _train_seed(task, i, seed, out):
         return None
 
     try:
-        return _train(config, out / f"seed-{seed}", on_epoch, task["number"]), curve
+        summary = _train(config, out / f"seed-{seed}", on_epoch, task["number"])
+        if config.output.tensorboard:  # TensorBoard's HParams view compares the trials
+            log_hparams(out / f"seed-{seed}", {**task["params"], "seed": seed}, summary)
+        return summary, curve
     except Exception as e:
         return _failure(e), curve
 

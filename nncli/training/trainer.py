@@ -34,6 +34,7 @@ from nncli.training.resume import restore
 from nncli.training.rundir import MetricsLog, metric_columns, new_run_id, prepare_run_dir, write_failure, write_summary
 from nncli.training.signals import Interrupted, stop_requests, stopped_by
 from nncli.training.state import Carried, TrainState
+from nncli.training.tensorboard import tensorboard_log
 
 
 class Trainer:
@@ -114,7 +115,7 @@ class Trainer:
                 self.on_start(self)
             if p.epochs_done == 0 and p.step == 0:
                 self._warn_before_first_step()
-            with MetricsLog(self.run_dir, metric_columns(self.data.task)) as log:
+            with MetricsLog(self.run_dir, metric_columns(self.data.task)) as log, tensorboard_log(self) as self.events:
                 status = self._epochs(log)
             return self._finish(status)
         except OutputError as e:
@@ -160,6 +161,8 @@ class Trainer:
                 return "interrupted"
             p.step, p.partial = 0, [0.0, 0]
             row = self._row(epoch, trained, val, lr, t0)
+            if self.events is not None:  # before the commit: resume drops the event of an epoch not committed
+                self.events.epoch(row)
             self._commit(row, log)
             stopping = self.stop_signal is not None  # arrived during the epoch's last step: it completed first
             if self.on_epoch and (status := self.on_epoch(row)):
