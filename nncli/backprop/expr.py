@@ -17,7 +17,9 @@ from nncli.errors import ConfigError, show_value
 MAX_CHARS = 1000
 MAX_NODES = 200
 MAX_EXPONENT = 64
-MAX_ELEMENTS = 1_000_000  # per wire: 8 MB of float64
+MAX_ELEMENTS = (
+    100_000  # per wire (800 kB of float64): the numerical check runs the circuit 4 times per checked coordinate
+)
 FUNCTIONS = {  # name: (number of arguments, gate factory)
     "max": (2, gates.Max),
     "min": (2, gates.Min),

@@ -38,9 +38,9 @@ def print_circuit(c, out, digits=2, jacobian=False):
     if np.ndim(c.wires[-1].value):
         out.print("[dim]the output is a tensor: backward starts from ones, the gradient of the sum of its entries[/]")
     wires = Table()
-    wires.add_column("wire")
-    wires.add_column("value", justify="right", no_wrap=True)
-    wires.add_column("gradient", justify="right", no_wrap=True)
+    wires.add_column("wire", no_wrap=True)
+    wires.add_column("value", justify="right")
+    wires.add_column("gradient", justify="right")
     for w in c.wires:
         wires.add_row(escape(w.name), value_text(w.value, digits), value_text(w.grad, digits))
     out.print(wires)

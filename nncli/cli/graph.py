@@ -185,11 +185,11 @@ def _print_trace(t, samples):
 @user_errors
 def backprop(
     config: Optional[str] = typer.Argument(
-        None, metavar="[CONFIG]", help="YAML config whose network is traced on a few samples of its data."
+        None, metavar="CONFIG", help="YAML config whose network is traced on a few samples of its data."
     ),
     overrides: Optional[List[str]] = typer.Argument(
         None,
-        metavar="[KEY=VALUE]...",
+        metavar="KEY=VALUE",
         help="Config overrides KEY=VALUE (as for train); with --expr or --circuit, inputs NAME=VALUE "
         "(a number, a list or a matrix as YAML/JSON: W='[[0.1, 0.5], [-0.3, 0.8]]').",
     ),
