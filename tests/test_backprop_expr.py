@@ -220,7 +220,7 @@ def caret(output):
 @pytest.mark.parametrize(
     "args, message, marked",
     [
-        (["x + q", "x=1"], "no value for 'q' (column 5): give it as q=VALUE (values given: x)", "q"),
+        (["x + q", "x=1"], "no value for 'q' (column 5): give q a value (values given: x)", "q"),
         (["W @ y", "W=[[1, 2], [3, 4]]", "y=[1, 2, 3]"], "the left side has 2 columns, the right 3 rows", "W @ y"),
         (["1 + x.shape", "x=1"], "the attribute .shape (only .T, the transpose) is not allowed (column 5)", "x.shape"),
         (["2 * print(x)", "x=1"], "calling 'print' (not one of the functions) is not allowed (column 5)", "print(x)"),

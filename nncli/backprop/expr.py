@@ -157,7 +157,7 @@ def build(text, values, labels=None):
         node = next(n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == missing[0])
         given = ", ".join(sorted(values)) or "none"
         raise ExpressionError(
-            f"no value for {missing[0]!r} (column {_span(text, node)[0] + 1}): give it as {missing[0]}=VALUE "
+            f"no value for {missing[0]!r} (column {_span(text, node)[0] + 1}): give {missing[0]} a value "
             f"(values given: {given})",
             text,
             _span(text, node),

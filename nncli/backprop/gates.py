@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from nncli.backprop.tensor_gates import (  # noqa: F401  (the vector gates, re-exported with the scalar ones)
+    DIAGONAL,
     Abs,
     Dot,
     Exp,
@@ -34,8 +35,6 @@ from nncli.backprop.tensor_gates import (  # noqa: F401  (the vector gates, re-e
     activation_gate,
 )
 from nncli.backprop.tensor_gates import unbroadcast as _unbroadcast
-
-DIAGONAL = "diagonal (elementwise), never materialized"
 
 
 class Add:

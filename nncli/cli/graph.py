@@ -58,7 +58,7 @@ def _tree(graph):
 def graph(
     source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help="A YAML config or a checkpoint (.npz)."),
     overrides: Optional[List[str]] = typer.Argument(
-        None, help="Dotted config overrides KEY=VALUE, as for train, e.g. model.activation=tanh."
+        None, metavar="KEY=VALUE", help="Dotted config overrides KEY=VALUE, as for train, e.g. model.activation=tanh."
     ),
     fmt: str = typer.Option("text", "--format", help="text (a tree) | dot (Graphviz DOT)."),
     out_file: Optional[Path] = typer.Option(
