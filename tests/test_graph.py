@@ -9,8 +9,9 @@ import pydot
 import pytest
 from typer.testing import CliRunner
 
+from nncli.backprop.circuits import circuit
 from nncli.backprop.graph import network_graph, to_dot
-from nncli.backprop.trace import circuit, trace
+from nncli.backprop.trace import trace
 from nncli.cli import app
 from nncli.nn.network import Network
 

@@ -7,19 +7,18 @@ shown as its two gates from its own cached x and results: the add gate passes do
 the product unchanged; the multiply gate gives dW = xᵀ·dout and dx = dout·Wᵀ. A norm gate (batchnorm, layernorm)
 sends dgamma_i and dbeta_i to its parameters and dz_i back to the affine's output z_i.
 
-`circuit(name)` builds the worked scalar circuits of the notes from the same gates (`add-mul`, `sigmoid-neuron`,
-`max`) and returns the forward value and the gradient at every wire.
+The notes' worked circuits (`add-mul`, `sigmoid-neuron`, `max`, `vector`, `sigmoid-staged`) and typed ones are
+in `backprop.circuits`, built from the same gates.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from nncli.backprop.gates import Add, Max, Multiply, record
+from nncli.backprop.gates import Add, record
 from nncli.backprop.graph import network_graph
 from nncli.gradcheck.numerical import check_network
-from nncli.nn.activations import Sigmoid
-from nncli.nn.layers import Affine, Dropout
+from nncli.nn.layers import Dropout
 from nncli.nn.losses import LOSSES
 from nncli.nn.normalization import Normalization
 from nncli.nn.regularization import add_regularization_grad
@@ -162,114 +161,6 @@ def _layer_step(node, fwd, back, normed=False):
         return Step(label, node.layer.rule, fwd.result, back.value, grads)
     wire = f"da{i}" if isinstance(node.layer, Dropout) else f"dn{i}" if normed else f"dz{i}"
     return Step(label, node.layer.rule, fwd.result, back.value, {wire: back.result})
-
-
-@dataclass
-class Wire:
-    """A scalar wire of a circuit: its forward value and the gradient of the output on it."""
-
-    name: str
-    value: float
-    grad: float
-
-    def __post_init__(self):
-        self.value, self.grad = float(self.value), float(self.grad)
-
-
-@dataclass
-class Circuit:
-    """A worked circuit: the formula, every wire (inputs first, output last) and its gates in backward order."""
-
-    name: str
-    formula: str
-    wires: list
-    steps: list
-
-
-def _add_mul():
-    x, y, z = -2.0, 5.0, -4.0
-    add, mul = Add(), Multiply()
-    q = add.forward(x, y)
-    f = mul.forward(q, z)
-    dq, dz = mul.backward(1.0)
-    dx, dy = add.backward(dq)
-    wires = [Wire("x", x, dx), Wire("y", y, dy), Wire("z", z, dz), Wire("q = x + y", q, dq), Wire("f = q·z", f, 1.0)]
-    steps = [
-        Step("f = q·z", Multiply.rule, f, 1.0, {"dq": dq, "dz": dz}),
-        Step("q = x + y", Add.rule, q, dq, {"dx": dx, "dy": dy}),
-    ]
-    return Circuit("add-mul", "f = (x + y)·z", wires, steps)
-
-
-def _sigmoid_neuron():
-    w, x = np.array([2.0, -3.0, -3.0]), np.array([[-1.0, -2.0]])
-    affine, sigmoid = Affine(w[:2].reshape(2, 1).copy(), w[2:].copy()), Sigmoid()
-    scores = affine.forward(x)
-    s = scores[0, 0]
-    f = sigmoid.forward(scores)[0, 0]
-    ds = sigmoid.backward(np.ones((1, 1)))[0, 0]
-    dx = affine.backward(np.array([[ds]]))[0]
-    dw = [affine.dW[0, 0], affine.dW[1, 0], affine.db[0]]
-    wires = [
-        Wire("w0", w[0], dw[0]),
-        Wire("x0", x[0, 0], dx[0]),
-        Wire("w1", w[1], dw[1]),
-        Wire("x1", x[0, 1], dx[1]),
-        Wire("w2", w[2], dw[2]),
-        Wire("s = w0·x0 + w1·x1 + w2", s, ds),
-        Wire("f = σ(s)", f, 1.0),
-    ]
-    steps = [
-        Step("f = σ(s)", Sigmoid.rule, f, 1.0, {"ds": ds}),
-        Step(
-            "s = w0·x0 + w1·x1 + w2 (affine)",
-            "affine: dw_i = x_i·ds, dw2 = ds, dx_i = w_i·ds",
-            s,
-            ds,
-            {"dw0": dw[0], "dw1": dw[1], "dw2": dw[2], "dx0": dx[0], "dx1": dx[1]},
-        ),
-    ]
-    return Circuit("sigmoid-neuron", "f = σ(w0·x0 + w1·x1 + w2)", wires, steps)
-
-
-def _max():
-    x, y, z, w = 3.0, -4.0, 2.0, -1.0
-    mul, mx, add, scale = Multiply(), Max(), Add(), Multiply()
-    p = mul.forward(x, y)
-    m = mx.forward(z, w)
-    s = add.forward(p, m)
-    f = scale.forward(2.0, s)
-    _, ds = scale.backward(1.0)
-    dp, dm = add.backward(ds)
-    dz, dw = map(float, mx.backward(dm))  # np.where gives 0-d arrays
-    dx, dy = mul.backward(dp)
-    wires = [
-        Wire("x", x, dx),
-        Wire("y", y, dy),
-        Wire("z", z, dz),
-        Wire("w", w, dw),
-        Wire("p = x·y", p, dp),
-        Wire("m = max(z, w)", m, dm),
-        Wire("s = p + m", s, ds),
-        Wire("f = 2·s", f, 1.0),
-    ]
-    steps = [
-        Step("f = 2·s", Multiply.rule, f, 1.0, {"ds": ds}),
-        Step("s = p + m", Add.rule, s, ds, {"dp": dp, "dm": dm}),
-        Step("m = max(z, w)", Max.rule, m, dm, {"dz": dz, "dw": dw}),
-        Step("p = x·y", Multiply.rule, p, dp, {"dx": dx, "dy": dy}),
-    ]
-    return Circuit("max", "f = 2·(x·y + max(z, w))", wires, steps)
-
-
-CIRCUITS = {"add-mul": _add_mul, "sigmoid-neuron": _sigmoid_neuron, "max": _max}
-
-
-def circuit(name):
-    """The worked circuit `name` (one of CIRCUITS), computed with the engine's gates."""
-    if name not in CIRCUITS:
-        raise ValueError(f"circuit must be one of {', '.join(CIRCUITS)}, got {name!r}")
-    return CIRCUITS[name]()
 
 
 def trace_config(config, samples=2, seed=None):

@@ -4,7 +4,7 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import typer
@@ -14,7 +14,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.tree import Tree
 
-from nncli.backprop.trace import CIRCUITS
+from nncli.backprop.circuits import CIRCUITS
 from nncli.cli.app import HINTS, app, err, out, user_errors
 from nncli.cli.gradcheck import check_table
 
@@ -57,6 +57,9 @@ def _tree(graph):
 @user_errors
 def graph(
     source: Path = typer.Argument(..., metavar="CONFIG|CHECKPOINT", help="A YAML config or a checkpoint (.npz)."),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, metavar="KEY=VALUE", help="Dotted config overrides KEY=VALUE, as for train, e.g. model.activation=tanh."
+    ),
     fmt: str = typer.Option("text", "--format", help="text (a tree) | dot (Graphviz DOT)."),
     out_file: Optional[Path] = typer.Option(
         None, "--out", help="Write to FILE; .svg/.png/.pdf renders the graph with Graphviz's `dot`."
@@ -66,6 +69,8 @@ def graph(
     """Show the network's forward graph as gates: x → mul W1 → add b1 → activation → … → scores → loss → L.
 
     Example: `nncli graph configs/spiral-2layer.yaml --format dot --out spiral.svg`
+
+    Example: `nncli graph configs/spiral-2layer.yaml 'model.hidden=[64,32]'`
     """
     from nncli.backprop.graph import to_dot
     from nncli.evaluation.network import load_graph
@@ -75,7 +80,7 @@ def graph(
         raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
     if out_file is not None:
         check_output(out_file, force)  # before any work: never replace a file unasked
-    g = load_graph(source)
+    g = load_graph(source, overrides or ())
     if out_file is None and fmt == "dot":
         print(to_dot(g), end="")
     elif out_file is None:
@@ -176,34 +181,17 @@ def _print_trace(t, samples):
     out.print(check_table(t.checks, "numerical gradient check (centered differences, h = 1e-5)"))
 
 
-def _two(v):
-    return f"{round(float(v), 2) + 0.0:.2f}"  # + 0.0 turns −0.00 into 0.00
-
-
-def _print_circuit(c):
-    out.print(f"[bold]{c.name}[/]: {escape(c.formula)}; every wire's value and gradient df/dwire:")
-    wires = Table()
-    wires.add_column("wire")
-    wires.add_column("value", justify="right")
-    wires.add_column("gradient", justify="right")
-    for w in c.wires:
-        wires.add_row(escape(w.name), _two(w.value), _two(w.grad))
-    out.print(wires)
-    out.print("backward, gate by gate:")
-    for step in c.steps:
-        sends = ", ".join(f"{escape(k)} = {_two(v)}" for k, v in step.downstream.items())
-        out.print(
-            f"  {escape(step.gate)} = {_two(step.output)}: upstream {_two(step.upstream)} → {sends}"
-            f"\n    [dim]{escape(step.rule)}[/]",
-            soft_wrap=True,
-        )
-
-
 @app.command()
 @user_errors
 def backprop(
-    config: Optional[Path] = typer.Argument(
-        None, help="YAML config whose network is traced on a few samples of its data."
+    config: Optional[str] = typer.Argument(
+        None, metavar="CONFIG", help="YAML config whose network is traced on a few samples of its data."
+    ),
+    overrides: Optional[List[str]] = typer.Argument(
+        None,
+        metavar="KEY=VALUE",
+        help="Config overrides KEY=VALUE (as for train); with --expr or --circuit, inputs NAME=VALUE "
+        "(a number, a list or a matrix as YAML/JSON: W='[[0.1, 0.5], [-0.3, 0.8]]').",
     ),
     samples: int = typer.Option(2, "--samples", min=1, help="Samples K of the config's training data."),
     seed: Optional[int] = typer.Option(
@@ -212,28 +200,76 @@ def backprop(
     circuit: Optional[str] = typer.Option(
         None, "--circuit", help=f"A worked circuit of the notes instead: {' | '.join(CIRCUITS)}."
     ),
+    expr: Optional[str] = typer.Option(
+        None,
+        "--expr",
+        help="Your own circuit: + - * / ** @ .T, max min exp log sigmoid tanh relu abs sum dot norm2, "
+        "e.g. 'norm2(W @ x)'.",
+    ),
+    digits: int = typer.Option(
+        2, "--digits", min=0, max=15, help="Decimals printed for a circuit (the notes round to 2)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="A circuit's trace as JSON, at full precision."),
+    fmt: str = typer.Option(
+        "text", "--format", help="text | dot (a circuit as Graphviz DOT, values and gradients on the edges)."
+    ),
+    jacobian: bool = typer.Option(False, "--jacobian", help="Print each gate's full Jacobian (at most 36 entries)."),
 ):
     """One forward and backward pass, gate by gate: outputs, upstream gradients, local rules, gradients sent on.
 
-    Example: `nncli backprop configs/spiral-2layer.yaml --samples 2` or `nncli backprop --circuit add-mul`.
-    Ends with the parameter gradients and a numerical check of each; exit 1 if a check fails.
-    """
-    from nncli.backprop import trace as bp
+    Example: `nncli backprop configs/spiral-2layer.yaml model.activation=tanh --samples 2`
 
-    if circuit is not None:
-        if config is not None:
-            raise typer.BadParameter("give either CONFIG or --circuit, not both", param_hint="--circuit")
-        if circuit not in bp.CIRCUITS:
-            raise typer.BadParameter(
-                f"must be one of {', '.join(bp.CIRCUITS)}, got {circuit!r}", param_hint="--circuit"
-            )
-        _print_circuit(bp.circuit(circuit))
-        return
+    Example: `nncli backprop --circuit add-mul x=3` or `nncli backprop --expr 'norm2(W @ x)' x='[0.2, 0.4]'
+    W='[[0.1, 0.5], [-0.3, 0.8]]'`
+
+    Ends with a numerical check of every gradient; exit 1 if a check fails. A circuit evaluated exactly at a
+    non-differentiable point (a tie of max, relu at 0) is traced with a subgradient, then exits 2 saying where.
+    """
+    if fmt not in ("text", "dot"):
+        raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
+    if circuit is not None or expr is not None:
+        return _typed_circuit(
+            circuit, expr, [config, *(overrides or ())] if config else [], digits, as_json, fmt, jacobian
+        )
     if config is None:
-        raise typer.BadParameter(f"give a CONFIG to trace, or --circuit {'|'.join(CIRCUITS)}", param_hint="CONFIG")
+        raise typer.BadParameter(
+            f"give a CONFIG to trace, --circuit {'|'.join(CIRCUITS)} or --expr EXPR", param_hint="CONFIG"
+        )
+    if as_json or fmt == "dot" or jacobian:
+        raise typer.BadParameter(
+            "--json, --format dot and --jacobian show a circuit (--expr or --circuit); "
+            "nncli graph CONFIG --format dot draws a network",
+            param_hint="CONFIG",
+        )
     from nncli.evaluation.network import trace_file
 
-    t, _ = trace_file(config, samples, seed)
+    t, _ = trace_file(config, samples, seed, overrides or ())
     _print_trace(t, len(t.dx))
     if not all(r.passed for r in t.checks):
+        raise typer.Exit(1)
+
+
+def _typed_circuit(name, expr, assignments, digits, as_json, fmt, jacobian):
+    """Trace a named or typed circuit and show it (text, JSON or DOT); exit 2 at a kink, 1 if a check fails."""
+    import json
+
+    from nncli.backprop import circuits
+    from nncli.cli.circuit_view import print_circuit, value_text
+
+    if name is not None and expr is not None:
+        raise typer.BadParameter("give either --circuit or --expr, not both", param_hint="--expr")
+    if name is not None and name not in CIRCUITS:
+        raise typer.BadParameter(f"must be one of {', '.join(CIRCUITS)}, got {name!r}", param_hint="--circuit")
+    if name is not None:
+        result = circuits.circuit(name, assignments)
+    else:
+        result = circuits.evaluate(expr, circuits.parse_values(assignments))
+    if as_json:
+        print(json.dumps(circuits.as_dict(result), indent=2))
+    elif fmt == "dot":
+        print(circuits.to_dot(result, lambda v: value_text(v, digits)), end="")
+    else:
+        print_circuit(result, out, digits, jacobian)
+    circuits.refuse_ties(result)
+    if not all(r.passed for r in result.checks):
         raise typer.Exit(1)
