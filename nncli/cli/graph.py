@@ -193,7 +193,9 @@ def backprop(
         help="Config overrides KEY=VALUE (as for train); with --expr or --circuit, inputs NAME=VALUE "
         "(a number, a list or a matrix as YAML/JSON: W='[[0.1, 0.5], [-0.3, 0.8]]').",
     ),
-    samples: int = typer.Option(2, "--samples", min=1, help="Samples K of the config's training data."),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", min=1, help="Samples K of the config's training data (default 2)."
+    ),
     seed: Optional[int] = typer.Option(
         None, "--seed", min=0, help="Seed of the weights and the sample choice (default: the config's)."
     ),
@@ -228,6 +230,11 @@ def backprop(
     if fmt not in ("text", "dot"):
         raise typer.BadParameter(f"must be text or dot, got {fmt!r}", param_hint="--format")
     if circuit is not None or expr is not None:
+        if samples is not None or seed is not None:
+            raise typer.BadParameter(
+                "--samples and --seed pick a config's data rows and weights; a circuit's inputs are NAME=VALUE",
+                param_hint="--samples" if samples is not None else "--seed",
+            )
         return _typed_circuit(
             circuit, expr, [config, *(overrides or ())] if config else [], digits, as_json, fmt, jacobian
         )
@@ -243,7 +250,7 @@ def backprop(
         )
     from nncli.evaluation.network import trace_file
 
-    t, _ = trace_file(config, samples, seed, overrides or ())
+    t, _ = trace_file(config, samples or 2, seed, overrides or ())
     _print_trace(t, len(t.dx))
     if not all(r.passed for r in t.checks):
         raise typer.Exit(1)
