@@ -300,6 +300,6 @@ def test_graph_of_a_checkpoint_refuses_overrides_of_its_fixed_network(tmp_path):
 def test_options_of_a_config_trace_are_refused_with_a_circuit(option):
     """--samples and --seed choose a config's rows and weights; a circuit has neither, so they are refused, not
     silently ignored."""
-    for chosen in (["--chosen", "add-mul"], ["--expr", "x*y", "x=1", "y=2"]):
+    for chosen in (["--circuit", "add-mul"], ["--expr", "x*y", "x=1", "y=2"]):
         result = runner.invoke(app, ["backprop", *chosen, *option])
         assert result.exit_code == 2 and option[0] in result.output
