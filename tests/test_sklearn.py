@@ -83,14 +83,24 @@ def test_cross_val_score_and_clone(digits):
     assert not hasattr(copy, "classes_")
 
 
-def test_same_seed_same_weights_as_nncli_train(tmp_path, digits):
+REGRESSION = make_regression(300, 6, noise=5.0, random_state=1)
+
+
+@pytest.mark.parametrize(
+    "make, params",
+    [
+        (NNClassifier, dict(hidden=(16,), epochs=3, norm="batchnorm", dropout=0.1, optimizer="adam", lr=0.01, seed=7)),
+        (NNRegressor, dict(hidden=(8, 8), epochs=3, norm="layernorm", loss="huber", lr=0.01, seed=3)),
+    ],
+    ids=["classifier", "regressor"],
+)
+def test_same_seed_same_weights_as_nncli_train(tmp_path, digits, make, params):
     """fit twice gives identical weights, and `nncli train` on a CSV of the same rows with the estimator's
-    to_config() gives them bit for bit (batch norm, dropout and the split's randomness included)."""
-    X, y = digits
-    params = dict(hidden=(16,), epochs=3, norm="batchnorm", dropout=0.1, optimizer="adam", lr=0.01, seed=7)
-    first, second = NNClassifier(**params).fit(X, y), NNClassifier(**params).fit(X, y)
-    write_csv(tmp_path / "digits.csv", X, y)
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(first.to_config(source=tmp_path / "digits.csv")))
+    to_config() gives them bit for bit (normalization, dropout and the split's randomness included)."""
+    X, y = digits if make is NNClassifier else REGRESSION
+    first, second = make(**params).fit(X, y), make(**params).fit(X, y)
+    write_csv(tmp_path / "data.csv", X, y)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(first.to_config(source=tmp_path / "data.csv")))
     result = runner.invoke(app, ["train", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     trained = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
@@ -121,6 +131,10 @@ def test_fitted_attributes(digits):
     assert 1 <= est.n_iter_ <= 4 and len(est.loss_curve_) == len(est.validation_scores_) == est.n_iter_
     assert est.predict_proba(X[:5]).sum(axis=1) == pytest.approx(np.ones(5))
     assert NNClassifier(epochs=1, validation_fraction=0.0).fit(X, y).validation_scores_ is None
+    with pytest.warns(UserWarning, match="early stopping and best.npz follow train_loss"):
+        NNClassifier(epochs=1, validation_fraction=0.0, early_stopping=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"fit\(X, y\): the labels hold 1 class \(3\); classification needs"):
+        NNClassifier(epochs=1).fit(X[y == 3], y[y == 3])
 
 
 def test_string_labels_and_a_dataframe(tmp_path):
@@ -148,7 +162,7 @@ def test_bad_parameters_raise_the_configs_own_message(digits):
             NNClassifier(**params).fit(*digits)
         assert isinstance(err.value, ValueError)
         try:
-            config_from_dict({"data": {"source": "<arrays>"}, **raw})
+            config_from_dict({"data": {"source": "fit(X, y)"}, **raw})
         except Exception as config_err:
             said[str(params)] = config_err.problems
         assert err.value.problems == said[str(params)], params
@@ -176,6 +190,19 @@ def test_partial_fit_trains_on(digits):
     assert fresh.n_iter_ == 2 and fresh.validation_scores_ is None
     with pytest.raises(ValueError, match="unknown|not one of|label"):
         est.partial_fit(X[:3], np.array([0, 1, 99]))
+
+
+def test_partial_fit_continues_the_optimizer_exactly(digits):
+    """fit for 2 epochs, then partial_fit on the rows in the order fit trained on them (no split, no shuffling: the
+    seed's permutation), gives bit for bit the weights of fit for 3 epochs: momentum and weights carry on."""
+    X, y = digits
+    params = dict(hidden=(16,), validation_fraction=0.0, shuffle=False, optimizer="momentum", seed=5)
+    order = np.random.default_rng(5).permutation(len(y))  # the split's draw, which with no held-out rows is all
+    once = NNClassifier(epochs=3, **params).fit(X, y)
+    twice = NNClassifier(epochs=2, **params).fit(X, y).partial_fit(X[order], y[order])
+    for name, value in once._net.params.items():
+        assert np.array_equal(value, twice._net.params[name]), name
+    assert once.loss_curve_ == twice.loss_curve_
 
 
 def test_regressor_units_and_several_targets():

@@ -3,6 +3,7 @@
 import contextlib
 import copyreg
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,11 @@ def as_value_errors():
         raise FitDataError(e.message, hints=e.hints) from None
 
 
+def _warn(message):
+    """A trainer's warning (early stopping's monitor without a validation split, …) as a Python UserWarning."""
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
 class NNEstimator(BaseEstimator):
     """What both estimators share: parameters → config, fit through the Trainer in memory, scores, checkpoints."""
 
@@ -115,10 +121,10 @@ class NNEstimator(BaseEstimator):
 
     def _train(self, config, X, y):
         names = getattr(self, "feature_names_in_", None)
+        self._net = self._trainer = self._checkpoint = None  # a fit that fails leaves the estimator unfitted
         with as_value_errors():
             data = dataset_from_arrays(X, y, config.data, config.seed, config.train.dtype, self._task, names)
-            self._trainer = Trainer(config, data=data, command=f"{type(self).__name__}.fit")
-        self._checkpoint = None
+            self._trainer = Trainer(config, data=data, command=f"{type(self).__name__}.fit", on_warning=_warn)
         self._run()
 
     def _run(self):

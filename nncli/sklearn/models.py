@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from nncli.data.dataset import encode_labels
 from nncli.data.targets import target_values
@@ -179,7 +179,6 @@ class NNRegressor(RegressorMixin, NNEstimator):
     def predict(self, X):
         """Predicted targets in their own units: (N,) when fit's y was (N,), else (N, K)."""
         scores = self._scores(X)
-        check_is_fitted(self)
         mean, std = self._targets
         if mean is not None:
             scores = scores * std + mean

@@ -12,7 +12,7 @@ from nncli.config import config_from_dict, config_to_dict, flatten
 from nncli.errors import ConfigError
 from nncli.optim.schedules import SCHEDULES
 
-ARRAYS = "<arrays>"  # data.source of an estimator's config: fit's arrays, which no file holds
+ARRAYS = "fit(X, y)"  # data.source of an estimator's config: fit's arrays, which no file holds (messages name it)
 
 KEYS = {
     "hidden": "model.hidden",

@@ -26,7 +26,6 @@ from nncli.optim.clipping import clip_by_global_norm
 from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
 from nncli.training.atomic import atomic_write_text
-from nncli.training.checkpoint import save_checkpoint
 from nncli.training.diagnostics import Diagnostics, initial_loss_warning
 from nncli.training.divergence import Diverged, first_nonfinite, validate
 from nncli.training.lock import RunLock
@@ -34,7 +33,8 @@ from nncli.training.preflight import check_model_fits, monitor_fallback, monitor
 from nncli.training.resume import restore
 from nncli.training.rundir import MetricsLog, metric_columns, new_run_id, prepare_run_dir, write_failure, write_summary
 from nncli.training.signals import Interrupted, stop_requests, stopped_by
-from nncli.training.state import Carried, TrainState
+from nncli.training.snapshot import write_trainer_checkpoint
+from nncli.training.state import TrainState
 
 
 class Trainer:
@@ -323,32 +323,7 @@ class Trainer:
     def write_checkpoint(self, path, row, name=None):
         """Write a checkpoint of the weights as they stand to `path`, with `row` as its metrics; `name` is the file's
         role in its run directory (checkpoint.npz, best.npz), None outside one."""
-        arrays, counters = self.optimizer.state()
-        diagnostics = self.diagnostics.state() if self.diagnostics is not None else None
-        carried = Carried(counters, self.net.rng.bit_generator.state, self.warnings, diagnostics)
-        save_checkpoint(
-            path,
-            dict(self.net.params),
-            {
-                "config": config_to_dict(self.config),
-                "task": self.data.task,
-                "classes": list(self.data.classes),
-                **({"class_weights": self.net.class_weights.tolist()} if self.net.class_weights is not None else {}),
-                "layer_sizes": self.net.sizes,
-                "epoch": row["epoch"],
-                "metrics": row,
-                "feature_names": self.data.feature_names,
-                **({"encoding": self.data.encoding.to_meta()} if self.data.encoding is not None else {}),
-                "data_sha256": self.data_sha256,
-                "state": self.progress.to_meta(carried),
-                "run": {"id": self.run_id, "file": name or Path(path).name},
-            },
-            norm_mean=self.data.mean,
-            norm_std=self.data.std,
-            optimizer_state=arrays,
-            targets=(self.data.target_mean, self.data.target_std),
-            running=self.net.running,
-        )
+        write_trainer_checkpoint(self, path, row, name)
 
 
 def train(config, run_dir=None, **kwargs):
