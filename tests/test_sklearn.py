@@ -109,6 +109,10 @@ def test_same_seed_same_weights_as_nncli_train(tmp_path, digits, make, params):
         assert np.array_equal(value, second._net.params[name]), name
         assert np.array_equal(value, trained.params[name]), name
     assert np.array_equal(first.loss_curve_, [row["train_loss"] for row in _metrics(tmp_path / "run")])
+    loaded = make.load(tmp_path / "run" / "checkpoint.npz")  # a checkpoint nncli train wrote: fitted, same answers
+    assert list(loaded.feature_names_in_) == [f"f{i}" for i in range(X.shape[1])]
+    with pytest.warns(UserWarning, match="feature names"):
+        assert np.array_equal(loaded.predict(X), first.predict(X))
 
 
 def _metrics(run_dir):
