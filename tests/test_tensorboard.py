@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nncli.cli import app
 from nncli.config import config_from_dict
-from nncli.training import trainer as trainer_module
+from nncli.training import snapshot as snapshot_module
 from nncli.training.rundir import read_metrics
 from nncli.training.tensorboard import log_hparams
 from nncli.training.trainer import Trainer
@@ -141,18 +141,18 @@ class Killed(BaseException):
 
 
 def test_killed_between_the_event_and_the_checkpoint_the_epoch_is_logged_once(tmp_path, monkeypatch):
-    run_dir, save = tmp_path / "run", trainer_module.save_checkpoint
+    run_dir, save = tmp_path / "run", snapshot_module.save_checkpoint
 
     def dies_at_epoch_4(path, params, meta, **kwargs):
         if path.name == "checkpoint.npz" and meta["epoch"] == 4:
             raise Killed  # epoch 4's event is written, its checkpoint is not
         return save(path, params, meta, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", dies_at_epoch_4)
+    monkeypatch.setattr(snapshot_module, "save_checkpoint", dies_at_epoch_4)
     with pytest.raises(Killed):
         Trainer(config(), run_dir).run()
     assert ("train_loss", 4) in events(run_dir) and len(read_metrics(run_dir)) == 3
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save)
+    monkeypatch.setattr(snapshot_module, "save_checkpoint", save)
     assert Trainer(config(), run_dir, resume=True).run()["status"] == "completed"
     found = assert_every_scalar_once(run_dir)
     assert all(len(found[f"weights/{name}", step]) == 1 for name in PARAMS for step in range(1, 7))

@@ -38,6 +38,7 @@ __all__ = [
     "Dataset",
     "Split",
     "class_ids",
+    "dataset_from_arrays",
     "encode_labels",
     "load_dataset",
     "load_features",
@@ -135,23 +136,45 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32, task="classification") -
     missing cells and text columns are handled by an Encoding fitted on the training split (encoding.py); `task`
     (the loss's) says whether y is class ids or real or 0/1 targets (targets.py).
     """
-    dtype = np.dtype(dtype)
     source = os.fspath(data_cfg.source)
     check_task(data_cfg, task)
     rng = np.random.default_rng(seed)
     wanted = None if task == "classification" else target_names(data_cfg)
-    X, y_raw, names, table, cleaning, targets = _read_training(source, data_cfg, rng, wanted)
-    explicit = {part: getattr(data_cfg, f"{part}_source", None) for part in ("val", "test")}
-    val_fraction = 0.0 if explicit["val"] else data_cfg.val_fraction
-    test_fraction = 0.0 if explicit["test"] else data_cfg.test_fraction
+    read = _read_training(source, data_cfg, rng, wanted)
+    return _assembled(read, data_cfg, rng, np.dtype(dtype), task, source)
+
+
+def dataset_from_arrays(X, y, data_cfg, seed: int, dtype=np.float32, task="classification", feature_names=None):
+    """The Dataset of in-memory features X (N, D) and labels or targets y (N,) or (N, K), split, standardized and
+    checked by the same code as `load_dataset`: a file holding the same rows (a CSV of every feature and then the
+    label) gives the same splits, statistics and arrays for the same `data_cfg` (its source only names the arrays
+    in messages; val_source and test_source are not used) and seed."""
+    X = np.asarray(X, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    names = None if feature_names is None else [str(name) for name in feature_names]
+    read = X, y, names, None, None, None
+    return _assembled(read, data_cfg, rng, np.dtype(dtype), task, os.fspath(data_cfg.source))
+
+
+def _split_rows(y_raw, table, data_cfg, fractions, rng, task, targets):
+    """(y, classes, (train, val, test) index arrays): class ids and a stratified split for classification, real
+    or 0/1 targets and a random split otherwise."""
+    source = os.fspath(data_cfg.source)
     if task == "classification":
         check_target(y_raw, source, None if table is None else table.label_name)  # before 1-sample classes
         classes, y = class_ids(y_raw, source)
-        train_idx, val_idx, test_idx = stratified_split(y, classes, val_fraction, test_fraction, rng, source)
-    else:
-        y = target_values(y_raw, task, source)
-        classes = output_names(task, y, targets, data_cfg.y_key)
-        train_idx, val_idx, test_idx = random_split(len(y), val_fraction, test_fraction, rng, source)
+        return y, classes, stratified_split(y, classes, *fractions, rng, source)
+    y = target_values(y_raw, task, source)
+    classes = output_names(task, y, targets, data_cfg.y_key)
+    return y, classes, random_split(len(y), *fractions, rng, source)
+
+
+def _assembled(read, data_cfg, rng, dtype, task, source):
+    """The Dataset of what `_read_training` read: split, encoded, standardized, and any val/test file added."""
+    X, y_raw, names, table, cleaning, targets = read
+    explicit = {part: getattr(data_cfg, f"{part}_source", None) for part in ("val", "test")}
+    fractions = [0.0 if explicit[part] else getattr(data_cfg, f"{part}_fraction") for part in ("val", "test")]
+    y, classes, (train_idx, val_idx, test_idx) = _split_rows(y_raw, table, data_cfg, fractions, rng, task, targets)
     t_mean = t_std = None
     if task == "regression" and data_cfg.standardize_target:
         t_mean, t_std = target_moments(y, train_idx)
@@ -174,28 +197,35 @@ def load_dataset(data_cfg, seed: int, dtype=np.float32, task="classification") -
             return Split(X, labels(y[rows]), rows, mean, std, dtype)
         return Split(_prepare(X[rows], mean, std, dtype), labels(y[rows]))
 
-    parts = {
-        "val": split(X, y, val_idx) if val_fraction > 0 else None,
-        "test": split(X, y, test_idx) if test_fraction > 0 else None,
-    }
+    parts = {"val": split(X, y, val_idx) if fractions[0] > 0 else None}
+    parts["test"] = split(X, y, test_idx) if fractions[1] > 0 else None
     for part, path in explicit.items():
         if path:
-            extra = getattr(data_cfg, f"{part}_labels", None)
-            Xp, yp_raw, _, _ = _read(os.fspath(path), data_cfg, extra, True, names, rng, encoding, targets)
-            if Xp.shape[1] != X.shape[1]:
-                raise DataError(f"{path}: has {Xp.shape[1]} features, the training data {source} has {X.shape[1]}")
-            check_scale(Xp, mean, std, dtype, path, names)
-            if task == "classification":
-                yp = encode_labels(yp_raw, classes, source=path)
-            else:
-                yp = target_values(yp_raw, task, path)
-                if yp.shape[1] != len(classes):
-                    raise DataError(f"{path}: has {yp.shape[1]} targets, the training data {source} has {len(classes)}")
+            Xp, yp = _held_out_file(
+                path, part, data_cfg, (X, classes, names, targets), (mean, std, dtype), rng, encoding, task
+            )
             parts[part] = split(Xp, yp, np.arange(len(Xp)))
     train = split(X, y, train_idx)
     data = Dataset(train, parts["val"], parts["test"], classes, names, mean, std, source, encoding, cleaning)
     data.task, data.target_mean, data.target_std = task, t_mean, t_std
     return data
+
+
+def _held_out_file(path, part, data_cfg, training, scaling, rng, encoding, task):
+    """(X, y) of a val_source or test_source file, checked against the training data's features and classes."""
+    X, classes, names, targets = training
+    source = os.fspath(data_cfg.source)
+    extra = getattr(data_cfg, f"{part}_labels", None)
+    Xp, yp_raw, _, _ = _read(os.fspath(path), data_cfg, extra, True, names, rng, encoding, targets)
+    if Xp.shape[1] != X.shape[1]:
+        raise DataError(f"{path}: has {Xp.shape[1]} features, the training data {source} has {X.shape[1]}")
+    check_scale(Xp, *scaling, path, names)
+    if task == "classification":
+        return Xp, encode_labels(yp_raw, classes, source=path)
+    yp = target_values(yp_raw, task, path)
+    if yp.shape[1] != len(classes):
+        raise DataError(f"{path}: has {yp.shape[1]} targets, the training data {source} has {len(classes)}")
+    return Xp, yp
 
 
 def _read_training(source, data_cfg, rng, wanted):

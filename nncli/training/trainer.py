@@ -6,6 +6,7 @@ weights, the optimizer state, both random generators, the early-stopping and bes
 stop fell inside an epoch, how far into that epoch it got.
 """
 
+import contextlib
 import math
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nncli import __version__
-from nncli.config import config_to_dict, dump_config_yaml
+from nncli.config import config_from_dict, config_to_dict, dump_config_yaml
 from nncli.data.dataset import load_dataset
 from nncli.data.fingerprint import data_fingerprint
 from nncli.errors import OutputError
@@ -25,7 +26,6 @@ from nncli.optim.clipping import clip_by_global_norm
 from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
 from nncli.training.atomic import atomic_write_text
-from nncli.training.checkpoint import save_checkpoint
 from nncli.training.diagnostics import Diagnostics, initial_loss_warning
 from nncli.training.divergence import Diverged, first_nonfinite, validate
 from nncli.training.lock import RunLock
@@ -33,7 +33,8 @@ from nncli.training.preflight import check_model_fits, monitor_fallback, monitor
 from nncli.training.resume import restore
 from nncli.training.rundir import MetricsLog, metric_columns, new_run_id, prepare_run_dir, write_failure, write_summary
 from nncli.training.signals import Interrupted, stop_requests, stopped_by
-from nncli.training.state import Carried, TrainState
+from nncli.training.snapshot import write_trainer_checkpoint
+from nncli.training.state import TrainState
 from nncli.training.tensorboard import tensorboard_log
 
 
@@ -42,7 +43,10 @@ class Trainer:
     `on_epoch` may return a status string (a sweep's "pruned") to end the run after that epoch.
 
     With `resume=True` the run directory's checkpoint.npz is continued; `force` then accepts config changes
-    other than train.epochs (without resume it replaces an earlier run).
+    other than train.epochs (without resume it replaces an earlier run). Given `data` (a Dataset, such as
+    nncli.data.dataset.dataset_from_arrays makes) the loop runs in memory: no run directory, lock, checkpoint,
+    metrics or summary file is written (`write_checkpoint` writes one on demand), and `run` may be called again
+    after raising config.train.epochs to train on.
     """
 
     def __init__(
@@ -56,21 +60,23 @@ class Trainer:
         on_start=None,
         on_epoch=None,
         on_warning=None,
+        data=None,
     ):
         if run_dir is not None and str(run_dir) != config.output.dir:
             config = config.model_copy(deep=True)
             config.output.dir = str(run_dir)  # the resolved config records where the run really is
         self.config = config
         self.dtype = np.dtype(config.train.dtype)
-        self.data = load_dataset(config.data, config.seed, self.dtype, LOSSES[config.loss].task)
-        self.data_sha256 = data_fingerprint(config.data)  # eval --data --split checks a file against it
+        task, in_memory = LOSSES[config.loss].task, data is not None
+        self.data = data if in_memory else load_dataset(config.data, config.seed, self.dtype, task)
+        self.data_sha256 = None if in_memory else data_fingerprint(config.data)  # eval --data --split checks it
         check_model_fits(config, self.data.num_features, self.data.num_classes)
         init_rng, self.shuffle_rng = seed_streams(config.seed)
         data = self.data
         weights = class_weights(config.loss_weights, data.task, data.classes, data.train.y, data.source)
         self.net = build_network(config, self.data.num_features, self.data.num_classes, init_rng, class_weights=weights)
         self.optimizer = optimizer_from_config(config.optimizer, self.net.num_params, self.dtype)
-        self.run_dir = Path(run_dir or config.output.dir)
+        self.run_dir = None if in_memory else Path(run_dir or config.output.dir)
         self.command = command or " ".join(["nncli", *sys.argv[1:]])
         self.on_start, self.on_epoch, self.on_warning = on_start, on_epoch, on_warning
         self.diagnostics = Diagnostics(self.net) if config.train.diagnostics else None
@@ -78,26 +84,42 @@ class Trainer:
         self.monitor, self.maximize = monitor_of(config, self.data.val is not None)
         self.stop_signal = None  # set by SIGINT/SIGTERM: the loop stops after the current step
         self.saved = None  # (epoch, step) of the last checkpoint.npz written or resumed from
-        self.lock = RunLock(self.run_dir)
+        self.rows, self.run_id, self.lock = [], None, None if in_memory else RunLock(self.run_dir)
+        self.progress = TrainState(epoch_rng=self.shuffle_rng.bit_generator.state)
+        if not in_memory:
+            self._open_run_dir(force, resume)
+
+    def _open_run_dir(self, force, resume):
+        """Continue the run directory's checkpoint (resume), or prepare the directory for a new run."""
         try:
             if resume:
                 self.progress, notes, self.run_id = restore(self, force)
                 self._warn(notes)
             else:
                 prepare_run_dir(self.run_dir, force)
-                self.rows, self.run_id = [], new_run_id(self.run_dir)
-                self.progress = TrainState(epoch_rng=self.shuffle_rng.bit_generator.state)
+                self.run_id = new_run_id(self.run_dir)
         except BaseException:
             self.lock.release()
             raise
 
+    def __getstate__(self):
+        """Pickled (an in-memory trainer inside a pickled estimator) with its config as a plain dict: the config's
+        schedule models are made at import, so pickle cannot find them by name."""
+        return {**self.__dict__, "config": config_to_dict(self.config)}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, config=config_from_dict(state["config"]))
+
     def run(self):
         """Train for the configured epochs (or until early stopping or a stop signal); return the summary dict."""
+        if self.run_dir is None:  # a stop ends one call of `run`: an in-memory trainer may be run again
+            self.stop_signal = None
         try:
             with stop_requests(self._request_stop):
                 return self._run()
         finally:
-            self.lock.release()
+            if self.lock is not None:
+                self.lock.release()
 
     def _request_stop(self, signum):
         self.stop_signal = signum
@@ -108,18 +130,27 @@ class Trainer:
         header = [f"nncli {__version__}", f"command: {self.command}"]
         self._started = time.perf_counter()  # wall time since the state's wall_seconds were last brought up to date
         p = self.progress
+        if self.run_dir is None:  # in memory: nothing is written
+            return self._finish(self._started_epochs(contextlib.nullcontext(None)))
         self.saved = (p.epochs_done, p.step) if (self.run_dir / "checkpoint.npz").exists() else None
         try:
             atomic_write_text(self.run_dir / "config.yaml", dump_config_yaml(self.config, header))
-            if self.on_start:
-                self.on_start(self)
-            if p.epochs_done == 0 and p.step == 0:
-                self._warn_before_first_step()
-            with MetricsLog(self.run_dir, metric_columns(self.data.task)) as log, tensorboard_log(self) as self.events:
-                status = self._epochs(log)
+            status = self._started_epochs(
+                MetricsLog(self.run_dir, metric_columns(self.data.task)), tensorboard_log(self)
+            )
             return self._finish(status)
         except OutputError as e:
             raise write_failure(e, self.run_dir, self.saved) from None
+
+    def _started_epochs(self, metrics_log, events_log=contextlib.nullcontext(None)):
+        """on_start, the first step's warnings (a new run's only), then the epochs, each row written to
+        `metrics_log` and `events_log` (context managers; None inside: no file)."""
+        if self.on_start:
+            self.on_start(self)
+        if self.progress.epochs_done == 0 and self.progress.step == 0:
+            self._warn_before_first_step()
+        with metrics_log as log, events_log as self.events:
+            return self._epochs(log)
 
     def _warn_before_first_step(self):
         """What a new run warns about once: a validation monitor without validation data, and (with diagnostics)
@@ -196,7 +227,8 @@ class Trainer:
         p.epoch_rng = self.shuffle_rng.bit_generator.state
         self._clock()
         self._save("checkpoint.npz", row)
-        log.write(row)
+        if log is not None:
+            log.write(row)
         self.rows.append(row)
 
     def _clock(self):
@@ -228,7 +260,8 @@ class Trainer:
             summary["error"] = self.error
         if status == "interrupted":
             summary.update(stopped_by(self.stop_signal))
-        write_summary(self.run_dir, summary)
+        if self.run_dir is not None:
+            write_summary(self.run_dir, summary)
         return summary
 
     def _epoch(self, split, xb, batch, lr, epoch, start_step=0, partial=(0.0, 0)):
@@ -284,35 +317,18 @@ class Trainer:
                     self.on_warning(message)
 
     def _save(self, name, row):
-        """Write RUN_DIR/`name`: the weights, the resolved config and data facts, and the state to resume from."""
-        arrays, counters = self.optimizer.state()
-        diagnostics = self.diagnostics.state() if self.diagnostics is not None else None
-        carried = Carried(counters, self.net.rng.bit_generator.state, self.warnings, diagnostics)
-        save_checkpoint(
-            self.run_dir / name,
-            dict(self.net.params),
-            {
-                "config": config_to_dict(self.config),
-                "task": self.data.task,
-                "classes": list(self.data.classes),
-                **({"class_weights": self.net.class_weights.tolist()} if self.net.class_weights is not None else {}),
-                "layer_sizes": self.net.sizes,
-                "epoch": row["epoch"],
-                "metrics": row,
-                "feature_names": self.data.feature_names,
-                **({"encoding": self.data.encoding.to_meta()} if self.data.encoding is not None else {}),
-                "data_sha256": self.data_sha256,
-                "state": self.progress.to_meta(carried),
-                "run": {"id": self.run_id, "file": name},
-            },
-            norm_mean=self.data.mean,
-            norm_std=self.data.std,
-            optimizer_state=arrays,
-            targets=(self.data.target_mean, self.data.target_std),
-            running=self.net.running,
-        )
+        """Write RUN_DIR/`name` (nothing in memory): the weights, the resolved config and data facts, and the state to
+        resume from."""
+        if self.run_dir is None:
+            return
+        self.write_checkpoint(self.run_dir / name, row, name)
         if name == "checkpoint.npz":
             self.saved = (row["epoch"], self.progress.step)
+
+    def write_checkpoint(self, path, row, name=None):
+        """Write a checkpoint of the weights as they stand to `path`, with `row` as its metrics; `name` is the file's
+        role in its run directory (checkpoint.npz, best.npz), None outside one."""
+        write_trainer_checkpoint(self, path, row, name)
 
 
 def train(config, run_dir=None, **kwargs):
