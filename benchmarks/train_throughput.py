@@ -8,6 +8,8 @@ after one untimed warm-up epoch each; the table reports the median epoch:
 
 - nncli          the Trainer's real `_epoch` (what `nncli train` runs), on a Split loaded by `load_dataset`
 - nncli-f64      the same in float64
+- nncli-batchnorm, nncli-layernorm   the same nncli net with model.norm set (a norm after each hidden affine);
+                 their epoch time over nncli's, paired round by round, is the price of the norm layers
 - pytorch        nn.Sequential + CrossEntropyLoss + optim.SGD (weight decay on weights only), `loss.item()` per step
 - sklearn        MLPClassifier(solver="sgd").partial_fit, one epoch per call, float32 input
 - numpy-f64      a straightforward float64 NumPy net: new arrays every step
@@ -19,6 +21,8 @@ while loading the data and while training one epoch, against the dataset's size.
     python benchmarks/train_throughput.py                    # full run, several minutes
     python benchmarks/train_throughput.py --samples 10000 --repeats 3   # quick look
     python benchmarks/train_throughput.py --breakdown         # GEMM time inside nncli's epoch vs the replay
+    python benchmarks/train_throughput.py --nets 512,256 --batches 256 --repeats 9 --no-memory \
+        --contenders nncli,nncli-batchnorm,nncli-layernorm    # what a norm layer costs
 
 `--breakdown` answers "are the matrix products slower inside the step than alone?": it times every `np.matmul`
 inside nncli's real epoch and inside the replay (the same wrapper around both) and prints the GEMM seconds, their
@@ -41,6 +45,7 @@ import numpy as np
 
 D, C = 784, 10
 LR, MOMENTUM, L2 = 0.01, 0.9, 1e-4
+NORM_CONTENDERS = {"nncli-batchnorm": "batchnorm", "nncli-layernorm": "layernorm"}  # the same nncli net, norm added
 
 
 def make_data(n, seed=0):
@@ -51,7 +56,7 @@ def make_data(n, seed=0):
     return X, (X @ teacher).argmax(axis=1).astype(np.int64)
 
 
-def nncli_config(path, hidden, batch, dtype):
+def nncli_config(path, hidden, batch, dtype, norm="none"):
     from nncli.config import config_from_dict
 
     return config_from_dict(
@@ -59,7 +64,7 @@ def nncli_config(path, hidden, batch, dtype):
             "name": "bench",
             "seed": 0,
             "data": {"source": str(path), "val_fraction": 0.0, "standardize": False},
-            "model": {"hidden": list(hidden), "activation": "relu"},
+            "model": {"hidden": list(hidden), "activation": "relu", "norm": norm},
             "loss": "softmax",
             "regularization": {"l2": L2},
             "optimizer": {"name": "momentum", "lr": LR, "momentum": MOMENTUM},
@@ -71,10 +76,10 @@ def nncli_config(path, hidden, batch, dtype):
 class NncliContender:
     """nncli's training loop exactly as `nncli train` runs it, minus checkpoints and logging between epochs."""
 
-    def __init__(self, data_path, run_dir, hidden, batch, dtype="float32"):
+    def __init__(self, data_path, run_dir, hidden, batch, dtype="float32", norm="none"):
         from nncli.training.trainer import Trainer
 
-        self.trainer = Trainer(nncli_config(data_path, hidden, batch, dtype), run_dir, force=True)
+        self.trainer = Trainer(nncli_config(data_path, hidden, batch, dtype, norm), run_dir, force=True)
         self.split, self.batch, self.epoch = self.trainer.data.train, batch, 0
         self.xb = np.empty((batch, self.trainer.data.num_features), self.trainer.dtype)
 
@@ -281,6 +286,9 @@ def build_contenders(names, X, y, data_path, tmp, hidden, batch):
                 contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch)
             elif name == "nncli-f64":
                 contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch, "float64")
+            elif name in NORM_CONTENDERS:
+                run_dir = Path(tmp) / f"run-{name}"
+                contenders[name] = NncliContender(data_path, run_dir, hidden, batch, norm=NORM_CONTENDERS[name])
             elif name == "pytorch":
                 contenders[name] = TorchContender(X, y, hidden, batch)
             elif name == "sklearn":
@@ -384,7 +392,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=5, help="timed epochs per contender (median reported)")
     ap.add_argument("--nets", default="256;512,256", help="hidden widths per net, nets separated by ';'")
     ap.add_argument("--batches", default="128,256")
-    ap.add_argument("--contenders", default="nncli,pytorch,sklearn,numpy-f64,nncli-f64,replay,replay-f64")
+    ap.add_argument(
+        "--contenders",
+        default="nncli,nncli-batchnorm,nncli-layernorm,pytorch,sklearn,numpy-f64,nncli-f64,replay,replay-f64",
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the nncli peak-memory probe")
     ap.add_argument("--breakdown", action="store_true", help="time the matrix products inside nncli's epoch instead")
     ap.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -445,6 +456,7 @@ def main():
                 for a, b, what in (
                     ("pytorch", "nncli", "nncli speed / PyTorch speed"),
                     ("nncli", "replay", "nncli epoch / replay epoch"),
+                    *((name, "nncli", f"{name} epoch / nncli epoch (no norm)") for name in NORM_CONTENDERS),
                 ):
                     if a in all_times and b in all_times:
                         print(

@@ -40,3 +40,20 @@ def test_benchmark_prints_a_row_per_contender_and_paired_ratios():
     assert (
         replay_row.endswith(" |") and "| — | 1.00 |" in replay_row
     )  # PyTorch not timed: "—"; the replay is its own unit
+
+
+def test_benchmark_prints_the_norm_rows_and_their_paired_ratio_to_the_plain_net():
+    contenders = ["nncli", "nncli-batchnorm", "nncli-layernorm"]
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--samples", "600", "--repeats", "2", "--nets", "8,8", "--batches", "64"]
+        + ["--contenders", ",".join(contenders), "--no-memory"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    ).stdout
+    table = out[out.index("| net | batch | contender") :]
+    for name in contenders:
+        assert f"| 784-8-8-10 | 64 | {name} |" in table
+    for name in contenders[1:]:
+        assert f"# 784-8-8-10 batch 64: {name} epoch / nncli epoch (no norm), round by round: median" in out

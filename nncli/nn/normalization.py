@@ -11,8 +11,8 @@ tests hold the two together): with dx̂ = γ·dout and means over the same axis 
 
     dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) / σ,      dγ = Σ_rows dout·x̂,      dβ = Σ_rows dout.
 
-Every sum and mean is a GEMV against a vector of ones (nncli.nn.fast.sum_rows), and every array lives in a buffer
-reused across steps, like the other gates.
+Every sum and mean is a GEMV against a vector of ones (nncli.nn.fast.sum_rows) or, for a sum of products, one
+einsum that never forms the product; every array lives in a buffer reused across steps, like the other gates.
 """
 
 import numpy as np
@@ -21,6 +21,16 @@ from nncli.nn.fast import sum_rows
 from nncli.nn.layers import Gate
 
 NORMS = {}
+
+
+def column_dots(a, b, out):
+    """Σ_rows a·b (H,) without forming a·b, as einsum("ij,ij->j") (23.6 µs at 256 × 512; a·b then a GEMV: 29)."""
+    return np.einsum("ij,ij->j", a, b, out=out)
+
+
+def row_dots(a, b, out):
+    """Σ_units a·b (N,) of each row, as einsum("ij,ij->i"), without forming a·b."""
+    return np.einsum("ij,ij->i", a, b, out=out)
 
 
 def norm(cls):
@@ -92,27 +102,38 @@ class BatchNorm(Normalization):
         ones = self._ones("ones_rows", n, x.dtype)
         mean = sum_rows(x, ones, self._buffer("mean", x.shape[1:], x.dtype))
         mean /= n
-        xhat = np.subtract(x, mean, out=self._buffer("xhat", x.shape, x.dtype))
-        square = np.multiply(xhat, xhat, out=self._buffer("scratch", x.shape, x.dtype))
-        var = sum_rows(square, ones, self._buffer("var", x.shape[1:], x.dtype))
+        xc = np.subtract(x, mean, out=self._buffer("xc", x.shape, x.dtype))
+        var = column_dots(xc, xc, self._buffer("var", x.shape[1:], x.dtype))
         var /= n
-        self.inv_std = 1 / np.sqrt(var + self.eps)
-        xhat *= self.inv_std
-        self.xhat = xhat
+        self.xc, self.inv_std = xc, 1 / np.sqrt(var + self.eps)
         if n > 1:
             self.running_mean *= self.momentum
             self.running_mean += (1 - self.momentum) * mean
             self.running_var *= self.momentum
             self.running_var += (1 - self.momentum) * var
-        return self._scale_shift(xhat, x)
+        out = np.multiply(xc, self.gamma * self.inv_std, out=self._output(x))  # γ·x̂ = (x − μ)·(γ/σ): one pass
+        out += self.beta
+        return out
+
+    @property
+    def xhat(self):
+        """x̂ = (x − μ)/σ of the last training batch (N, H), a new array: the gate keeps only x − μ and 1/σ, so
+        forward and backward each make one pass fewer over (N, H)."""
+        return self.xc * self.inv_std
 
     def backward(self, dout):
-        """mean(dx̂) = γ·dβ / N and mean(dx̂·x̂) = γ·dγ / N, so dx = (γ/σ)·(dout − (dβ + x̂·dγ) / N)."""
+        """mean(dx̂) = γ·dβ / N and mean(dx̂·x̂) = γ·dγ / N, so dx = (γ/σ)·(dout − (dβ + x̂·dγ) / N); with x̂ = xc/σ
+        (xc = x − μ): dγ = Σ_rows dout·xc / σ and dx = (γ/σ)·(dout − dβ/N − xc·dγ/(σN))."""
         n = dout.shape[0]
-        scratch = self._param_grads(dout)
-        np.multiply(self.xhat, self.dgamma / n, out=scratch)
-        scratch += self.dbeta / n
+        ones = self._ones("ones_rows", n, dout.dtype)
+        sum_rows(dout, ones, self.dbeta)
+        column_dots(dout, self.xc, self.dgamma)
+        self.dgamma *= self.inv_std
+        scratch = np.multiply(
+            self.xc, self.dgamma * (self.inv_std / n), out=self._buffer("scratch", dout.shape, dout.dtype)
+        )
         dx = np.subtract(dout, scratch, out=self._input_grad(dout))
+        dx -= self.dbeta / n
         dx *= self.gamma * self.inv_std
         return dx
 
@@ -131,33 +152,36 @@ class LayerNorm(Normalization):
     def __init__(self, gamma, beta, dgamma=None, dbeta=None, eps=1e-5, momentum=None, inplace=False):
         super().__init__(gamma, beta, dgamma, dbeta, eps, inplace)
 
-    def _row_means(self, a, name):
-        """mean over each row's units, (N, 1), as the GEMV a·ones / H."""
-        out = np.matmul(a, self._ones("ones_units", a.shape[1], a.dtype), out=self._buffer(name, a.shape[:1], a.dtype))
+    def _row_means(self, a, name, weights=None):
+        """mean over each row's units of a (or of a·weights, per unit), (N, 1), as the GEMV a·ones / H."""
+        if weights is None:
+            weights = self._ones("ones_units", a.shape[1], a.dtype)
+        out = np.matmul(a, weights, out=self._buffer(name, a.shape[:1], a.dtype))
         out /= a.shape[1]
         return out[:, None]
 
     def forward(self, x):
         mean = self._row_means(x, "mean")
         xhat = np.subtract(x, mean, out=self._buffer("xhat", x.shape, x.dtype))
-        square = np.multiply(xhat, xhat, out=self._buffer("scratch", x.shape, x.dtype))
-        var = self._row_means(square, "var")
+        var = row_dots(xhat, xhat, self._buffer("var", x.shape[:1], x.dtype))[:, None]
+        var /= x.shape[1]
         self.inv_std = 1 / np.sqrt(var + self.eps)
         xhat *= self.inv_std
         self.xhat = xhat
         return self._scale_shift(xhat, x)
 
     def backward(self, dout):
+        """mean(dx̂) and mean(dx̂·x̂) over each row's units are the GEMVs dout·γ / H and (dout·x̂)·γ / H, so dx̂ = γ·dout
+        is formed only once, inside dx = (γ·dout − mean(dx̂) − x̂·mean(dx̂·x̂)) / σ."""
         scratch = self._param_grads(dout)
-        dxhat = np.multiply(dout, self.gamma, out=self._input_grad(dout))
-        np.multiply(dxhat, self.xhat, out=scratch)
-        m2 = self._row_means(scratch, "m2")
-        m1 = self._row_means(dxhat, "m1")
+        m2 = self._row_means(scratch, "m2", self.gamma)
+        m1 = self._row_means(dout, "m1", self.gamma)
         np.multiply(self.xhat, m2, out=scratch)
         scratch += m1
-        dxhat -= scratch
-        dxhat *= self.inv_std
-        return dxhat
+        dx = np.multiply(dout, self.gamma, out=self._input_grad(dout))
+        dx -= scratch
+        dx *= self.inv_std
+        return dx
 
 
 def make_norm(name, gamma, beta, dgamma=None, dbeta=None, eps=1e-5, momentum=0.9, inplace=False):
