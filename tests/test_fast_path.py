@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nncli import blas
-from nncli.nn import reference
+from nncli.nn import fast, reference
 from nncli.nn.activations import ACTIVATIONS
 from nncli.nn.layers import Dropout
 from nncli.nn.losses import LOSSES, softmax_loss
@@ -201,3 +201,12 @@ def test_training_with_a_norm_is_bit_identical_run_to_run(norm):
             opt.step(net.theta, net.grad, 0.01)
         states.append([net.theta.tobytes(), *(a.tobytes() for a in net.running.values())])
     assert states[0] == states[1]
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (7, 3), (256, 64)])
+def test_the_norms_dot_products_equal_the_plain_sums_of_products(shape):
+    """fast.column_dots and row_dots (the variance and dγ of the norms) are Σ_rows a·b and Σ_units a·b."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+    np.testing.assert_allclose(fast.column_dots(a, b, np.empty(shape[1])), (a * b).sum(axis=0), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(fast.row_dots(a, b, np.empty(shape[0])), (a * b).sum(axis=1), rtol=RTOL, atol=ATOL)

@@ -32,3 +32,13 @@ def row_starts(n, c):
     if (n, c) not in _ROW_STARTS:
         _ROW_STARTS[n, c] = np.arange(n) * c
     return _ROW_STARTS[n, c]
+
+
+def column_dots(a, b, out):
+    """Σ_rows a·b (H,) without forming a·b, as einsum("ij,ij->j") (23.6 µs at 256 × 512; a·b then a GEMV: 29)."""
+    return np.einsum("ij,ij->j", a, b, out=out)
+
+
+def row_dots(a, b, out):
+    """Σ_units a·b (N,) of each row, as einsum("ij,ij->i"), without forming a·b."""
+    return np.einsum("ij,ij->i", a, b, out=out)
