@@ -5,7 +5,8 @@ the weight norm, the fraction of dead ReLUs (never active on any of the epoch's 
 saturated sigmoid/tanh units (saturated on at least 90 % of the epoch's samples). With a norm (batchnorm, layernorm),
 also the mean and std of each hidden layer's pre-activation on the epoch's last batch, before the norm (z = h·W + b:
 preact_mean, preact_std) and after it (gamma·x̂ + beta: normed_mean, normed_std), so the norm fixing a collapsed or
-exploding scale shows. Each kind of warning is given at most once per run.
+exploding scale shows. Each kind of warning is given once, and again only when its figure has clearly worsened
+since (FRACTION_WORSE, RATIO_WORSE): 58 % dead ReLUs, then 100 %, are two warnings; 58 %, 62 %, 70 % are one.
 """
 
 import math
@@ -16,11 +17,18 @@ from nncli.nn.losses import LOSSES
 from nncli.optim.clipping import global_norm
 
 # ‖ΔW‖/‖W‖: healthy is about 1e-3; warn two orders of magnitude either side, judged on the median over the last
-# RATIO_WINDOW epochs from epoch RATIO_FROM_EPOCH on, because a fresh net's first updates are large (the course's
-# spiral at lr 1.0 starts near 0.3 and settles at 3e-3 to 1e-2). An update larger than the weights themselves
-# (RATIO_BLOWUP) is too high from epoch 2 on.
+# RATIO_WINDOW epochs from epoch RATIO_FROM_EPOCH and step RATIO_FROM_STEP on, because a fresh net's first updates
+# are large and it settles by steps, not epochs: the course's spiral at lr 1.0 starts near 0.3 and settles at 3e-3
+# to 1e-2 within 40 steps (10 epochs of 4 minibatches); full-batch, one step an epoch, its ratio is still 0.3 at
+# epoch 25 and 0.02 at epoch 40, on its way to 100 % validation accuracy. An update larger than the weights
+# themselves (RATIO_BLOWUP) is too high from epoch 2 and step RATIO_BLOWUP_FROM_STEP on (that full-batch run's
+# second step is 1.05, its later ones at most 0.8; lr 5 in minibatches reaches 1.1 in epoch 2, lr 20 4.1).
 RATIO_HIGH, RATIO_LOW, RATIO_BLOWUP = 0.1, 1e-5, 1.0
-RATIO_WINDOW, RATIO_FROM_EPOCH = 5, 10
+RATIO_WINDOW, RATIO_FROM_EPOCH, RATIO_FROM_STEP, RATIO_BLOWUP_FROM_STEP = 5, 10, 40, 5
+# A warned condition is warned again when its figure worsens past these: a fraction by 0.25 more (or reaching 1),
+# an update ratio by a factor of 10 (an order of magnitude) up, when too high, or down, when too low.
+FRACTION_WORSE, RATIO_WORSE = 0.25, 10.0
+FRACTIONS = ("dead", "saturated")
 DEAD_FRACTION = 0.5
 SATURATED_FRACTION = 0.5
 # Overfitting, on medians over the last OVERFIT_EPOCHS epochs: training accuracy at least OVERFIT_GAP above
@@ -61,7 +69,9 @@ class Diagnostics:
         self.net = net
         self.hidden = [layer for layer in net.layers if layer.health is not None]
         self.warned = set()
+        self.reported = {}  # kind → the figure its last warning gave
         self.history = []
+        self.steps = 0  # steps seen (after_forward); 0 when fed epochs alone, then epochs decide when a net settled
         self._reset()
 
     def _reset(self):
@@ -76,12 +86,21 @@ class Diagnostics:
             "saturated": {str(n): c.tolist() for n, c in self.saturated.items()},
             "samples": self.samples,
             "warned": sorted(self.warned),
+            "reported": dict(self.reported),
+            "steps": self.steps,
         }
 
     def load_state(self, state, rows):
+        """Continue from `state()`; a checkpoint written before `reported` and `steps` were kept takes the figures of
+        the next warnings' checks as already reported and the steps as settled (its warnings were given once)."""
         self.active = {int(n): np.array(a, bool) for n, a in state["active"].items()}
         self.saturated = {int(n): np.array(c) for n, c in state["saturated"].items()}
         self.samples, self.warned, self.history = state["samples"], set(state["warned"]), list(rows)
+        reported = state.get("reported")
+        reported = reported if isinstance(reported, dict) else {}
+        self.reported = {k: v for k, v in reported.items() if k in self.warned and _is_number(v)}
+        steps = state.get("steps")
+        self.steps = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 else RATIO_FROM_STEP
 
     def after_forward(self):
         """Record which hidden units fired (ReLU family) or saturated (sigmoid/tanh) on this batch."""
@@ -93,6 +112,7 @@ class Diagnostics:
                 fired = layer.kinks().any(axis=0)  # the ReLU family's kinks() is "input > 0"
                 self.active[n] = self.active.get(n, False) | fired
         self.samples += self.net.scores.shape[0]
+        self.steps += 1
 
     def before_last_update(self):
         """Remember the weights before the epoch's last update, to measure ‖ΔW‖/‖W‖."""
@@ -144,18 +164,32 @@ class Diagnostics:
         self._reset()
         return layers, warnings
 
-    def _once(self, kind, text):
+    def _once(self, kind, text, figure=None):
+        """[text] the first time `kind` is found, and again, saying so, when its `figure` has clearly worsened since
+        its last warning (_worsened); else []."""
         if kind in self.warned:
-            return []
+            last = self.reported.get(kind)
+            if figure is None:
+                return []
+            if last is None:  # warned by a checkpoint that kept no figure: this one is the reference from now on
+                self.reported[kind] = figure
+                return []
+            if not _worsened(kind, figure, last):
+                return []
+            text = f"{text.split(' — ')[0]}; worse than the {_shown(kind, last)} reported before"
         self.warned.add(kind)
+        if figure is not None:
+            self.reported[kind] = figure
         return [text]
 
     def _ratio(self, name, ratio):
         """The update/weight ratio of layer `name` to judge: this epoch's if it blew up, else the median over the last
         RATIO_WINDOW epochs; None while a fresh net is still settling."""
         epoch = len(self.history) + 1
-        if ratio is None or epoch < 2 or (epoch < RATIO_FROM_EPOCH and ratio <= RATIO_BLOWUP):
+        if ratio is None or epoch < 2 or 0 < self.steps < RATIO_BLOWUP_FROM_STEP:
             return None
+        if (epoch < RATIO_FROM_EPOCH or 0 < self.steps < RATIO_FROM_STEP) and ratio <= RATIO_BLOWUP:
+            return None  # a fresh net still settling
         if ratio > RATIO_BLOWUP:
             return ratio
         earlier = [r.get("layers", {}).get(name, {}).get("update_ratio") for r in self.history[-(RATIO_WINDOW - 1) :]]
@@ -170,12 +204,14 @@ class Diagnostics:
                     "ratio_high",
                     f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
                     f"1e-3) — the learning rate is probably too high",
+                    ratio,
                 )
             elif ratio is not None and 0 < ratio < RATIO_LOW:
                 found += self._once(
                     "ratio_low",
                     f"update/weight ratio in {name} is {ratio:.2g} (healthy: about "
                     f"1e-3) — the learning rate is probably too low",
+                    ratio,
                 )
             dead = entry.get("dead_fraction")
             if dead is not None and dead >= DEAD_FRACTION:
@@ -185,6 +221,7 @@ class Diagnostics:
                     f"{dead:.0%} of layer-{layer} ReLUs are dead (never active this epoch) — "
                     f"they cannot learn; lower the learning rate, use leaky_relu, or check "
                     f"model.init and model.bias_init",
+                    dead,
                 )
             sat = entry.get("saturated_fraction")
             if sat is not None and sat >= SATURATED_FRACTION:
@@ -192,6 +229,7 @@ class Diagnostics:
                     "saturated",
                     f"{sat:.0%} of layer-{name[1:]} units are saturated — gradients "
                     f"vanish there; use smaller initial weights or relu",
+                    sat,
                 )
         evidence = overfitting(self.history + [row])
         if evidence:
@@ -201,6 +239,24 @@ class Diagnostics:
                 f"model.dropout) or early stopping",
             )
         return found
+
+
+def _worsened(kind, figure, last):
+    """Whether `figure` is clearly worse than the `last` one reported for `kind`: a dead or saturated fraction up by
+    FRACTION_WORSE (or to all units), an update ratio RATIO_WORSE times further from healthy."""
+    if kind in FRACTIONS:
+        return figure > last and figure >= min(last + FRACTION_WORSE, 1.0)
+    if kind == "ratio_high":
+        return figure >= last * RATIO_WORSE
+    return kind == "ratio_low" and figure <= last / RATIO_WORSE
+
+
+def _shown(kind, figure):
+    return f"{figure:.0%}" if kind in FRACTIONS else f"{figure:.2g}"
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def overfitting(rows):
