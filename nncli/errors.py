@@ -48,8 +48,12 @@ class NncliError(Exception):
     """Base class for errors a user can act on; the message says what is wrong and what is allowed.
 
     `hints` are what the user can do (`Hint`s); `str()` appends them in the Python API's words, `render(words)`
-    in a front end's own (a dict from Hint to text).
+    in a front end's own (a dict from Hint to text). `head` names the kind of error (bad data, a run directory, …);
+    a front end shows it before the message (`error: run directory: …`), `str()` leaves it out. None: the message
+    names its kind itself (a ConfigError's "invalid config …").
     """
+
+    head = None
 
     def __init__(self, message="", *, hints=()):
         super().__init__(message)
@@ -65,6 +69,12 @@ class NncliError(Exception):
 
     def __str__(self):
         return self.render()
+
+
+class UsageError(NncliError):
+    """A command or function called wrongly: an argument missing, options that exclude each other, a bad choice."""
+
+    head = "usage"
 
 
 class ConfigError(NncliError):
@@ -83,6 +93,8 @@ class ConfigError(NncliError):
 class DataError(NncliError):
     """A data file or dataset option is unusable (missing file, bad value, wrong shape)."""
 
+    head = "bad data"
+
 
 class DataFileMissing(DataError):
     """A data or labels file named by a config or an option does not exist."""
@@ -95,18 +107,58 @@ class LabelsMissing(DataError):
 class CheckpointError(NncliError):
     """A checkpoint file is missing, corrupt, hostile, or from an incompatible version."""
 
+    head = "bad checkpoint"
+
 
 class RunError(NncliError):
     """A run directory cannot be used: in use by another run, or nothing to resume there."""
+
+    head = "run directory"
+
+
+class RunTaken(RunError, ConfigError):
+    """output.dir already holds a run and replacing it was not asked for. A RunError by kind, and a ConfigError too
+    (about output.dir), as it was raised before it had a kind of its own."""
+
+    def __init__(self, message, *, hints=()):
+        NncliError.__init__(self, message, hints=hints)
+        self.problems, self.source = [self.message], None
+
+    _join = NncliError._join
+
+
+class ResumeRefused(RunError, ConfigError):
+    """A resume whose config differs from the run's own in keys a resume may not change. `changes` are
+    (key, the run's value, the new value); the message lists each. A ConfigError too, as it was before."""
+
+    head = "cannot resume"
+
+    def __init__(self, run_dir, changes, allowed, *, hints=()):
+        self.changes = list(changes)
+        self.problems = [
+            f"{key}: differs from the run being resumed (was {show_value(old)}, now {show_value(new)})"
+            for key, old, new in self.changes
+        ]
+        self.source = run_dir
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        NncliError.__init__(
+            self,
+            f"{run_dir}: the config differs from the run's own:\n{lines}\n  only {allowed} may change on resume",
+            hints=hints,
+        )
 
 
 class OutputError(NncliError):
     """An output file cannot be written where asked: its directory is missing, it is a directory, or it exists
     and replacing it was not asked for."""
 
+    head = "cannot write"
+
 
 class MissingExtra(NncliError):
     """An optional dependency is not installed; the message names the extra that brings it."""
+
+    head = "missing dependency"
 
 
 def require(module, extra, purpose, hint=""):

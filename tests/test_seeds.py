@@ -1,6 +1,7 @@
 """`nncli train CONFIG --seeds ...`: one run per seed, mean ± std over seeds, nothing overwritten silently."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -111,10 +112,13 @@ def test_a_plain_run_is_never_written_into_a_study(study, force):
     assert not (out / "checkpoint.npz").exists() and not (out / "summary.json").exists()
 
 
-def test_resuming_a_study_without_seeds_says_how(study):
-    out, _ = study
-    result = run("train", "--resume", out, "train.epochs=3")
-    assert result.exit_code == 2 and "seed study" in result.output and "--seeds" in result.output
+def test_resuming_a_study_without_seeds_takes_them_from_seeds_json(study, tmp_path):
+    """Issue 21: seeds.json lists the study's seeds, so --resume needs no --seeds (it used to be refused)."""
+    out = tmp_path / "s"
+    shutil.copytree(study[0], out)
+    result = run("train", "--resume", out, "train.epochs=3", "-q")
+    assert result.exit_code == 0, result.output
+    assert [r["epochs_run"] for r in study_json(out)["runs"]] == [3, 3, 3] and study_json(out)["seeds"] == [0, 1, 2]
 
 
 def test_a_single_run_directory_is_refused_even_with_force(tmp_path):

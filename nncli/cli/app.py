@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from nncli import __version__
-from nncli.errors import Hint, NncliError
+from nncli.errors import Hint, NncliError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -83,7 +83,7 @@ def check_choice(flag, value, allowed):
     """Refuse an option value that is not among `allowed` (the library's own registry) before calling the library,
     so the message names the flag: "--sort must be one of name, status, …, got 'colour'" (exit 2 via user_errors)."""
     if value is not None and value not in allowed:
-        raise NncliError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+        raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def user_errors(command):
@@ -115,7 +115,8 @@ def user_errors(command):
             if _debug["on"]:
                 traceback.print_exc()  # --debug adds the traceback; the exit code stays that of bad input
             message = e.render(HINTS) if isinstance(e, NncliError) else str(e)
-            err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+            head = f"{e.head}: " if getattr(e, "head", None) else ""
+            err.print(f"[bold red]error:[/] {escape(head + message)}", soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

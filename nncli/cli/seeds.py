@@ -8,6 +8,7 @@ from rich.table import Table
 
 from nncli.cli.app import err, out
 from nncli.cli.render import Progress, fmt, mean_std, print_setup, stopped_at_once
+from nncli.cli.resumed import started_at
 
 
 def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
@@ -18,23 +19,7 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
     if any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
         raise SeedsError(f"--seeds {spec} sets the seed of every run; drop the seed=... override")
     study_dir = out_dir or Path(cfg.output.dir)
-    state = {"progress": None, "setup_shown": False}
-
-    def on_seed_start(seed, run_dir):
-        state["progress"] = Progress(cfg.train.epochs, quiet)
-        if not quiet:
-            out.print(f"[bold]seed {seed}[/] → {run_dir}")
-
-    def on_start(trainer):
-        if not quiet and not state["setup_shown"]:
-            print_setup(trainer)
-            state["setup_shown"] = True
-
-    def on_seed_end(seed, run):
-        state["progress"].close()
-        if not quiet:
-            out.print(f"  seed {seed}: {run['status']} after {run['epochs_run']} epochs")
-
+    view = _StudyView(cfg.train.epochs, quiet, resume is not None, study_dir)
     try:
         study = run_seeds(
             cfg,
@@ -42,19 +27,53 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
             study_dir,
             force=force,
             resume=resume is not None,
-            on_seed_start=on_seed_start,
-            on_seed_end=on_seed_end,
-            on_start=on_start,
-            on_epoch=lambda row: state["progress"].update(row),
-            on_warning=lambda message: state["progress"].warn(message),
+            on_seed_start=view.seed_start,
+            on_seed_end=view.seed_end,
+            on_start=view.start,
+            on_epoch=lambda row: view.progress.update(row),
+            on_warning=view.warning,
         )
     except KeyboardInterrupt:
         stopped_at_once()
     finally:
-        if state["progress"] is not None:
-            state["progress"].close()
+        if view.progress is not None:
+            view.progress.close()
     _print_study(cfg.name, study, study_dir)
     _exit_as_the_seeds_ended(study["runs"], study_dir, spec)
+
+
+class _StudyView:
+    """What a seed study shows as it trains: each seed's start (where a resumed one starts, or that it has nothing
+    to do), the setup table once, a progress bar per seed, and warnings named by their seed."""
+
+    def __init__(self, epochs, quiet, resume, study_dir):
+        self.epochs, self.quiet, self.resume, self.study_dir = epochs, quiet, resume, study_dir
+        self.progress, self.seed, self.continuing = None, None, False
+        self.setup_shown = self.how_shown = False
+
+    def seed_start(self, seed, run_dir):
+        self.progress, self.seed = Progress(self.epochs, self.quiet), seed
+        self.continuing = self.resume and (run_dir / "checkpoint.npz").exists()  # as run_seeds decides
+        if not self.quiet:
+            out.print(f"[bold]seed {seed}[/] → {run_dir}")
+
+    def start(self, trainer):
+        if self.continuing:
+            lead, how = f"seed {self.seed}: ", not self.how_shown
+            if started_at(trainer, self.progress, self.quiet, lead, self.study_dir, how).finished:
+                self.how_shown = True  # the command that trains on resumes the whole study: said once
+                return
+        if not self.quiet and not self.setup_shown:
+            print_setup(trainer)
+            self.setup_shown = True
+
+    def warning(self, message):  # each seed is a run of its own: its warnings say which
+        self.progress.warn(f"seed {self.seed}: {message}")
+
+    def seed_end(self, seed, run):
+        self.progress.close()
+        if not self.quiet:
+            out.print(f"  seed {seed}: {run['status']} after {run['epochs_run']} epochs")
 
 
 def _exit_as_the_seeds_ended(runs, study_dir, spec):
@@ -69,7 +88,7 @@ def _exit_as_the_seeds_ended(runs, study_dir, spec):
     if runs and runs[-1]["status"] == "interrupted":
         err.print(
             f"interrupted by {runs[-1]['signal']} during seed {runs[-1]['seed']}: checkpoint written; "
-            f"continue with nncli train --resume {study_dir} --seeds {spec}"
+            f"continue with nncli train --resume {study_dir}"
         )
         raise typer.Exit(runs[-1]["exit_code"])
     if any(run["status"] == "diverged" for run in runs):

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, err, out, user_errors
-from nncli.errors import ConfigError, Hint, NncliError
+from nncli.errors import Hint, UsageError
 
 
 @app.command()
@@ -73,12 +73,12 @@ def init(
     from nncli.training.atomic import atomic_write_text, check_output
 
     if from_csv is not None and template is not None:
-        raise NncliError("--from and --template cannot be used together: a config comes from a CSV or a template")
+        raise UsageError("--from and --template cannot be used together: a config comes from a CSV or a template")
     if target is not None and from_csv is None:
-        raise NncliError("--target names the label column of the --from CSV; pass --from FILE with it")
+        raise UsageError("--target names the label column of the --from CSV; pass --from FILE with it")
     template = template or "spiral"
     if template not in DATA:
-        raise ConfigError(f"--template: {template!r} is not one of {', '.join(DATA)}")
+        raise UsageError(f"--template: {template!r} is not one of {', '.join(DATA)}; choose one of them")
     check_output(path, force=False, hints=(Hint.ANOTHER_PATH,))
     if from_csv is not None:
         from nncli.data.profile import profile_csv

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from nncli.cli.app import app, err, user_errors
 from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once, survive_closed
+from nncli.cli.resumed import started_at
 
 
 @app.command()
@@ -36,10 +37,10 @@ def train(
     """Train the network a config describes; write metrics and checkpoints to its run directory.
 
     Ctrl-C or SIGTERM stops at the end of the current step with a checkpoint (exit 130 / 143); `--resume`
-    continues bit-identically. Raise train.epochs on resume to extend a finished run.
+    continues bit-identically and says where it starts. Raise train.epochs on resume to extend a finished run.
 
     With `--seeds` the run directory holds one run per seed, `seed-K/`, and `seeds.json` (mean ± std);
-    `--force` replaces those seed runs, `--resume DIR --seeds ...` continues each of them.
+    `--force` replaces those seed runs, `--resume DIR` continues each of them (the seeds its seeds.json lists).
 
     Example: `nncli train configs/spiral-2layer.yaml optimizer.lr=0.5 train.epochs=50`
 
@@ -50,6 +51,11 @@ def train(
     from nncli.training.resume import resolve_run
 
     seed_list, study_config = None, None
+    if seeds is None and resume is not None:
+        from nncli.studies.seeds import is_study, recorded_seeds
+
+        if is_study(resume):  # a seed study resumes with the seeds its seeds.json lists
+            seeds = ",".join(map(str, recorded_seeds(resume)))
     if seeds is not None:
         from nncli.studies.seed_spec import parse_seeds
         from nncli.studies.seeds import study_config_path
@@ -69,9 +75,13 @@ def _train_one(cfg, run_dir, force, resume, quiet):
     diverged or with the signal's code when it was interrupted."""
     from nncli.training.trainer import train as run_training
 
-    progress = Progress(cfg.train.epochs, quiet)
+    progress, point = Progress(cfg.train.epochs, quiet), {}
 
     def on_start(trainer):
+        if resume:
+            point["at"] = started_at(trainer, progress, quiet)
+            if point["at"].finished:
+                return
         if not quiet:
             survive_closed(sys.stdout, print_setup, trainer)
 
@@ -89,6 +99,8 @@ def _train_one(cfg, run_dir, force, resume, quiet):
         stopped_at_once()
     finally:
         progress.close()
+    if "at" in point and point["at"].finished:
+        return  # nothing was trained: what was said is the whole answer
     survive_closed(sys.stdout, print_summary, summary, run_dir)
     if summary["status"] == "diverged":
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")

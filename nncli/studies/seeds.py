@@ -12,7 +12,10 @@ Rules, so that nothing is overwritten silently:
 Diverged and interrupted seeds are recorded but left out of the mean and std.
 """
 
+import json
 import math
+import os
+import stat
 from pathlib import Path
 
 from nncli.errors import Hint, RunError
@@ -26,6 +29,7 @@ METRICS = tuple(monitors())
 TEST_METRICS = tuple(monitors(["test"]))
 TEST_METRIC_NAMES = [name[len("test_") :] for name in TEST_METRICS]  # eval reports them under these keys
 EXCLUDED = ("diverged", "interrupted")
+MAX_STUDY_FILE = 64 * 2**20  # seeds.json: 1,000 seeds' summaries take well under 10 MiB
 
 
 def seed_run_dir(study_dir, seed):
@@ -57,6 +61,37 @@ def check_study_dir(study_dir, seeds, force=False, resume=False):
         raise RunError(
             f"{study_dir} already holds a seed study ({what})", hints=(Hint.RESUME, Hint.REPLACE, Hint.ELSEWHERE)
         )
+
+
+def is_study(path):
+    """True when `path` is a seed study's directory (seeds.json, no run of its own)."""
+    path = Path(path)
+    return (path / "seeds.json").is_file() and not (path / "config.yaml").exists()
+
+
+def recorded_seeds(study_dir):
+    """The seeds a study's seeds.json lists (what `resume` continues without being told them), read bounded and
+    checked; RunError naming the file when it is unreadable or lists no valid seeds."""
+    from nncli.studies.seed_spec import SeedsError, parse_seeds
+
+    path = Path(study_dir) / "seeds.json"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise RunError(f"{path}: cannot be read ({e.strerror})") from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RunError(f"{path}: not a regular file (a FIFO, a device or a socket)")
+        data = f.read(MAX_STUDY_FILE + 1)
+    if len(data) > MAX_STUDY_FILE:
+        raise RunError(f"{path}: larger than {MAX_STUDY_FILE >> 20} MiB, more than any seed study writes")
+    try:
+        seeds = json.loads(data.decode("utf-8")).get("seeds")
+        return parse_seeds(seeds if isinstance(seeds, list) else [], option=f"{path}: seeds")
+    except (ValueError, RecursionError, AttributeError, SeedsError) as e:
+        raise RunError(
+            f"{path}: does not list the study's seeds ({e}); name them to resume it", hints=(Hint.SEEDS,)
+        ) from None
 
 
 def study_config_path(study_dir, seeds):

@@ -5,10 +5,11 @@ a finished run) and, only when forced, change anything else. Restoring loads the
 random generators, the loop state and the metrics rows, so the resumed run continues bit-identically.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from nncli.config import changed_keys, config_to_dict, load_config
-from nncli.errors import CheckpointError, ConfigError, Hint, RunError, show_value
+from nncli.config import config_to_dict, flatten, load_config
+from nncli.errors import CheckpointError, ConfigError, Hint, ResumeRefused, RunError, UsageError, show_value
 from nncli.optim.schedules import SCHEDULES, learning_rate
 from nncli.training.atomic import atomic_write_json
 from nncli.training.checkpoint import load_checkpoint
@@ -38,16 +39,16 @@ def resolve_run(config=None, overrides=(), out_dir=None, resume=None, study_conf
     overrides = list(overrides)
     if resume is None:
         if config is None:
-            raise ConfigError("missing CONFIG, the config file to train", hints=(Hint.TRAIN_OR_RESUME,))
+            raise UsageError("missing CONFIG, the config file to train", hints=(Hint.TRAIN_OR_RESUME,))
         return load_config(config, overrides), overrides, out_dir
     resume = Path(resume)
     if out_dir is not None and Path(out_dir).resolve() != resume.resolve():
-        raise ConfigError(
+        raise UsageError(
             f"the output directory {out_dir} is not the run being resumed, {resume}: a run resumes in its own directory; "
             f"copy {resume} to {out_dir} first to continue it there"
         )
     if config is not None and "=" not in str(config):
-        raise ConfigError(
+        raise UsageError(
             f"resuming {resume} takes no CONFIG (the run's own config.yaml is used), got {str(config)!r}; "
             f"changes go as KEY=VALUE overrides"
         )
@@ -60,6 +61,44 @@ def resolve_run(config=None, overrides=(), out_dir=None, resume=None, study_conf
             raise RunError(f"{resume} is a seed study", hints=(Hint.SEEDS,))
         raise RunError(f"{resume}: nothing to resume (no config.yaml)", hints=(Hint.START_FRESH,))
     return load_config(path, overrides), overrides, resume
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run starts: `epochs_done` epochs and `step` steps of the next, of `epochs`; `stopped` says
+    why early stopping has already ended it (None: it has not)."""
+
+    run_dir: Path
+    epochs_done: int
+    step: int
+    epochs: int
+    stopped: str | None = None
+
+    @property
+    def finished(self):
+        """Nothing left to train: every epoch done, or early stopping has ended the run."""
+        return self.epochs_done >= self.epochs or self.stopped is not None
+
+    def words(self):
+        """'resuming runs/x at epoch 38 + 12 steps, 62 epochs to go', or why there is nothing to do."""
+        done, step, epochs = self.epochs_done, self.step, self.epochs
+        if self.stopped is not None:
+            return f"nothing to do: early stopping ended {self.run_dir} at epoch {done} ({self.stopped})"
+        if self.finished:
+            return f"nothing to do: {self.run_dir} has already trained its {epochs} epochs (train.epochs {epochs})"
+        at = f"epoch {done}" + (f" + {step} step{'s' if step != 1 else ''}" if step else "")
+        left = epochs - done
+        return f"resuming {self.run_dir} at {at}, {left} epoch{'s' if left != 1 else ''} to go"
+
+
+def resume_point(trainer):
+    """The ResumePoint of a Trainer opened with resume=True."""
+    p, es = trainer.progress, trainer.config.train.early_stopping
+    stopped = None
+    if es is not None and p.stale >= es.patience:
+        epochs = f"{p.stale} epoch{'s' if p.stale != 1 else ''}"
+        stopped = f"{trainer.monitor} has not improved for {epochs}, patience {es.patience}"
+    return ResumePoint(trainer.run_dir, p.epochs_done, p.step, trainer.config.train.epochs, stopped)
 
 
 def restore(trainer, force):
@@ -80,7 +119,7 @@ def restore(trainer, force):
             f"{path}: model.norm: the run was trained with {norm}, this config says {trainer.config.model.norm}; "
             f"a run resumes with the normalization it was trained with: train the other one as a new run"
         )
-    changed = _changes(ckpt, trainer.config, force)
+    changed = _changes(ckpt, trainer.config, force, trainer.run_dir)
     if list(ckpt.layer_sizes) != trainer.net.sizes or set(ckpt.params) != set(trainer.net.params):
         raise RunError(f"{path}: does not match this config's model (model.hidden, model.norm)")
     if "state" not in ckpt.meta:
@@ -162,14 +201,16 @@ def _state_of(ckpt, trainer, path, fresh_optimizer):
     return state, carried
 
 
-def _changes(ckpt, config, force):
+def _changes(ckpt, config, force, run_dir):
     """The config keys that differ from the checkpoint's, besides FREE_ON_RESUME; refused unless `force`."""
     # where the run lives (a moved or copied directory) and how long it runs may change freely
-    changed = [k for k in changed_keys(ckpt.config, config_to_dict(config)) if k not in FREE_ON_RESUME]
+    old, new = flatten(ckpt.config), flatten(config_to_dict(config))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in FREE_ON_RESUME)
     if changed and not force:
-        raise ConfigError(
-            [f"{key}: differs from the run being resumed" for key in changed]
-            + ["only train.epochs may change on resume"],
+        raise ResumeRefused(
+            run_dir,
+            [(key, old.get(key), new.get(key)) for key in changed],
+            "train.epochs",
             hints=(Hint.ACCEPT_CHANGES,),
         )
     if config.train.epochs < ckpt.epoch:

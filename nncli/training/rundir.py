@@ -14,7 +14,7 @@ import stat
 import uuid
 from pathlib import Path
 
-from nncli.errors import ConfigError, Hint, OutputError, RunError, show_value
+from nncli.errors import ConfigError, Hint, OutputError, RunError, RunTaken, show_value
 from nncli.nn.metrics import monitors
 from nncli.training.atomic import atomic_write_json, atomic_write_text, check_target, jsonable, write_failed
 
@@ -73,10 +73,10 @@ def prepare_run_dir(path, force=False):
     that stopped before its first checkpoint has nothing to lose: its files are replaced without `force`."""
     path = Path(path)
     if runs_inside(path):  # never mix a single run into a study or a sweep, even with force
-        raise ConfigError(f"output.dir: {runs_inside(path)}", hints=(Hint.ELSEWHERE,))
+        raise RunTaken(f"output.dir: {runs_inside(path)}", hints=(Hint.ELSEWHERE,))
     if holds_run(path):
         if has_trained(path) and not force:
-            raise ConfigError(f"output.dir: {path} already holds a run", hints=(Hint.REPLACE, Hint.ELSEWHERE))
+            raise RunTaken(f"output.dir: {path} already holds a run", hints=(Hint.REPLACE, Hint.ELSEWHERE))
         for name in RUN_FILES:
             (path / name).unlink(missing_ok=True)
     return make_run_dir(path)
