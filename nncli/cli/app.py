@@ -7,25 +7,85 @@ Every command module imports `app` from here and registers on it; nothing here i
 """
 
 import functools
+import json
 import os
 import signal
 import sys
 import traceback
 
 import typer
+import typer.rich_utils
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from nncli import __version__
 from nncli.errors import Hint, NncliError, UsageError
 
-app = typer.Typer(
-    add_completion=False,
+
+def _plain_flags(params):
+    """Flags show no value type, since they take none (`--force`, not `--force <bool>`); arguments show in
+    capitals, as in a manual's synopsis (CHECKPOINT, not checkpoint)."""
+    for param in params:
+        if param.param_type_name == "argument" and param.metavar is None:
+            param.metavar = param.name.upper()
+        elif getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # what typer shows in the type column instead of <bool>
+    return params
+
+
+class _Group(TyperGroup):
+    """The app: its own flags (--version, --debug, completion) without <bool>."""
+
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Command(TyperCommand):
+    """A command whose help reads as a manual's: CHECKPOINT, [CONFIG], [OVERRIDES]..., flags without <bool>."""
+
+    def get_params(self, ctx):
+        return _plain_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx):
+        pieces = [self.options_metavar]
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar if param.required else f"[{param.metavar}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+class _Typer(typer.Typer):
+    """typer.Typer whose commands are `_Command`s."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _Typer(
+    cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Train small fully connected neural networks in plain NumPy, driven by YAML configs.",
 )
+
+
+def _color_settings(environ=os.environ):
+    """Console settings from the environment's conventions: NO_COLOR (any value but empty) drops every escape code,
+    bold, italic and dim included, not only colors (https://no-color.org); FORCE_COLOR styles output that is not a
+    terminal (a pipe, a CI log); neither: styled on a terminal only, as rich decides."""
+    if environ.get("NO_COLOR", ""):
+        return {"color_system": None, "no_color": True}
+    if environ.get("FORCE_COLOR", ""):
+        return {"force_terminal": True}
+    return {}
+
+
+if _color_settings().get("no_color"):  # --help is printed by typer's own console
+    typer.rich_utils.COLOR_SYSTEM = None
 
 
 class _Console(Console):
@@ -37,8 +97,8 @@ class _Console(Console):
         raise BrokenPipeError(32, "the reader of this output went away")
 
 
-out = _Console(highlight=False)
-err = _Console(stderr=True, highlight=False)
+out = _Console(highlight=False, **_color_settings())
+err = _Console(stderr=True, highlight=False, **_color_settings())
 _debug = {"on": False}
 EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)  # 141: what a shell reports for a tool killed by SIGPIPE
 
@@ -77,6 +137,13 @@ def _main(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ):
     _debug["on"] = debug
+
+
+def print_json(obj):
+    """Print `obj` as one line of strict JSON on stdout (NaN and ±inf as null): what every --json prints."""
+    from nncli.training.atomic import jsonable
+
+    print(json.dumps(jsonable(obj)))
 
 
 def check_choice(flag, value, allowed):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, check_choice, err, out, user_errors
@@ -17,7 +18,11 @@ from nncli.training.atomic import jsonable
 @app.command("eval")
 @user_errors
 def eval_(
-    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz)."),
+    checkpoint: Path = typer.Argument(
+        ...,
+        metavar="CHECKPOINT|RUN_DIR",
+        help="A checkpoint written by `nncli train` (best.npz or checkpoint.npz), or a run directory: its best.npz.",
+    ),
     data: Optional[Path] = typer.Option(
         None, "--data", help="Evaluate on this labelled file instead of the recorded split."
     ),
@@ -30,9 +35,10 @@ def eval_(
     """Evaluate a checkpoint: loss, accuracy, per-class precision/recall, confusion matrix; for regression RMSE,
     MAE, R² and residual quantiles per target, in the targets' units; for attributes a per-attribute table.
 
-    Example: `nncli eval runs/spiral-2layer/best.npz --split val`
+    Example: `nncli eval runs/spiral-2layer --split val` (a run directory: its best.npz)
     """
     from nncli.evaluation.evaluate import SPLITS, evaluate_checkpoint
+    from nncli.evaluation.inspection import run_checkpoint
 
     check_choice("--split", split, SPLITS)
     if labels is not None and data is None:
@@ -40,11 +46,22 @@ def eval_(
             f"--labels {labels} goes with --data FILE (.npy or IDX features); without --data the "
             f"checkpoint's own data split is evaluated"
         )
+    checkpoint = _checkpoint_of(checkpoint, run_checkpoint)
     result = evaluate_checkpoint(checkpoint, data, split, labels)
     if as_json:
         print(json.dumps(jsonable(result)))  # strict JSON: a non-finite loss becomes null
     else:
         _print_report(checkpoint, result)
+
+
+def _checkpoint_of(path, run_checkpoint):
+    """The checkpoint file `path` names; for a run directory its best.npz, said on stderr (stdout may be JSON)."""
+    checkpoint = run_checkpoint(path)
+    if checkpoint != path:
+        err.print(
+            f"evaluating {escape(str(checkpoint))}, the best checkpoint of run {escape(str(path))}", soft_wrap=True
+        )
+    return checkpoint
 
 
 def _print_report(checkpoint, result):

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.cli.app import app, check_choice, err, out, user_errors
+from nncli.cli.app import app, check_choice, err, out, print_json, user_errors
 from nncli.cli.render import fmt
 from nncli.errors import MissingExtra, OutputError
 
@@ -33,7 +33,10 @@ def inspect(
     head.add_column()
     head.add_column(overflow="fold")  # a hash cut short is no use for comparing
     for key in ("sha256", "format_version", "nncli_version", "epoch", "task", "classes", "standardized", "parameters"):
-        head.add_row(key, str(info[key]))
+        if key == "epoch":  # as eval says it: epoch 74 + 48 steps of epoch 75 for a checkpoint written mid-epoch
+            head.add_row("position", info["position"])
+        else:
+            head.add_row(key, str(info[key]))
     if info["target_mean"] is not None:
         head.add_row(
             "target mean ± std",
@@ -86,6 +89,7 @@ def runs(
     sort: str = typer.Option(
         "name", "--sort", help="name | status | epochs | best_val_accuracy | best_val_rmse | wall_seconds"
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array, one object per run."),
 ):
     """List the runs under a folder: name, status, epochs, best validation accuracy (or RMSE, regression), wall time.
 
@@ -95,6 +99,8 @@ def runs(
 
     check_choice("--sort", sort, RUN_COLUMNS)
     rows = list_runs(folder, sort)
+    if as_json:
+        return print_json(rows)
     table = Table(title=f"{len(rows)} run{'' if len(rows) == 1 else 's'} under {folder}")
     for col in ("path", *RUN_COLUMNS):
         table.add_column(
@@ -112,6 +118,7 @@ def runs(
 def diff(
     run_a: Path = typer.Argument(..., help="First run directory."),
     run_b: Path = typer.Argument(..., help="Second run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: runs, config, metrics, status, epochs."),
 ):
     """Show the config keys that differ between two runs and their metrics side by side.
 
@@ -120,6 +127,8 @@ def diff(
     from nncli.evaluation.inspection import diff_runs
 
     result = diff_runs(run_a, run_b)
+    if as_json:
+        return print_json({"runs": [str(run_a), str(run_b)], **result})
     if result["config"]:
         config = Table(title="config differences")
         for col in ("key", str(run_a), str(run_b)):

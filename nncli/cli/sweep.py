@@ -9,7 +9,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.app import app, err, out, print_json, user_errors
 from nncli.cli.render import mean_std
 from nncli.errors import RunError
 
@@ -77,6 +77,7 @@ def sweep(
         None, "--out", help="Sweep directory (default: output of the sweep file, else runs/sweeps/NAME)."
     ),
     force: bool = typer.Option(False, "--force", help="Continue a sweep directory although the sweep file changed."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final table as one JSON object."),
 ):
     """Search hyperparameters: Optuna proposes configs (grid, random, TPE), each trained over the sweep's seeds.
 
@@ -112,7 +113,24 @@ def sweep(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
-    _print_table(rows, spec, Path(spec.output))
+    (_print_json if as_json else _print_table)(rows, spec, Path(spec.output))
+
+
+def _print_json(rows, sweep, directory):
+    """sweep --json: the final table, {sweep, metric, maximize, seeds, directory, best_config, trials: [...]}, each
+    trial {number, state, mean, std, epochs, params: {dotted.key: value}, error}, best first as in the table."""
+    best = directory / "best.yaml"
+    print_json(
+        {
+            "sweep": sweep.stem,
+            "metric": sweep.metric,
+            "maximize": sweep.maximize,
+            "seeds": list(sweep.seeds),
+            "directory": str(directory),
+            "best_config": str(best) if best.exists() else None,
+            "trials": rows,
+        }
+    )
 
 
 def _again(sweep_file, out_dir, workers, scheduler):

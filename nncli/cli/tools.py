@@ -8,25 +8,29 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.cli.app import app, err, out, user_errors
+from nncli.cli.app import app, err, out, print_json, user_errors
 from nncli.errors import Hint, UsageError
 
 
 @app.command()
 @user_errors
-def schema(out_file: Optional[Path] = typer.Option(None, "--out", help="Write the schema to this file.")):
+def schema(
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the schema to this file."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
+):
     """Print the config's JSON Schema (draft-07) for editors using yaml-language-server.
 
-    Example: `nncli schema --out configs/schema.json`, then start a config with
+    Example: `nncli schema --out configs/schema.json --force`, then start a config with
     `# yaml-language-server: $schema=schema.json`
     """
     from nncli.config import json_schema
-    from nncli.training.atomic import atomic_write_text
+    from nncli.training.atomic import atomic_write_text, check_output
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if out_file is None:
         print(text, end="")
     else:
+        check_output(out_file, force)  # as every other --out: an existing file is replaced only with --force
         atomic_write_text(out_file, text)
 
 
@@ -35,6 +39,7 @@ def schema(out_file: Optional[Path] = typer.Option(None, "--out", help="Write th
 def validate(
     config: Path = typer.Argument(..., help="YAML config file."),
     overrides: Optional[List[str]] = typer.Argument(None, help="Dotted overrides KEY=VALUE."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: each key's value and origin."),
 ):
     """Validate a config and show the resolved values and where each came from (default, file, override).
 
@@ -44,6 +49,8 @@ def validate(
     from nncli.data.files import missing_files
 
     cfg, origin = provenance(config, overrides or ())
+    if as_json:
+        return _print_validation_json(config, cfg, origin)
     table = Table(title=f"{config}: valid")
     for col in ("key", "value", "from"):
         table.add_column(col)
@@ -55,6 +62,18 @@ def validate(
         err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 
+def _print_validation_json(config, cfg, origin):
+    """validate --json: {config, valid, keys: {dotted.key: {value, from}}, warnings: [...]}; warnings also on stderr."""
+    from nncli.config import config_to_dict, flatten
+    from nncli.data.files import missing_files
+
+    warnings = missing_files(cfg.data)
+    keys = {key: {"value": value, "from": origin[key]} for key, value in flatten(config_to_dict(cfg)).items()}
+    print_json({"config": str(config), "valid": True, "keys": keys, "warnings": warnings})
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+
+
 @app.command()
 @user_errors
 def init(
@@ -62,6 +81,7 @@ def init(
     template: Optional[str] = typer.Option(None, "--template", help="spiral (default) | digits | csv | regression"),
     from_csv: Optional[Path] = typer.Option(None, "--from", help="Write a config for this CSV file instead."),
     target: Optional[str] = typer.Option(None, "--target", help="With --from: the label column (default: the last)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing config at PATH."),
 ):
     """Write a commented starter config (and schema.json beside it for editor completion), from a template or,
     with --from, from a CSV file: its delimiter, target, feature kinds and missing cells, as training will read them.
@@ -79,7 +99,7 @@ def init(
     template = template or "spiral"
     if template not in DATA:
         raise UsageError(f"--template: {template!r} is not one of {', '.join(DATA)}; choose one of them")
-    check_output(path, force=False, hints=(Hint.ANOTHER_PATH,))
+    check_output(path, force, hints=(Hint.REPLACE, Hint.ANOTHER_PATH))
     if from_csv is not None:
         from nncli.data.profile import profile_csv
 
@@ -93,7 +113,15 @@ def init(
         atomic_write_text(schema_path, json.dumps(json_schema(), indent=2) + "\n")
     if profile is not None:
         _print_profile(profile)
-    out.print(f"wrote {escape(str(path))} ({escape(what)}); train it with: nncli train {escape(str(path))}")
+    command = "nncli train" if _is_default_config(path) else f"nncli train {escape(str(path))}"
+    out.print(f"wrote {escape(str(path))} ({escape(what)}); train it with: {command}")
+
+
+def _is_default_config(path):
+    """Whether `path` is ./nncli.yaml, the config a bare `nncli train` uses."""
+    from nncli.cli.train import DEFAULT_CONFIG
+
+    return Path(path).absolute() == (Path.cwd() / DEFAULT_CONFIG)
 
 
 def _print_profile(profile):

@@ -8,15 +8,20 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
-from nncli.cli.app import app, err, user_errors
+from nncli.cli.app import app, err, print_json, user_errors
 from nncli.cli.render import Progress, print_setup, print_summary, stopped_at_once, survive_closed
 from nncli.cli.resumed import started_at
+from nncli.errors import UsageError
+
+DEFAULT_CONFIG = "nncli.yaml"  # what a bare `nncli train` trains: the file `nncli init` writes by default
 
 
 @app.command()
 @user_errors
 def train(
-    config: Optional[str] = typer.Argument(None, help="YAML config file (omit with --resume)."),
+    config: Optional[str] = typer.Argument(
+        None, help="YAML config file (default: ./nncli.yaml when it exists; omit with --resume)."
+    ),
     overrides: Optional[List[str]] = typer.Argument(
         None, help="Dotted overrides KEY=VALUE, e.g. optimizer.lr=0.1 'model.hidden=[64,32]'."
     ),
@@ -33,6 +38,7 @@ def train(
         "--seeds",
         help="Train once per seed (0-4, 0,2,5 or 3; at most 1,000) into DIR/seed-K/ and report mean ± std.",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print only the final summary, as one JSON object."),
 ):
     """Train the network a config describes; write metrics and checkpoints to its run directory.
 
@@ -47,9 +53,14 @@ def train(
     Example: `nncli train --resume runs/spiral-2layer train.epochs=600`
 
     Example: `nncli train configs/digits-2layer.yaml --seeds 0-4 --quiet`
+
+    Example: `nncli init && nncli train` (./nncli.yaml, the config init writes)
     """
     from nncli.training.resume import resolve_run
 
+    config, overrides = _default_config(config, overrides or [], resume)
+    if as_json and seeds is not None:
+        raise UsageError("--json prints one run's summary; a seed study's mean ± std is in DIR/seeds.json")
     seed_list, study_config = None, None
     if seeds is None and resume is not None:
         from nncli.studies.seeds import is_study, recorded_seeds
@@ -67,10 +78,28 @@ def train(
         from nncli.cli.seeds import train_seeds
 
         return train_seeds(cfg, overrides, seeds, seed_list, out_dir, resume, force, quiet)
-    _train_one(cfg, out_dir or cfg.output.dir, force, resume is not None, quiet)
+    _train_one(cfg, out_dir or cfg.output.dir, force, resume is not None, quiet or as_json, as_json)
 
 
-def _train_one(cfg, run_dir, force, resume, quiet):
+def _default_config(config, overrides, resume):
+    """(config, overrides) with ./nncli.yaml as the config of a fresh run that names none (said on stderr); a first
+    argument KEY=VALUE that is no file is then its first override (`nncli train optimizer.lr=0.1`)."""
+    default = Path(DEFAULT_CONFIG)
+    if resume is not None or not default.is_file():
+        return config, overrides
+    if config is not None and ("=" not in config or Path(config).exists()):
+        return config, overrides
+    err.print(f"no CONFIG given: training ./{DEFAULT_CONFIG}", soft_wrap=True)
+    return DEFAULT_CONFIG, ([config] if config is not None else []) + list(overrides)
+
+
+def _print_json_summary(summary, run_dir):
+    """train --json: the run's summary.json (status, epochs_run, best_epoch, best, final, wall_seconds, ...) with
+    its run_dir."""
+    print_json({**summary, "run_dir": str(run_dir)})
+
+
+def _train_one(cfg, run_dir, force, resume, quiet, as_json=False):
     """Train one run with a progress bar (setup table first unless quiet); show its summary, and exit 1 when it
     diverged or with the signal's code when it was interrupted."""
     from nncli.training.trainer import train as run_training
@@ -99,9 +128,13 @@ def _train_one(cfg, run_dir, force, resume, quiet):
         stopped_at_once()
     finally:
         progress.close()
-    if "at" in point and point["at"].finished:
-        return  # nothing was trained: what was said is the whole answer
-    survive_closed(sys.stdout, print_summary, summary, run_dir)
+    finished = "at" in point and point["at"].finished  # nothing was trained: what was said is the whole answer
+    if as_json:
+        survive_closed(sys.stdout, _print_json_summary, summary, run_dir)
+    if finished:
+        return
+    if not as_json:
+        survive_closed(sys.stdout, print_summary, summary, run_dir)
     if summary["status"] == "diverged":
         err.print(f"[bold red]diverged:[/] {escape(summary['error'])}")
         raise typer.Exit(1)

@@ -162,7 +162,7 @@ def provenance(path, overrides: Sequence[str] = ()):
     config = load_config(path, overrides)
     raw = parse_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
     in_file = flatten(raw) if isinstance(raw, dict) else {}
-    overridden = [parse_override(o)[0] for o in overrides]
+    overridden = [k for o in overrides for k in flatten(dict([parse_override(o)]))]  # a mapping sets its leaves
     origin = {}
     for key in flatten(config_to_dict(config)):
         if any(key == o or key.startswith(o + ".") for o in overridden):

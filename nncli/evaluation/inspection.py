@@ -9,7 +9,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from nncli.config import Config, flatten
-from nncli.errors import RunError
+from nncli.config.safe_yaml import read_yaml_file
+from nncli.errors import ConfigError, RunError
 from nncli.training import rundir
 from nncli.training.checkpoint import load_checkpoint, sha256_of
 from nncli.training.rundir import read_metrics
@@ -122,6 +123,33 @@ def list_runs(folder, sort="name"):
     return rows
 
 
+def run_checkpoint(path):
+    """The checkpoint a path names: the file itself, or a run directory's best.npz (the weights its monitor picked).
+    A directory without one is a RunError saying what it holds instead."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    best = path / "best.npz"
+    if best.is_file():
+        return best
+    if (path / "seeds.json").exists():
+        raise RunError(f"{path}: a seed study, not one run; give one of its runs, e.g. {path / 'seed-0'}")
+    if (path / "checkpoint.npz").is_file():
+        raise RunError(f"{path}: has no best.npz yet; its latest weights are {path / 'checkpoint.npz'}")
+    raise RunError(f"{path}: a directory without best.npz, not a run directory; give a checkpoint (.npz)")
+
+
+def run_name(run_dir):
+    """A run's name as its config gives it (config.yaml's name, written when training starts), whatever the run's
+    state; the directory's name when config.yaml is missing or unreadable."""
+    try:
+        config = read_yaml_file(Path(run_dir) / "config.yaml", "a run's config.yaml is a few hundred bytes")
+    except ConfigError:
+        return Path(run_dir).name
+    name = config.get("name") if isinstance(config, dict) else None
+    return name if isinstance(name, str) and name else Path(run_dir).name
+
+
 def _run_row(run_dir):
     """A run's row from summary.json; a run without a readable one (still running, or killed) from its metrics."""
     try:
@@ -129,7 +157,7 @@ def _run_row(run_dir):
         best = summary.get("best") or {}
         return {
             "path": str(run_dir),
-            "name": summary.get("name"),
+            "name": run_name(run_dir),
             "status": summary.get("status"),
             "epochs": summary.get("epochs_run"),
             "best_val_accuracy": best.get("val_accuracy"),
@@ -146,7 +174,7 @@ def _run_row(run_dir):
     accuracies, rmses = ([r[key] for r in rows if isinstance(r.get(key), (int, float))] for key in VAL_KEYS)
     return {
         "path": str(run_dir),
-        "name": run_dir.name,
+        "name": run_name(run_dir),
         "status": status,
         "epochs": len(rows),
         "best_val_accuracy": max(accuracies, default=None),
