@@ -8,6 +8,7 @@ from rich.table import Table
 
 from nncli.cli.app import err, out
 from nncli.cli.render import Progress, fmt, mean_std, print_setup, stopped_at_once
+from nncli.cli.tables import show
 
 
 def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
@@ -23,7 +24,7 @@ def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
     def on_seed_start(seed, run_dir):
         state["progress"] = Progress(cfg.train.epochs, quiet)
         if not quiet:
-            out.print(f"[bold]seed {seed}[/] → {run_dir}")
+            out.print(f"[bold]seed {seed}[/] → {escape(str(run_dir))}", soft_wrap=True)
 
     def on_start(trainer):
         if not quiet and not state["setup_shown"]:
@@ -95,7 +96,7 @@ def _print_study(name, study, study_dir):
         status = run["status"] if run["status"] not in ("diverged", "interrupted") else f"[bold red]{run['status']}[/]"
         epochs = f"{run['epochs_run']} (best {fmt(run['best_epoch'])})"
         table.add_row(str(run["seed"]), status, epochs, *(fmt(values.get(k)) for k in per_seed))
-    out.print(table)
+    show(table)
     if not study["included"]:
         out.print("no seed finished without diverging or being interrupted: no mean to report")
     n = len(study["included"])
@@ -110,10 +111,11 @@ def _print_study(name, study, study_dir):
         if key in aggregate["best"] or key in aggregate["final"]:
             overview.add_row(key, mean_std(aggregate["best"].get(key)), mean_std(aggregate["final"].get(key)))
     if overview.row_count:
-        out.print(overview)
+        show(overview)
     left_out = ", ".join(f"seed {s} ({status})" for s, status in study["excluded"].items())
     if left_out:
         out.print(f"left out of the mean and std: {left_out}")
     out.print(
-        f"study directory: {study_dir}  ·  seeds.json  ·  {sum(r['wall_seconds'] or 0 for r in runs):.1f}s of training"
+        f"study directory: {study_dir}  ·  seeds.json  ·  {sum(r['wall_seconds'] or 0 for r in runs):.1f}s of training",
+        soft_wrap=True,
     )
