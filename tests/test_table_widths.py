@@ -72,8 +72,18 @@ def test_eval_shows_the_checkpoint_path_and_every_number_whole(two_runs, view, m
     assert_whole(text, [checkpoint, f"({result['position']}) on {result['split']}", *numbers])
 
 
+@pytest.fixture(scope="module")
+def builtin_results():
+    from nncli.gradcheck import suite
+
+    return suite.builtin_checks()
+
+
 @pytest.mark.parametrize("mode, width", VIEWS)
-def test_gradcheck_shows_every_name_shape_error_and_result_whole(view, mode, width):
+def test_gradcheck_shows_every_name_shape_error_and_result_whole(builtin_results, view, monkeypatch, mode, width):
+    from nncli.gradcheck import suite
+
+    monkeypatch.setattr(suite, "builtin_checks", lambda: builtin_results)  # checked once; here the table is tested
     checks = json.loads(invoke("gradcheck", "--json")[1])["checks"]
     view(mode, width)
     code, text = invoke("gradcheck")

@@ -1,7 +1,7 @@
 """How every command prints a table: values whole, never folded inside or cut short with an ellipsis.
 
 A value (a path, a hash, a number, a status, a name) is copied from a terminal as often as it is read, so a table
-keeps each one on one line: the table wraps between cells (only prose columns, named by `wrap=`, wrap, and only
+keeps each one on one line: the table wraps between cells (only the prose columns named in `wrap=` wrap, and only
 between words), and where even that does not fit the terminal, the view becomes one `key: value` line per field.
 A title too long for its table is printed above it, wrapped between words only. Output that is not a terminal (a
 pipe, a file) is as wide as its content (app.py's consoles), so a table there is always drawn whole.
