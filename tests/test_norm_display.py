@@ -190,7 +190,8 @@ def test_inspect_lists_gamma_beta_as_parameters_and_running_statistics_apart(tmp
     assert shown.exit_code == 0
     assert any("running_var2" in line and "running statistic" in line for line in shown.output.splitlines())
     assert any("gamma1" in line and "parameter" in line for line in shown.output.splitlines())
-    assert any(line.split("│")[1:3] == [" parameters     ", f" {trainable:<60}"] for line in shown.output.splitlines())
+    cells = ([c.strip() for c in line.split("│")[1:3]] for line in shown.output.splitlines())
+    assert ["parameters", str(trainable)] in cells  # the row itself, however wide the sha256 makes the table
     as_json = json.loads(run("inspect", ckpt, "--json").output)
     assert {"name": "running_mean1", "shape": [16], "count": 16, "dtype": "float32", "kind": "running statistic"} in (
         as_json["layers"]

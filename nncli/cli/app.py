@@ -15,7 +15,7 @@ import traceback
 
 import typer
 import typer.rich_utils
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
@@ -91,6 +91,16 @@ if _color_settings().get("no_color"):  # --help is printed by typer's own consol
 class _Console(Console):
     """A rich Console whose closed output is a BrokenPipeError, as for print, rather than rich's own SystemExit(1)
     (1 means a failed check here): `user_errors` ends the command quietly, a caller may catch it to carry on."""
+
+    @property
+    def size(self):
+        """A terminal's size; elsewhere (a pipe, a file) as wide as the content needs, whatever COLUMNS says."""
+        size = Console.size.fget(self)
+        return size if self.is_terminal else ConsoleDimensions(1_000_000, size.height)
+
+    @size.setter
+    def size(self, new_size):
+        Console.size.fset(self, new_size)
 
     def on_broken_pipe(self):
         self.quiet = True  # anything printed after this is dropped

@@ -5,6 +5,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.gradcheck import check_table
+from nncli.cli.tables import show
 
 SHOWN_ENTRIES = 36  # a tensor with more entries is shown as its shape, mean, min and max
 
@@ -43,7 +44,7 @@ def print_circuit(c, out, digits=2, jacobian=False):
     wires.add_column("gradient", justify="right")
     for w in c.wires:
         wires.add_row(escape(w.name), value_text(w.value, digits), value_text(w.grad, digits))
-    out.print(wires)
+    show(wires, out, wrap=("value", "gradient"))
     out.print("backward, gate by gate:")
     tensors = _tensors(c)
     for step in c.steps:
@@ -64,4 +65,4 @@ def print_circuit(c, out, digits=2, jacobian=False):
             elif jacobian:
                 out.print(f"      [dim]not printed: {shape[0] * shape[1]} entries, more than {SHOWN_ENTRIES}[/]")
     if c.checks:
-        out.print(check_table(c.checks, "numerical check of every input's gradient (centered differences, h = 1e-5)"))
+        show(check_table(c.checks, "numerical check of every input's gradient (centered differences, h = 1e-5)"), out)

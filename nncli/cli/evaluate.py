@@ -9,8 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nncli.cli.app import app, check_choice, err, out, user_errors
+from nncli.cli.app import app, check_choice, err, user_errors
 from nncli.cli.render import fmt
+from nncli.cli.tables import show
 from nncli.errors import DataError
 from nncli.training.atomic import jsonable
 
@@ -81,7 +82,7 @@ def _print_report(checkpoint, result):
     if task == "attributes":
         head.add_row("exact match", f"{result['exact_match']:.2%}")
         head.add_row("micro F1", fmt(result["micro_f1"]))
-    out.print(head)
+    show(head)
     {"classification": _print_classes, "regression": _print_targets, "attributes": _print_attributes}[task](result)
 
 
@@ -92,14 +93,14 @@ def _print_classes(result):
         per_class.add_column(col, justify="left" if col == "class" else "right")
     for row in result["per_class"]:
         per_class.add_row(str(row["class"]), f"{row['precision']:.2%}", f"{row['recall']:.2%}", str(row["support"]))
-    out.print(per_class)
+    show(per_class)
     confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
     confusion.add_column("")
     for c in result["classes"]:
         confusion.add_column(str(c), justify="right")
     for c, counts in zip(result["classes"], result["confusion"]):
         confusion.add_row(str(c), *map(str, counts))
-    out.print(confusion)
+    show(confusion)
 
 
 def _print_targets(result):
@@ -113,8 +114,8 @@ def _print_targets(result):
     for row in result["per_target"]:
         metrics.add_row(str(row["target"]), *map(fmt, (row["rmse"], row["mae"], row["r2"])))
         quantiles.add_row(str(row["target"]), *(fmt(row["residual_quantiles"][q]) for q in result["quantiles"]))
-    out.print(metrics)
-    out.print(quantiles)
+    show(metrics)
+    show(quantiles)
 
 
 def _print_attributes(result):
@@ -125,7 +126,7 @@ def _print_attributes(result):
     for row in result["per_attribute"]:
         rates = (f"{row[key]:.2%}" for key in ("accuracy", "precision", "recall"))
         table.add_row(str(row["attribute"]), *rates, str(row["support"]))
-    out.print(table)
+    show(table)
 
 
 @app.command()
@@ -161,4 +162,4 @@ def predict(
             write_csv(sys.stdout, header, rows)
             return
         count = predict_to_file(checkpoint, path, out_file, force=force, id_column=id_column)
-    err.print(f"wrote {count:,} predictions to {out_file}")
+    err.print(f"wrote {count:,} predictions to {out_file}", soft_wrap=True)

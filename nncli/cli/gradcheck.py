@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, out, user_errors
+from nncli.cli.tables import show
 from nncli.training.atomic import jsonable
 
 STATUS = {"pass": "[green]pass[/]", "FAIL": "[bold red]FAIL[/]", "not checked": "[yellow]not checked[/]"}
@@ -66,7 +67,7 @@ def gradcheck(
     if as_json:
         print(json.dumps(jsonable({"passed": passed, "checks": [r.as_dict() for r in results]})))
     else:
-        out.print(check_table(results, "gradient check (float64, centered differences, h = 1e-5)"))
+        show(check_table(results, "gradient check (float64, centered differences, h = 1e-5)"))
         failed = sum(r.status == "FAIL" for r in results)
         unchecked = sum(r.status == "not checked" for r in results)
         problems = [f"{failed} of {len(results)} checks failed"] if failed else []

@@ -17,6 +17,7 @@ from rich.tree import Tree
 from nncli.backprop.circuits import CIRCUITS
 from nncli.cli.app import HINTS, app, err, out, user_errors
 from nncli.cli.gradcheck import check_table
+from nncli.cli.tables import show
 
 RENDERED = (".svg", ".png", ".pdf")
 INSTALL_DOT = "install Graphviz: `apt-get install graphviz` (Debian/Ubuntu) or `brew install graphviz` (macOS)"
@@ -89,7 +90,7 @@ def graph(
         _render(to_dot(g), out_file, force)
     else:
         atomic_write_text(out_file, to_dot(g) if fmt == "dot" else _plain_text(g))
-        out.print(f"wrote {escape(str(out_file))}")
+        out.print(f"wrote {escape(str(out_file))}", soft_wrap=True)
 
 
 def _print_graph(g, console):
@@ -134,7 +135,7 @@ def _render(dot_text, path, force):
         err.print(f"[bold red]error:[/] dot failed: {escape(done.stderr.decode(errors='replace').strip())}")
         raise typer.Exit(1)
     atomic_write_bytes(path, done.stdout)
-    out.print(f"wrote {escape(str(path))}")
+    out.print(f"wrote {escape(str(path))}", soft_wrap=True)
 
 
 def _num(v):
@@ -160,7 +161,7 @@ def _print_trace(t, samples):
         soft_wrap=True,
     )
     for step in t.steps:
-        out.print(Rule(escape(step.gate), align="left"))
+        out.print(Rule(escape(step.gate), align="left"), width=out.width if out.is_terminal else 80)
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column()
@@ -169,7 +170,7 @@ def _print_trace(t, samples):
         grid.add_row("rule", escape(step.rule))
         for name, value in step.downstream.items():
             grid.add_row("sends", f"{escape(name)} = {_show(value)}")
-        out.print(grid)
+        show(grid, out, wrap=(1,))
     table = Table(title="parameter gradients (where a weight forks, the two paths add up)")
     for col in ("gradient", "through the scores", "through regularization", "total (engine)"):
         table.add_column(col)
@@ -177,8 +178,8 @@ def _print_trace(t, samples):
         reg = t.reg_grads.get(name)
         table.add_row(f"d{name}", _show(t.data_grads[name]), "—" if reg is None else _show(reg), _show(t.grads[name]))
     table.add_row("dx", _show(t.dx), "—", _show(t.dx))
-    out.print(table)
-    out.print(check_table(t.checks, "numerical gradient check (centered differences, h = 1e-5)"))
+    show(table, out)
+    show(check_table(t.checks, "numerical gradient check (centered differences, h = 1e-5)"), out)
 
 
 @app.command()

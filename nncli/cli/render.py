@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import err, out
+from nncli.cli.tables import show
 from nncli.nn.metrics import monitors
 
 
@@ -104,7 +105,7 @@ def print_setup(trainer):
     table.add_row(
         "train", f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, {cfg.train.dtype}, seed {cfg.seed}"
     )
-    out.print(table)
+    show(table, wrap=(1,))
     layers = Table(title="model")
     for col in ("parameter", "shape", "count"):
         layers.add_column(col, justify="right" if col == "count" else "left")
@@ -114,7 +115,7 @@ def print_setup(trainer):
     for name, shape, count in net.layer_shapes():
         layers.add_row(name, "×".join(map(str, shape)), f"{count:,}")
     layers.add_row("total", "", f"{net.num_params:,}")
-    out.print(layers)
+    show(layers)
 
 
 def _norm(model):
@@ -180,16 +181,29 @@ def _table_rows(data):
 
 
 def print_summary(summary, run_dir):
-    table = Table(title=f"{summary['name']}: {summary['status']} after {summary['epochs_run']} epochs")
-    table.add_column("metric")
-    table.add_column(f"best (epoch {summary['best_epoch']})", justify="right")
-    table.add_column("final", justify="right")
+    """The run's best and final metrics; a run that diverged before finishing an epoch has none, and says so."""
+    done, best_epoch = summary["epochs_run"], summary["best_epoch"]
+    if summary["status"] == "diverged":
+        title = (
+            f"{summary['name']}: diverged in epoch {done + 1}, after {done} finished epoch{'s' if done != 1 else ''}"
+        )
+    else:
+        title = f"{summary['name']}: {summary['status']} after {done} epochs"
     best, final = summary.get("best") or {}, summary.get("final") or {}
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("best" if best_epoch is None else f"best (epoch {best_epoch})", justify="right")
+    table.add_column("final", justify="right")
     for key in monitors():
         if key in final:
             table.add_row(key, fmt(best.get(key)), fmt(final.get(key)))
-    out.print(table)
+    if table.row_count:
+        show(table)
+    else:
+        out.print(f"{title}: no metrics to show", soft_wrap=True)
     rate = summary.get("samples_per_second")
     out.print(
-        f"run directory: {run_dir}  ·  {summary['wall_seconds']:.1f}s" + (f"  ·  {rate:,.0f} samples/s" if rate else "")
+        f"run directory: {run_dir}  ·  {summary['wall_seconds']:.1f}s"
+        + (f"  ·  {rate:,.0f} samples/s" if rate else ""),
+        soft_wrap=True,  # a path folded over two lines cannot be copied
     )

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from nncli.cli.app import app, check_choice, err, out, print_json, user_errors
 from nncli.cli.render import fmt
+from nncli.cli.tables import show
 from nncli.errors import MissingExtra, OutputError
 
 
@@ -30,8 +31,6 @@ def inspect(
         print(json.dumps(info))
         return
     head = Table(title=str(checkpoint), show_header=False)
-    head.add_column()
-    head.add_column(overflow="fold")  # a hash cut short is no use for comparing
     for key in ("sha256", "format_version", "nncli_version", "epoch", "task", "classes", "standardized", "parameters"):
         if key == "epoch":  # as eval says it: epoch 74 + 48 steps of epoch 75 for a checkpoint written mid-epoch
             head.add_row("position", info["position"])
@@ -42,7 +41,7 @@ def inspect(
             "target mean ± std",
             ", ".join(f"{m:.4g} ± {s:.4g}" for m, s in zip(info["target_mean"], info["target_std"])),
         )
-    out.print(head)
+    show(head)
     layers = Table(title="layers")
     running = [layer for layer in info["layers"] if layer["kind"] != "parameter"]
     for col in ("array" if running else "parameter", "shape", "count", "dtype", *(("kind",) if running else ())):
@@ -52,14 +51,14 @@ def inspect(
         layers.add_row(layer["name"], "×".join(map(str, layer["shape"])), f"{layer['count']:,}", layer["dtype"], *kind)
     if running:
         layers.caption = "running statistics: what evaluation normalizes with; not parameters, never trained"
-    out.print(layers)
+    show(layers)
     metrics = Table(title="recorded metrics", show_header=False)
     for key, value in info["metrics"].items():
         if key != "layers":  # per-layer diagnostics: see metrics.jsonl or --json
             metrics.add_row(key, fmt(value))
-    out.print(metrics)
+    show(metrics)
     if info["encoding"] is not None:
-        out.print(_columns_table(info["encoding"]))
+        show(_columns_table(info["encoding"]), wrap=("categories",))
     out.print("config:", json.dumps(info["config"], indent=2))
 
 
@@ -69,7 +68,7 @@ def _columns_table(encoding):
     caption += "; missing-value tokens: " + ", ".join(repr(v) for v in encoding["na_values"])
     table = Table(title="columns", caption=escape(caption))
     for col in ("column", "kind", "inputs", "categories", "fill"):
-        table.add_column(col, justify="right" if col == "inputs" else "left", overflow="fold")
+        table.add_column(col, justify="right" if col == "inputs" else "left")
     for c in encoding["columns"]:
         shown = ", ".join(c["categories"])
         table.add_row(
@@ -106,11 +105,10 @@ def runs(
         table.add_column(
             col,
             justify="right" if col in ("epochs", "best_val_accuracy", "best_val_rmse", "wall_seconds") else "left",
-            overflow="fold",
         )
     for row in rows:
         table.add_row(*(fmt(row[c]) for c in ("path", *RUN_COLUMNS)))
-    out.print(table)
+    show(table)
 
 
 @app.command()
@@ -135,7 +133,7 @@ def diff(
             config.add_column(col)
         for key, (a, b) in result["config"].items():
             config.add_row(key, json.dumps(a), json.dumps(b))
-        out.print(config)
+        show(config)
     else:
         out.print("same config")
     metrics = Table(title="metrics")
@@ -146,7 +144,7 @@ def diff(
     for key, (a, b) in result["metrics"].items():
         if not key.endswith("layers"):  # per-layer diagnostics stay in metrics.jsonl
             metrics.add_row(key, fmt(a), fmt(b))
-    out.print(metrics)
+    show(metrics)
 
 
 @app.command()
@@ -188,7 +186,7 @@ def plot(
                 raise OutputError(f"--out {out_file}: the picture's name must end in {', '.join(FORMATS)}")
             check_output(out_file, force)  # before any plotting: a missing directory, a file we would replace
         try:
-            out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}")
+            out.print(f"wrote {(plot_sweep if sweep else plot_run)(run_dir, out_file)}", soft_wrap=True)
             return
         except MissingExtra as e:
             err.print(
@@ -202,7 +200,7 @@ def plot(
         table.add_column(col, justify="right" if col in ("first", "last") else "left")
     for key, (line, first, last) in sparklines(run_dir).items():
         table.add_row(key, line, fmt(first), fmt(last))
-    out.print(table)
+    show(table)
 
 
 def _print_sweep_summary(sweep_dir):
@@ -233,7 +231,7 @@ def _print_sweep_summary(sweep_dir):
             table.add_column(col, justify="left" if col == "value" else "right")
         for label, count, value, number in entry["rows"]:
             table.add_row(escape(label), str(count), fmt(value), fmt(number))
-        out.print(table)
+        show(table)
 
 
 def _show_value(value):

@@ -9,6 +9,7 @@ from rich.table import Table
 from nncli.cli.app import err, out
 from nncli.cli.render import Progress, fmt, mean_std, print_setup, stopped_at_once
 from nncli.cli.resumed import started_at
+from nncli.cli.tables import show
 
 
 def train_seeds(cfg, overrides, spec, seed_list, out_dir, resume, force, quiet):
@@ -55,7 +56,7 @@ class _StudyView:
         self.progress, self.seed = Progress(self.epochs, self.quiet), seed
         self.continuing = self.resume and (run_dir / "checkpoint.npz").exists()  # as run_seeds decides
         if not self.quiet:
-            out.print(f"[bold]seed {seed}[/] → {run_dir}")
+            out.print(f"[bold]seed {seed}[/] → {escape(str(run_dir))}", soft_wrap=True)
 
     def start(self, trainer):
         if self.continuing:
@@ -88,7 +89,8 @@ def _exit_as_the_seeds_ended(runs, study_dir, spec):
     if runs and runs[-1]["status"] == "interrupted":
         err.print(
             f"interrupted by {runs[-1]['signal']} during seed {runs[-1]['seed']}: checkpoint written; "
-            f"continue with nncli train --resume {study_dir}"
+            f"continue with nncli train --resume {study_dir}",
+            soft_wrap=True,
         )
         raise typer.Exit(runs[-1]["exit_code"])
     if any(run["status"] == "diverged" for run in runs):
@@ -114,7 +116,7 @@ def _print_study(name, study, study_dir):
         status = run["status"] if run["status"] not in ("diverged", "interrupted") else f"[bold red]{run['status']}[/]"
         epochs = f"{run['epochs_run']} (best {fmt(run['best_epoch'])})"
         table.add_row(str(run["seed"]), status, epochs, *(fmt(values.get(k)) for k in per_seed))
-    out.print(table)
+    show(table)
     if not study["included"]:
         out.print("no seed finished without diverging or being interrupted: no mean to report")
     n = len(study["included"])
@@ -129,10 +131,11 @@ def _print_study(name, study, study_dir):
         if key in aggregate["best"] or key in aggregate["final"]:
             overview.add_row(key, mean_std(aggregate["best"].get(key)), mean_std(aggregate["final"].get(key)))
     if overview.row_count:
-        out.print(overview)
+        show(overview)
     left_out = ", ".join(f"seed {s} ({status})" for s, status in study["excluded"].items())
     if left_out:
         out.print(f"left out of the mean and std: {left_out}")
     out.print(
-        f"study directory: {study_dir}  ·  seeds.json  ·  {sum(r['wall_seconds'] or 0 for r in runs):.1f}s of training"
+        f"study directory: {study_dir}  ·  seeds.json  ·  {sum(r['wall_seconds'] or 0 for r in runs):.1f}s of training",
+        soft_wrap=True,
     )

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nncli.cli.app import app, err, out, print_json, user_errors
 from nncli.cli.render import mean_std
+from nncli.cli.tables import show
 from nncli.errors import RunError
 
 
@@ -18,10 +19,11 @@ def _value(value):
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _headers(keys):
-    """The last part of each dotted key when those are unique (lr, l2, hidden), else the full keys."""
+def _headers(keys, taken):
+    """The last part of each dotted key when those are unique and none is one of the table's own columns
+    (`taken`: trial, the metric, epochs, state), e.g. lr, l2, hidden; else the full keys (train.epochs)."""
     short = [key.rsplit(".", 1)[-1] for key in keys]
-    return short if len(set(short)) == len(short) else list(keys)
+    return short if len(set(short)) == len(short) and not set(short) & set(taken) else list(keys)
 
 
 def _print_table(rows, sweep, directory):
@@ -31,10 +33,9 @@ def _print_table(rows, sweep, directory):
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
-    for col in ("trial", sweep.metric, *_headers([p.key for p in sweep.space]), "epochs", "state"):
-        table.add_column(
-            col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left", overflow="fold"
-        )  # a narrow terminal wraps values rather than cutting them short
+    own = ("trial", sweep.metric, "epochs", "state")
+    for col in (*own[:2], *_headers([p.key for p in sweep.space], own), *own[2:]):
+        table.add_column(col, justify="right" if col in ("trial", "epochs", sweep.metric) else "left")
     for r in rows:
         metric = mean_std(r)
         state = {"complete": "", "pruned": "[yellow]pruned[/]", "failed": "[red]failed[/]"}[r["state"]]
@@ -45,14 +46,15 @@ def _print_table(rows, sweep, directory):
             str(r["epochs"] or 0),
             state,
         )
-    out.print(table)
+    show(table)
     for r in sorted(rows, key=lambda r: r["number"]):
         if r["error"]:
             out.print(f"trial {r['number']} failed: {escape(r['error'])}", soft_wrap=True)
     best = directory / "best.yaml"
     out.print(
         f"sweep directory: {directory}  ·  trials.csv"
-        + (f"  ·  best config: {best} (nncli train {best})" if best.exists() else "  ·  no trial completed")
+        + (f"  ·  best config: {best} (nncli train {best})" if best.exists() else "  ·  no trial completed"),
+        soft_wrap=True,
     )
 
 

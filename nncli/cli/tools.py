@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nncli.cli.app import app, err, out, print_json, user_errors
+from nncli.cli.tables import show
 from nncli.errors import Hint, UsageError
 
 
@@ -57,7 +58,7 @@ def validate(
     style = {"default": "dim", "file": "", "override": "bold yellow"}
     for key, value in flatten(config_to_dict(cfg)).items():
         table.add_row(key, json.dumps(value), origin[key], style=style[origin[key]])
-    out.print(table)
+    show(table)
     for warning in missing_files(cfg.data):
         err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
@@ -138,7 +139,7 @@ def _print_profile(profile):
         table.add_row(escape(c.name), c.kind, str(c.missing), str(c.distinct), style="dim" if c.reason else "")
     table.add_row(escape(profile.target), "target", str(profile.missing_labels), str(profile.classes), style="bold")
     table.caption = f"target {escape(repr(profile.target))}: {task}"
-    out.print(table)
+    show(table)
     for c in profile.columns:
         if c.reason:
             out.print(f"left out {escape(repr(c.name))}: {escape(c.reason)}", soft_wrap=True)
