@@ -11,6 +11,7 @@ import ast
 import contextlib
 import gzip
 import math
+import mmap
 import os
 import resource
 import struct
@@ -287,3 +288,14 @@ def _read_idx_data(f, shape, dtype, size, gzipped):
     if f.read(1):
         raise UnreadableArray(f"{promise} but the file holds more data")
     return array.reshape(shape)
+
+
+def release_pages(X):
+    """Unmap the pages a read-only memory-mapped X has read so far from this process (the file and the page cache
+    keep them): a file larger than memory, read a chunk at a time, then keeps the process's resident memory bounded.
+    Anything else (an array in memory, a writable map whose changes the pages may hold) is left alone."""
+    mapping = getattr(X, "_mmap", None)
+    if mapping is None or X.flags.writeable:
+        return
+    if hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)

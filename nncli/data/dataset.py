@@ -261,7 +261,8 @@ def load_features(
     columns, picked by name), is a feature, encoded by `encoding` (the checkpoint's; default every column numeric).
     Rows with a missing cell are dropped when the encoding says so and labels are required (eval); predict, which
     answers every row, refuses them. `labels` is the labels file for .npy/IDX features (default data.labels when the
-    file is data.source). A built-in is generated with `seed`. The whole file is read into memory.
+    file is data.source). A built-in is generated with `seed`. The whole file is read into memory, except a .npy's
+    features: they stay memory-mapped in the file's dtype, for the caller to read a chunk at a time.
     Features without their labels file, when labels are required, raise LabelsMissing with the hint to pass `labels`.
     `targets` (a regression or attributes checkpoint's target columns) are read from a CSV as the raw labels.
     """
@@ -273,7 +274,7 @@ def load_features(
         X, y_raw, names, _ = _read(source, data_cfg, labels, require_labels, feature_names, rng, encoding, targets)
     except LabelsMissing as err:
         raise LabelsMissing(err.message, hints=(Hint.LABELS_FILE,)) from None
-    return np.asarray(X, dtype=np.float64), y_raw, names
+    return (X if isinstance(X, np.memmap) else np.asarray(X, dtype=np.float64)), y_raw, names
 
 
 def _read(source, data_cfg, labels, require_labels, names, rng, encoding=None, targets=None):

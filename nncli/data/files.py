@@ -127,6 +127,7 @@ def _features_2d(X, source):
     if X.dtype.kind == "f":
         for start, block in row_chunks(X):
             bad = ~np.isfinite(block)
+            arrays.release_pages(X)
             if bad.any():
                 r, c = np.argwhere(bad)[0]
                 raise DataError(

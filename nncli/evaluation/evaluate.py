@@ -6,6 +6,7 @@ import functools
 import numpy as np
 
 from nncli.config import config_from_dict
+from nncli.data.arrays import release_pages
 from nncli.errors import CheckpointError, DataError
 from nncli.evaluation.reports import attributes_report, in_units, regression_report
 from nncli.evaluation.splits import SPLITS, checkpoint_data
@@ -54,9 +55,16 @@ def checked_scores(net, X, checkpoint, where, first=0):
 
 def classification_report(y, pred, num_classes):
     """Confusion matrix (rows: true class, columns: predicted) and per-class precision, recall and support."""
-    confusion = np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes
-    )
+    return per_class(confusion_counts(y, pred, num_classes))
+
+
+def confusion_counts(y, pred, num_classes):
+    """The (C, C) confusion matrix of true classes y and predictions pred: counts, rows true, columns predicted."""
+    return np.bincount(y * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def per_class(confusion):
+    """(confusion, precision, recall, support) of a confusion matrix; a class never predicted has precision 0."""
     tp = np.diag(confusion).astype(np.float64)
     predicted, support = confusion.sum(axis=0), confusion.sum(axis=1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -82,24 +90,25 @@ def evaluate_checkpoint(path, data_path=None, split=None, labels=None):
     if "class_weights" in ckpt.meta:  # eval's loss is the plain mean; training's (val_loss) the weighted one
         meta["loss_note"] = "plain mean over the samples; the run's val_loss is weighted by its loss_weights"
     if ckpt.task == "classification":
-        return {**head, **_classification(chunks, data.y, net.sizes[-1], ckpt.classes, meta)}
+        return {**head, **_classification(chunks, net.sizes[-1], ckpt.classes, meta)}
     report = (regression_report if ckpt.task == "regression" else attributes_report)(chunks, ckpt)
     return {**head, "task": ckpt.task, **report, **meta}
 
 
-def _classification(chunks, y, num_classes, classes, meta):
+def _classification(chunks, num_classes, classes, meta):
     """The classification report's keys after `samples`, as they have always been, plus balanced_accuracy."""
-    total, preds, seen = 0.0, [], 0
+    total, seen = 0.0, 0
+    confusion = np.zeros((num_classes, num_classes), np.int64)  # counted a chunk at a time: no (N,) predictions held
     for loss, scores, yb in chunks:
         total += loss * len(yb)
-        preds.append(scores.argmax(axis=1))
+        confusion += confusion_counts(yb, scores.argmax(axis=1), num_classes)
         seen += len(yb)
-    pred = np.concatenate(preds or [np.zeros(0, np.int64)])
-    confusion, precision, recall, support = classification_report(y, pred, num_classes)
+    confusion, precision, recall, support = per_class(confusion)
+    correct = int(np.trace(confusion))
     return {
         "loss": total / max(seen, 1),
-        "accuracy": float(np.mean(pred == y)) if len(pred) else 0.0,
-        "balanced_accuracy": float(recall[support > 0].mean()) if len(pred) else 0.0,  # classes present only
+        "accuracy": correct / seen if seen else 0.0,
+        "balanced_accuracy": float(recall[support > 0].mean()) if seen else 0.0,  # classes present only
         **meta,
         "per_class": [
             {"class": c, "precision": float(p), "recall": float(r), "support": int(s)}
@@ -117,6 +126,7 @@ def scored_chunks(net, config, data, checkpoint, where):
         scores = checked_scores(net, xb, checkpoint, where, seen)
         yield float(loss_fn(scores, yb)[0]), scores, yb
         seen += len(yb)
+        release_pages(data.X)
 
 
 def regression_outputs(net, ckpt, config, checkpoint, split=None):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nncli.data.arrays import release_pages
 from nncli.data.csvfile import header_names
 from nncli.data.dataset import load_features, standardize
 from nncli.errors import DataError
@@ -145,6 +146,7 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
             first = [()] * len(xb) if ids is None else [(i,) for i in ids[start : start + chunk]]
             for lead, row in zip(first, prediction_rows(values, ckpt, probabilities)):
                 yield [*lead, *row]
+            release_pages(X)
 
     header = prediction_header(ckpt.classes, config.loss)
     return header if id_column is None else [id_column, *header], rows()
