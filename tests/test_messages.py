@@ -61,7 +61,10 @@ def test_a_refused_resume_lists_each_changed_key_with_its_old_and_new_value(trai
     text = refused(result, "cannot resume", "the config differs from the run's own")
     assert "model.hidden: differs from the run being resumed (was [100], now [8])" in text
     assert "optimizer.lr: differs from the run being resumed (was 1.0, now 0.3)" in text
-    assert "only train.epochs may change on resume" in text and "pass --force to accept the changed keys" in text
+    assert (
+        "only train.epochs and output.tensorboard may change on resume" in text
+        and "pass --force to accept the changed keys" in text
+    )
     assert (trained / "checkpoint.npz").read_bytes() == before
 
 

@@ -306,3 +306,14 @@ def test_a_damaged_event_file_is_cut_at_the_damage_and_refilled_from_the_metrics
     path.write_bytes(bytes(data))
     Trainer(config(), run_dir, resume=True).run()
     assert_every_scalar_once(run_dir)
+
+
+def test_tensorboard_switched_on_at_a_resume_needs_no_force_and_logs_every_epoch(tmp_path):
+    """output.tensorboard changes what is written beside the run, not the training: a resume may turn it on (or
+    off) like train.epochs, and the epochs before it get their scalars from metrics.jsonl."""
+    run_dir = tmp_path / "run"
+    Trainer(config(train={"epochs": 3}, output={"tensorboard": False}), run_dir).run()
+    assert not (run_dir / "tensorboard").exists()
+    assert Trainer(config(train={"epochs": 5}), run_dir, resume=True).run()["status"] == "completed"
+    found = assert_every_scalar_once(run_dir)
+    assert ("weights/W1", 3) not in found and ("weights/W1", 4) in found

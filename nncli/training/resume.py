@@ -25,7 +25,8 @@ from nncli.training.rundir import (
 )
 from nncli.training.state import Fits, TrainState
 
-FREE_ON_RESUME = ("train.epochs", "output.dir")  # config keys a resume may change without force
+# config keys a resume may change without force: how long to train, and what is written beside the run
+FREE_ON_RESUME = ("train.epochs", "output.dir", "output.tensorboard")
 
 
 def resolve_run(config=None, overrides=(), out_dir=None, resume=None, study_config=None):
@@ -210,7 +211,7 @@ def _changes(ckpt, config, force, run_dir):
         raise ResumeRefused(
             run_dir,
             [(key, old.get(key), new.get(key)) for key in changed],
-            "train.epochs",
+            "train.epochs and output.tensorboard",
             hints=(Hint.ACCEPT_CHANGES,),
         )
     if config.train.epochs < ckpt.epoch:
