@@ -374,3 +374,16 @@ def test_one_seed_gives_a_mean_and_no_spread(tmp_path):
     from nncli.plot.records import read_sweep
 
     assert isinstance(read_sweep(spec.output)[1][0]["params"]["train.batch_size"], int)  # not 24.0
+
+
+def test_a_trials_warnings_are_shown_naming_the_trial_and_the_seed(tmp_path):
+    """A learning rate far too high warns in each seed's run; the sweep shows each warning, saying which trial and
+    which seed it came from (they were only in the trials' summary.json before)."""
+    base = dict(BASE, optimizer={"name": "sgd", "lr": 20.0}, model={"hidden": [32]})
+    base["train"] = dict(BASE["train"], epochs=8, diagnostics=True)
+    path = write_sweep(tmp_path, method="grid", trials=None, base=base, space={"optimizer.lr": [20.0]}, seeds=[0, 1])
+    result = runner.invoke(app, ["sweep", str(path), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "warning: trial 0: seed 0:" in result.output and "warning: trial 0: seed 1:" in result.output
+    stored = json.loads((tmp_path / "sweeps" / "s" / "trial-0000" / "result.json").read_text())
+    assert any(w.startswith("seed 1: ") for w in stored["warnings"])

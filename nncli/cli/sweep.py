@@ -96,6 +96,8 @@ def sweep(
     spec = load_sweep(sweep_file, None if out_dir is None else str(out_dir))
 
     def on_trial(row):
+        for warning in row["warnings"]:
+            err.print(f"[yellow]warning:[/] trial {row['number']}: {escape(warning)}", soft_wrap=True)
         value = mean_std(row) if row["mean"] is not None else row["state"]
         note = f" ({escape(row['error'])})" if row["error"] else ""
         err.print(

@@ -59,8 +59,9 @@ class _Lock:
 def run_sweep(sweep, *, workers=None, scheduler=None, force=False, on_trial=None):
     """Run (or resume, or just report) a sweep; returns its trial rows (see `sweep_results.trial_rows`), best first.
 
-    `on_trial(row)` is called as each trial is told. KeyboardInterrupt propagates after the workers are stopped;
-    everything finished is already in study.db, trials.csv and the trial directories.
+    `on_trial(row)` is called as each trial is told, the row with the trial's `warnings` added. KeyboardInterrupt
+    propagates after the workers are stopped; everything finished is already in study.db, trials.csv and the trial
+    directories.
     """
     out = Path(sweep.output)
     what = "a training run" if holds_run(out) else "a seed study" if (out / "seeds.json").exists() else None
@@ -159,5 +160,5 @@ def _search(study, sweep, out, executor, workers, on_trial):
         pending.popleft()
         tell(study, trial, result)
         rows = write_results(study, sweep, out)
-        if on_trial:
-            on_trial(next(r for r in rows if r["number"] == trial.number))
+        if on_trial:  # the trial's row, with the warnings its seeds' runs gave ("seed K: …")
+            on_trial(dict(next(r for r in rows if r["number"] == trial.number), warnings=result.get("warnings", [])))

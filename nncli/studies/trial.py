@@ -138,6 +138,9 @@ def _check_result(result, number):
             return "a curve holds an epoch or a value that is not a number"
     if not (result.get("error") is None or isinstance(result["error"], str)):
         return "error must be text or null"
+    warnings = result.get("warnings", [])  # absent from the results of older nncli
+    if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        return "warnings must be a list of text"
     return None
 
 
@@ -184,9 +187,11 @@ def run_trial(task):
         "curves": [],
         "epochs": 0,
         "error": None,
+        "warnings": [],
     }
     for i, seed in enumerate(task["seeds"]):
         summary, curve = _train_seed(task, i, seed, out)
+        result["warnings"] += [f"seed {seed}: {w}" for w in summary.get("warnings", [])]  # the CLI adds the trial
         if summary["status"] in ("interrupted", "orphaned"):
             return dict(result, state="interrupted")
         result["epochs"] = max(result["epochs"], len(curve)) if summary["status"] != "pruned" else len(curve)
