@@ -70,6 +70,14 @@ def _warn(message):
     warnings.warn(message, UserWarning, stacklevel=4)
 
 
+def store_params(estimator, params):
+    """Keep each constructor argument unchanged under its own name, as scikit-learn requires of __init__ (`params`
+    is the constructor's locals(); validation happens at fit)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class NNEstimator(BaseEstimator):
     """What both estimators share: parameters → config, fit through the Trainer in memory, scores, checkpoints."""
 

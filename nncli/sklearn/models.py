@@ -9,7 +9,7 @@ from sklearn.utils.validation import validate_data
 from nncli.data.dataset import encode_labels
 from nncli.data.targets import target_values
 from nncli.nn.losses import LOSSES, softmax
-from nncli.sklearn.estimators import NNEstimator
+from nncli.sklearn.estimators import NNEstimator, store_params
 from nncli.sklearn.params import ARRAYS
 from nncli.sklearn.params import DEFAULTS as D
 
@@ -49,24 +49,7 @@ class NNClassifier(ClassifierMixin, NNEstimator):
         patience=D["patience"], min_delta=D["min_delta"], validation_fraction=D["validation_fraction"],
         standardize=D["standardize"], dtype=D["dtype"], seed=D["seed"], options=None,
     ):  # fmt: skip
-        self.hidden, self.activation, self.init, self.norm, self.dropout = hidden, activation, init, norm, dropout
-        self.loss, self.class_weight, self.l2, self.l1 = loss, class_weight, l2, l1
-        self.optimizer, self.lr, self.momentum, self.schedule, self.clip_norm = (
-            optimizer,
-            lr,
-            momentum,
-            schedule,
-            clip_norm,
-        )
-        self.epochs, self.batch_size, self.shuffle = epochs, batch_size, shuffle
-        self.early_stopping, self.monitor, self.patience, self.min_delta = early_stopping, monitor, patience, min_delta
-        self.validation_fraction, self.standardize, self.dtype, self.seed = (
-            validation_fraction,
-            standardize,
-            dtype,
-            seed,
-        )
-        self.options = options
+        store_params(self, locals())
 
     def _validate(self, X, y, reset):
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64)
@@ -130,24 +113,7 @@ class NNRegressor(RegressorMixin, NNEstimator):
         min_delta=D["min_delta"], validation_fraction=D["validation_fraction"], standardize=D["standardize"],
         standardize_target=D["standardize_target"], dtype=D["dtype"], seed=D["seed"], options=None,
     ):  # fmt: skip
-        self.hidden, self.activation, self.init, self.norm, self.dropout = hidden, activation, init, norm, dropout
-        self.loss, self.l2, self.l1 = loss, l2, l1
-        self.optimizer, self.lr, self.momentum, self.schedule, self.clip_norm = (
-            optimizer,
-            lr,
-            momentum,
-            schedule,
-            clip_norm,
-        )
-        self.epochs, self.batch_size, self.shuffle = epochs, batch_size, shuffle
-        self.early_stopping, self.monitor, self.patience, self.min_delta = early_stopping, monitor, patience, min_delta
-        self.validation_fraction, self.standardize, self.dtype, self.seed = (
-            validation_fraction,
-            standardize,
-            dtype,
-            seed,
-        )
-        self.standardize_target, self.options = standardize_target, options
+        store_params(self, locals())
 
     def _validate(self, X, y, reset):
         X, y = validate_data(self, X, y, reset=reset, dtype=np.float64, y_numeric=True, multi_output=True)
