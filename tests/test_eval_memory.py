@@ -7,31 +7,21 @@ import itertools
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from nncli.config import load_config
 from nncli.evaluation.evaluate import evaluate_checkpoint
 from nncli.evaluation.predict import predict_file
 from nncli.training.trainer import train
+from tests.test_predict import npy_dataset as write_npy_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def npy_dataset(folder, rows, features=256, seed=0):
-    """A float32 .npy features file of `rows` rows (written in pieces) and its int64 labels file."""
+def npy_dataset(folder, rows):
+    """A float32 .npy features file of `rows` rows (written in pieces) and its labels, in a new folder."""
     folder.mkdir()
-    rng = np.random.default_rng(seed)
-    X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(rows, features))
-    y = np.empty(rows, np.int64)
-    for start in range(0, rows, 8192):
-        n = min(8192, rows - start)
-        y[start : start + n] = rng.integers(0, 2, n)
-        X[start : start + n] = rng.standard_normal((n, features), dtype=np.float32) + y[start : start + n, None]
-    X.flush()
-    del X
-    np.save(folder / "y.npy", y)
-    return folder / "X.npy", folder / "y.npy"
+    return write_npy_dataset(folder, rows)
 
 
 @pytest.fixture(scope="module")

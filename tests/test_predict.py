@@ -175,7 +175,7 @@ def test_feature_count_mismatch_exits_2_naming_the_file_and_both_counts(iris_run
     assert "Traceback" not in result.output
 
 
-def _npy_dataset(folder, rows, features=256, seed=0):
+def npy_dataset(folder, rows, features=256, seed=0):
     """A float32 .npy features file of `rows` rows (written in pieces, never whole in memory) and its labels."""
     rng = np.random.default_rng(seed)
     X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32, shape=(rows, features))
@@ -191,7 +191,7 @@ def _npy_dataset(folder, rows, features=256, seed=0):
 
 
 def _peak_training_bytes(tmp_path, rows, monkeypatch):
-    features, labels = _npy_dataset(tmp_path, rows)
+    features, labels = npy_dataset(tmp_path, rows)
     cfg = load_config(
         ROOT / "configs/spiral-2layer.yaml",
         [
