@@ -1,11 +1,14 @@
 """What a user expects of any command line: -h, completion, readable help, NO_COLOR / FORCE_COLOR, a default config,
 run directories where a checkpoint is expected, and never overwriting a file without --force."""
 
+import fcntl
 import json
 import os
 import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -25,13 +28,17 @@ def run(*args, **kwargs):
 
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")}
-    env.update(PYTHONPATH=str(ROOT), COLUMNS="100", TERM="xterm-256color", **extra)
+    env.update({"PYTHONPATH": str(ROOT), "COLUMNS": "100", "TERM": "xterm-256color", **extra})
     return env
 
 
-def on_a_terminal(*args, **env):
-    """stdout and stderr of `nncli ARGS` run on a pseudo-terminal, as bytes."""
+def on_a_terminal(*args, columns=None, exit_code=None, **env):
+    """stdout and stderr of `nncli ARGS` run on a pseudo-terminal (`columns` wide if given), as bytes; with
+    `exit_code`, the command must end with it."""
     main, child = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+        env["COLUMNS"] = str(columns)
     proc = subprocess.Popen(
         [sys.executable, "-m", "nncli", *map(str, args)], stdin=child, stdout=child, stderr=child, env=_env(**env)
     )
@@ -46,8 +53,10 @@ def on_a_terminal(*args, **env):
             break
         chunks.append(chunk)
     os.close(main)
-    proc.wait(timeout=60)
-    return b"".join(chunks)
+    code = proc.wait(timeout=60)
+    output = b"".join(chunks)
+    assert exit_code is None or code == exit_code, output
+    return output
 
 
 @pytest.mark.parametrize("command", [(), ("train",), ("eval",), ("inspect",), ("sweep",), ("validate",)])

@@ -5,7 +5,6 @@ what they show."""
 
 import json
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 from nncli.cli import app
 from nncli.cli.app import out
 from nncli.cli.render import fmt, mean_std
+from tests.test_conventions import on_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "spiral-2layer.yaml"
@@ -190,27 +190,7 @@ def test_a_run_that_diverged_at_once_says_so_without_an_empty_table(tmp_path):
 
 def _on_a_terminal(args, columns):
     """Run nncli on a pseudo-terminal `columns` wide; what it printed, escape codes removed."""
-    import fcntl
-    import struct
-    import termios
-
-    main, child = pty.openpty()
-    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = dict(os.environ, COLUMNS=str(columns), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "nncli", *map(str, args)], stdout=child, stderr=child, env=env)
-    os.close(child)
-    data = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        data += chunk
-    os.close(main)
-    assert proc.wait(timeout=60) == 0, data
-    return ANSI.sub("", data.decode())
+    return ANSI.sub("", on_a_terminal(*args, columns=columns, exit_code=0).decode())
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
