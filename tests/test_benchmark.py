@@ -11,28 +11,22 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "train_throughput.py"
 
 
-def test_benchmark_prints_a_row_per_contender_and_paired_ratios():
-    contenders = ["nncli", "numpy-f64", "nncli-f64", "replay", "replay-f64"]
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--samples",
-            "1000",
-            "--repeats",
-            "2",
-            "--nets",
-            "16;8,8",
-            "--batches",
-            "64",
-            "--contenders",
-            ",".join(contenders),
-            "--no-memory",
-        ],
+def run_bench(*args, env=None):
+    """Run the benchmark on a tiny problem; a later option in `args` overrides a default one (argparse keeps the last)."""
+    return subprocess.run(
+        [sys.executable, str(BENCH), "--samples", "600", "--repeats", "2", "--nets", "8", "--no-memory", *args],
         capture_output=True,
         text=True,
         timeout=240,
         check=True,
+        env=env,
+    )
+
+
+def test_benchmark_prints_a_row_per_contender_and_paired_ratios():
+    contenders = ["nncli", "numpy-f64", "nncli-f64", "replay", "replay-f64"]
+    out = run_bench(
+        "--samples", "1000", "--nets", "16;8,8", "--batches", "64", "--contenders", ",".join(contenders)
     ).stdout
     table = out[out.index("| net | batch | contender") :]
     for net in ("784-16-10", "784-8-8-10"):
@@ -47,30 +41,12 @@ def test_benchmark_prints_a_row_per_contender_and_paired_ratios():
 
 def test_benchmark_prints_the_norm_rows_and_their_paired_ratio_to_the_plain_net():
     contenders = ["nncli", "nncli-batchnorm", "nncli-layernorm"]
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--samples", "600", "--repeats", "2", "--nets", "8,8", "--batches", "64"]
-        + ["--contenders", ",".join(contenders), "--no-memory"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=True,
-    ).stdout
+    out = run_bench("--nets", "8,8", "--batches", "64", "--contenders", ",".join(contenders)).stdout
     table = out[out.index("| net | batch | contender") :]
     for name in contenders:
         assert f"| 784-8-8-10 | 64 | {name} |" in table
     for name in contenders[1:]:
         assert f"# 784-8-8-10 batch 64: {name} epoch / nncli epoch (no norm), round by round: median" in out
-
-
-def run_bench(*args, env=None):
-    return subprocess.run(
-        [sys.executable, str(BENCH), "--samples", "600", "--repeats", "2", "--nets", "8", "--no-memory", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=True,
-        env=env,
-    )
 
 
 def test_benchmark_prints_paired_ratios_with_min_and_median_the_load_and_each_target_met_or_not():
