@@ -5,6 +5,8 @@ formula per line); in float64 the network's buffered, in-place, BLAS-backed path
 """
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from nncli.nn.layers import Dropout
 from nncli.nn.losses import LOSSES, softmax_loss
 from nncli.nn.network import Network
 from nncli.optim import reference as optim_reference
+from nncli.optim.fused import fused_update
 from nncli.optim.rules import OPTIMIZERS, hyperparameters, make_optimizer
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -35,11 +38,12 @@ def test_the_reference_covers_every_activation_loss_and_update_rule():
 
 @pytest.fixture(params=["blas", "numpy"])
 def update_path(request, monkeypatch):
-    """Run a test with SciPy's BLAS level-1 routines (when installed) and with the pure-NumPy fallback."""
+    """Run a test with the BLAS routines of NumPy's own OpenBLAS (when found) and with the pure-NumPy fallback."""
     if request.param == "numpy":
-        monkeypatch.setattr(blas, "_GET_BLAS", None)
-    elif blas._GET_BLAS is None:
-        pytest.skip("SciPy/threadpoolctl not installed: only the NumPy path exists")
+        monkeypatch.setattr(blas, "_ROUTINES", {})
+        monkeypatch.setattr(blas, "HAVE_GEMM", False)
+    elif not blas.HAVE_GEMM:
+        pytest.skip("NumPy's OpenBLAS not found: only the NumPy path exists")
     return request.param
 
 
@@ -210,3 +214,101 @@ def test_the_norms_dot_products_equal_the_plain_sums_of_products(shape):
     a, b = rng.standard_normal(shape), rng.standard_normal(shape)
     np.testing.assert_allclose(fast.column_dots(a, b, np.empty(shape[1])), (a * b).sum(axis=0), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(fast.row_dots(a, b, np.empty(shape[0])), (a * b).sum(axis=1), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum"])
+@pytest.mark.parametrize("norm", ["none", "batchnorm", "layernorm"])
+@pytest.mark.parametrize("dropout,l2", [(0.0, 0.0), (0.0, 0.03), (0.3, 0.03)])
+def test_the_update_folded_into_backward_matches_the_plain_reference(name, norm, dropout, l2):
+    """The fold (nncli.optim.fused: each W updated by one GEMM during the backward pass, the biases and norm
+    parameters by the optimizer afterwards) gives the reference's gradient followed by the reference's update rule,
+    step after step, for batches that grow and shrink; dW itself is never written."""
+    if not blas.HAVE_GEMM:
+        pytest.skip("NumPy's OpenBLAS not found: nothing is folded")
+    rng = np.random.default_rng(len(name) + len(norm))
+    net = Network(6, [7, 5], 4, norm=norm, l2=l2, dropout=dropout, dtype=np.float64, rng=1)
+    hyper = {"momentum": 0.9} if name == "momentum" else {}
+    opt = make_optimizer(name, net.num_params, np.float64, **hyper)
+    update = fused_update(opt, net, 0.05)
+    want = {key: p.astype(np.float64) for key, p in net.params.items()}
+    configs = {key: {"learning_rate": 0.05, **hyper} for key in want}
+    for step, n in enumerate((9, 2, 16, 9), start=1):
+        X, y = rng.standard_normal((n, 6)), rng.integers(4, size=n)
+        net.grads["W1"][...] = 0
+        net.loss(X, y, update=update)
+        update.finish()
+        assert not net.grads["W1"].any(), "a folded step never writes dW"
+        masks = [layer.mask for layer in net.layers if isinstance(layer, Dropout)]
+        _, grads = reference.net_loss(want, X, y, l2=l2, masks=masks, norm=norm)
+        for key, g in grads.items():
+            want[key], configs[key] = optim_reference.UPDATE_RULES[name](want[key], g, configs[key])
+        for key, p in net.params.items():
+            np.testing.assert_allclose(p, want[key], rtol=RTOL, atol=ATOL, err_msg=f"{key}, step {step}")
+        assert opt.t == step
+
+
+@pytest.mark.parametrize(
+    "name,l1,clip",
+    [("nesterov", 0.0, None), ("rmsprop", 0.0, None), ("adam", 0.0, None), ("momentum", 0.01, None), ("sgd", 0.0, 1.0)],
+)
+def test_rules_that_cannot_fold_take_the_plain_step(name, l1, clip):
+    """Nesterov, RMSProp and Adam need dW itself; L1's sign and a global-norm clip need every gradient first."""
+    net = Network(6, [7], 4, l1=l1, rng=1)
+    assert fused_update(make_optimizer(name, net.num_params, np.float32), net, 0.1, clip) is None
+
+
+def test_nothing_folds_without_numpys_blas(monkeypatch):
+    monkeypatch.setattr(blas, "HAVE_GEMM", False)
+    net = Network(6, [7], 4, rng=1)
+    assert fused_update(make_optimizer("momentum", net.num_params, np.float32), net, 0.1) is None
+
+
+def test_a_step_whose_loss_is_not_finite_is_not_folded():
+    """The trainer reports a non-finite loss before any update: the fold leaves such a step alone, its gradient filled
+    for the divergence report."""
+    if not blas.HAVE_GEMM:
+        pytest.skip("NumPy's OpenBLAS not found: nothing is folded")
+    net = Network(3, [4], 2, dtype=np.float64, rng=1)
+    update = fused_update(make_optimizer("momentum", net.num_params, np.float64), net, 0.1)
+    before = net.theta.copy()
+    X = np.array([[np.inf, 0.0, 1.0]])
+    assert not math.isfinite(net.loss(X, np.array([0]), update=update))
+    assert np.array_equal(net.theta, before, equal_nan=True)
+    assert not np.isfinite(net.grads["W1"]).all()
+
+
+def test_numpys_own_openblas_is_found_when_numpy_ships_one():
+    """A NumPy wheel ships OpenBLAS in numpy.libs (or .dylibs): nncli must find it, or every run loses the BLAS
+    updates and the fold without a word."""
+    root = Path(np.__file__).parent
+    if not [*root.parent.glob("numpy.libs/*openblas*"), *root.glob(".dylibs/*openblas*")] or os.environ.get(
+        "NNCLI_NO_BLAS"
+    ):
+        pytest.skip("this NumPy ships no OpenBLAS of its own")
+    assert blas.HAVE_GEMM
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_gemm_with_alpha_and_beta_matches_numpy(dtype, trans_a, update_path):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((13, 7) if trans_a else (7, 13)).astype(dtype)
+    b, c = rng.standard_normal((13, 5)).astype(dtype), rng.standard_normal((7, 5)).astype(dtype)
+    want = -0.3 * ((a.T if trans_a else a).astype(np.float64) @ b) + 0.9 * c
+    blas.gemm(-0.3, a, b, 0.9, c, trans_a=trans_a)
+    np.testing.assert_allclose(c, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="do not give"):
+        blas.gemm(1.0, a, b, 0.0, np.empty((5, 5), dtype), trans_a=trans_a)
+
+
+def test_blas_helpers_take_read_only_and_strided_arrays():
+    """Read-only memory (a memory-mapped file) goes through the slower address lookup; a strided view through NumPy."""
+    x = np.arange(8.0)
+    x.flags.writeable = False
+    y = np.ones(8)
+    blas.axpy(2.0, x, y)
+    np.testing.assert_array_equal(y, 1 + 2 * np.arange(8.0))
+    z = np.ones(16)
+    blas.axpy(1.0, np.arange(8.0), z[::2])
+    np.testing.assert_array_equal(z[::2], 1 + np.arange(8.0))
+    np.testing.assert_array_equal(z[1::2], 1)

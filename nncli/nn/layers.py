@@ -90,14 +90,19 @@ class Affine(Gate):
         out += self.b
         return out
 
-    def backward(self, dout, need_dx=True):
-        """Fill dW, db; return dx (or None when `need_dx` is False, e.g. for the first layer)."""
-        np.matmul(self.x.T, dout, out=self.dW)
+    def backward(self, dout, need_dx=True, update=None):
+        """Fill db and dW; return dx (or None when `need_dx` is False, e.g. for the first layer).
+
+        `update` (nncli.optim.fused) takes the place of dW: called as update(self, dout) once dx is formed, it
+        updates W from xᵀ·dout itself."""
         ones = self._buffer("ones", (dout.shape[0],), dout.dtype, fill=1)
         sum_rows(dout, ones, self.db)
-        if not need_dx:
-            return None
-        return np.matmul(dout, self.W.T, out=self._buffer("dx", self.x.shape, dout.dtype))
+        dx = np.matmul(dout, self.W.T, out=self._buffer("dx", self.x.shape, dout.dtype)) if need_dx else None
+        if update is None:
+            np.matmul(self.x.T, dout, out=self.dW)
+        else:
+            update(self, dout)
+        return dx
 
 
 class Dropout(Gate):

@@ -10,6 +10,7 @@ averages are not parameters: they live in `running` (running_mean1, running_var1
 """
 
 import functools
+import math
 
 import numpy as np
 
@@ -145,19 +146,23 @@ class Network:
         self.data_loss, self._dscores_view = self._loss_fn(self.forward(X, train), y, self._dscores_buffer(len(y)))
         return self.data_loss + self.regularization_loss()
 
-    def loss(self, X, y, train=True, need_dx=False):
-        """Forward and backward on a batch: returns the total loss and fills `grads` (and `dx` if asked)."""
+    def loss(self, X, y, train=True, need_dx=False, update=None):
+        """Forward and backward on a batch: returns the total loss and fills `grads` (and `dx` if asked).
+
+        `update` (a nncli.optim.fused.FusedUpdate) updates each weight matrix during the backward pass instead of
+        filling its gradient, unless the loss is not finite: that step is left unapplied, its gradients filled."""
         total = self.forward_loss(X, y, train)
-        self.backward(self._dscores_view, need_dx)
+        self.backward(self._dscores_view, need_dx, update if math.isfinite(total) else None)
         return total
 
-    def backward(self, dscores, need_dx=False):
-        """Chain rule through the layers in reverse; the first affine's dx is computed only if asked."""
+    def backward(self, dscores, need_dx=False, update=None):
+        """Chain rule through the layers in reverse; the first affine's dx is computed only if asked. With `update`
+        the weight gradients (and their L2 term) go into the update instead of `grads`."""
         dout = dscores
         for layer in reversed(self.layers[1:]):
-            dout = layer.backward(dout)
-        self.dx = self.layers[0].backward(dout, need_dx=need_dx)
-        if self.l2 or self.l1:
+            dout = layer.backward(dout, update=update) if isinstance(layer, Affine) else layer.backward(dout)
+        self.dx = self.layers[0].backward(dout, need_dx=need_dx, update=update)
+        if update is None and (self.l2 or self.l1):
             if self._reg_scratch is None:
                 self._reg_scratch = np.empty(self.num_weights, self.dtype)
             add_regularization_grad(self.weights, self.grad[: self.num_weights], self.l2, self.l1, self._reg_scratch)

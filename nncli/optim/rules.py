@@ -5,9 +5,11 @@ parameter vector in place. `OPTIMIZERS` is the registry the config's `optimizer.
 shape of w and are exposed by `state()` / restored by `load_state()` for exact resume.
 
 SGD and the momentum rules are written with two vector operations, `axpy` (y += a·x) and `scal`
-(x *= a). When SciPy and threadpoolctl are installed they run as single BLAS calls (one pass over
-memory instead of two or three NumPy passes); otherwise they are plain NumPy. Either way a run is
-deterministic: the same seed gives bit-identical weights.
+(x *= a), single BLAS calls on NumPy's own OpenBLAS (one pass over memory instead of two or three
+NumPy passes; plain NumPy where that library is not found, see nncli.blas). Either way a run is
+deterministic: the same seed gives bit-identical weights. SGD and momentum also fold into the
+backward pass (nncli.optim.fused), which updates the weights' part of the vector and leaves the rest,
+from `start` on, to `step`.
 """
 
 import inspect
@@ -28,9 +30,10 @@ class SGD:
         for name in self.state_names:
             setattr(self, name, np.zeros(size, dtype))
 
-    def step(self, w, dw, lr):
+    def step(self, w, dw, lr, start=0):
+        """One update; w and dw are theta[start:] and grad[start:], the part of the vector this step updates."""
         self.t += 1
-        axpy(-lr, dw, w, self._scratch)
+        axpy(-lr, dw, w, self._scratch[start:])
 
     def state(self):
         """Arrays and counters needed to continue exactly where this optimizer stopped."""
@@ -51,11 +54,12 @@ class Momentum(SGD):
         super().__init__(size, dtype)
         self.mu = momentum
 
-    def step(self, w, dw, lr):
+    def step(self, w, dw, lr, start=0):
         self.t += 1
-        scal(self.mu, self.v)
-        axpy(-lr, dw, self.v, self._scratch)
-        axpy(1, self.v, w)
+        v = self.v[start:]
+        scal(self.mu, v)
+        axpy(-lr, dw, v, self._scratch[start:])
+        axpy(1, v, w)
 
 
 class Nesterov(Momentum):

@@ -23,6 +23,7 @@ from nncli.nn.losses import LOSSES
 from nncli.nn.network import build_network
 from nncli.nn.weights import class_weights
 from nncli.optim.clipping import clip_by_global_norm
+from nncli.optim.fused import fused_update
 from nncli.optim.rules import optimizer_from_config
 from nncli.optim.schedules import learning_rate
 from nncli.training.atomic import atomic_write_text
@@ -276,14 +277,16 @@ class Trainer:
         tally = self.data.tally()
         if start_step:
             tally.restore(partial, min(start_step * batch, n))
+        fused = fused_update(opt, net, lr, clip_norm)  # None: every step is the plain one
         for step, start in enumerate(range(start_step * batch, n, batch), start=start_step):
             idx = order[start : start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
             y = split.y.take(idx, axis=0, out=yb[: len(idx)], mode="clip")  # idx: a slice of a permutation
-            loss = net.loss(x, y)
+            last = start + batch >= n  # the epoch's last step runs unfused: `grad` then holds its real gradient
+            loss = net.loss(x, y, update=None if last else fused)
             if diagnostics is not None:
                 diagnostics.after_forward()
-                if start + batch >= n:
+                if last:
                     diagnostics.before_last_update()
             if not math.isfinite(loss):
                 raise Diverged(
@@ -291,9 +294,12 @@ class Trainer:
                     f"the learning rate ({lr:g}) is probably too high"
                 )
             tally.add(loss, net.scores, y)  # the total loss, regularization included, as train_loss has always been
-            if clip_norm is not None:
-                clip_by_global_norm(net.grad, clip_norm)
-            opt.step(net.theta, net.grad, lr)
+            if fused is not None and not last:
+                fused.finish()  # the weights were updated during the backward pass
+            else:
+                if clip_norm is not None:
+                    clip_by_global_norm(net.grad, clip_norm)
+                opt.step(net.theta, net.grad, lr)
             if self.stop_signal is not None and start + batch < n:  # after the last step, the epoch completes first
                 raise Interrupted(step + 1, tally.state())
         if not np.isfinite(net.theta).all():  # the last update overflowed: no later loss would show it this epoch
