@@ -82,17 +82,26 @@ def nncli_config(path, hidden, batch, dtype, norm="none"):
 
 
 class NncliContender:
-    """nncli's training loop exactly as `nncli train` runs it, minus checkpoints and logging between epochs."""
+    """nncli's training loop exactly as `nncli train` runs it, minus checkpoints and logging between epochs;
+    `fused=False` runs every step as the plain one (backward fills the gradient, then the optimizer's step)."""
 
-    def __init__(self, data_path, run_dir, hidden, batch, dtype="float32", norm="none"):
+    def __init__(self, data_path, run_dir, hidden, batch, dtype="float32", norm="none", fused=True):
         from nncli.training.trainer import Trainer
 
         self.trainer = Trainer(nncli_config(data_path, hidden, batch, dtype, norm), run_dir, force=True)
-        self.split, self.batch, self.epoch = self.trainer.data.train, batch, 0
+        self.split, self.batch, self.epoch, self.fused = self.trainer.data.train, batch, 0, fused
         self.xb = np.empty((batch, self.trainer.data.num_features), self.trainer.dtype)
 
     def run_epoch(self):
-        self.trainer._epoch(self.split, self.xb, self.batch, LR, self.epoch)
+        import nncli.training.trainer as trainer
+
+        fold = trainer.fused_update
+        if not self.fused:
+            trainer.fused_update = lambda *args: None  # looked up at each epoch's start
+        try:
+            self.trainer._epoch(self.split, self.xb, self.batch, LR, self.epoch)
+        finally:
+            trainer.fused_update = fold
         self.epoch += 1
 
 
@@ -162,6 +171,8 @@ def build_contenders(names, X, y, data_path, tmp, hidden, batch):
         try:
             if name == "nncli":
                 contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch)
+            elif name == "nncli-unfused":
+                contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch, fused=False)
             elif name == "nncli-f64":
                 contenders[name] = NncliContender(data_path, Path(tmp) / f"run-{name}", hidden, batch, "float64")
             elif name in NORM_CONTENDERS:
@@ -238,6 +249,11 @@ def pair_lines(times, batch):
             lines.append(f"{ours} epoch / {floor} epoch, round by round: {paired_ratios(times[ours], times[floor])}")
             m = statistics.median(ratios(times[ours], times[floor]))
             verdict(f"{ours} ≤ {bound}× {floor}", m, m <= bound)
+    if "nncli-unfused" in times and "nncli" in times:
+        lines.append(
+            "nncli-unfused epoch / nncli epoch (the update folded into backward), round by round: "
+            f"{paired_ratios(times['nncli-unfused'], times['nncli'])}"
+        )
     for name in NORM_CONTENDERS:
         if name in times and "nncli" in times:
             lines.append(
@@ -257,10 +273,22 @@ def pair_lines(times, batch):
 
 
 class MatmulTimer:
-    """Context manager that times every `np.matmul` call (2-D products as GEMM, vector products as GEMV)."""
+    """Context manager that times every `np.matmul` call (2-D products as GEMM, vector products as GEMV) and every
+    GEMM of the update folded into the backward pass (nncli.optim.fused's `gemm`)."""
 
     def __enter__(self):
+        import nncli.optim.fused as fused
+
         self.real, self.gemm, self.gemv = np.matmul, 0.0, 0.0
+        self.fused, self.real_fused = fused, fused.gemm
+
+        def timed_fused(*args, **kwargs):
+            t0 = time.perf_counter()
+            fused_gemm = self.real_fused(*args, **kwargs)
+            self.gemm += time.perf_counter() - t0
+            return fused_gemm
+
+        fused.gemm = timed_fused
 
         def timed(a, b, out=None):
             t0 = time.perf_counter()
@@ -276,7 +304,7 @@ class MatmulTimer:
         return self
 
     def __exit__(self, *exc):
-        np.matmul = self.real
+        np.matmul, self.fused.gemm = self.real, self.real_fused
 
 
 def breakdown(args):
@@ -328,7 +356,7 @@ def main():
     ap.add_argument("--batches", default="128,256")
     ap.add_argument(
         "--contenders",
-        default="nncli,nncli-batchnorm,nncli-layernorm,jax,pytorch,sklearn,numpy-f64,nncli-f64,replay,replay-f64",
+        default="nncli,nncli-unfused,nncli-batchnorm,nncli-layernorm,jax,pytorch,sklearn,numpy-f64,nncli-f64,replay,replay-f64",
     )
     ap.add_argument("--no-memory", action="store_true", help="skip the nncli peak-memory probe")
     ap.add_argument("--breakdown", action="store_true", help="time the matrix products inside nncli's epoch instead")
@@ -351,8 +379,8 @@ def main():
 
     names = args.contenders.split(",")
     print(
-        f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS level-1 updates: "
-        f"{'scipy' if blas._GET_BLAS else 'numpy fallback'}; samples {args.samples}, "
+        f"# numpy {np.__version__}, {os.cpu_count()} CPUs, nncli BLAS updates: "
+        f"{'NumPy’s OpenBLAS' if blas.HAVE_GEMM else 'numpy fallback'}; samples {args.samples}, "
         f"median of {args.repeats} interleaved epochs after 1 warm-up; "
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)",
         flush=True,
