@@ -272,3 +272,27 @@ def test_a_bad_csv_on_stdin_is_named_stdin(iris_run):
     said = result.output.replace("\n", "")
     assert result.exit_code == 2 and "Traceback" not in said
     assert "stdin" in said and "nncli-stdin-" not in said
+
+
+AWKWARD_TEXT = ["plain", "a,b", 'say "hi"', "line\nbreak", "carriage\rreturn", "", " lead", "tab\tx", "é,ü", '"', ","]
+
+
+def test_prediction_lines_read_back_as_the_cells_they_were_made_of():
+    """The chunk formatter (one `%` per chunk) writes every text cell so a CSV reader gives it back whole, and every
+    number exactly as f"{x:.6g}" (the format predictions have always had), inf, nan, -0 and denormals included."""
+    from nncli.evaluation.predict import csv_cell, csv_lines
+
+    rng = np.random.default_rng(0)
+    numbers = np.concatenate(
+        [
+            rng.standard_normal((len(AWKWARD_TEXT), 3)) * 10.0 ** rng.integers(-300, 300, (len(AWKWARD_TEXT), 1)),
+            [[np.inf, -np.inf, np.nan], [-0.0, 5e-324, 1.7976931348623157e308]],
+        ]
+    )
+    texts = [*AWKWARD_TEXT, "x", "y"]
+    cells = np.array([csv_cell(t) for t in texts], object)[:, None]
+    rows = list(csv.reader(io.StringIO(csv_lines(cells, numbers))))
+    assert rows == [[t, *(f"{x:.6g}" for x in v)] for t, v in zip(texts, numbers.tolist())]
+    assert csv_lines(np.empty((2, 0), object), numbers[:2]) == "".join(
+        ",".join(f"{x:.6g}" for x in v) + "\n" for v in numbers[:2].tolist()
+    )

@@ -158,8 +158,8 @@ def predict(
 
     with readable(input_path) as path:
         if out_file is None or str(out_file) == STDIN:
-            header, rows = predict_file(checkpoint, path, id_column=id_column)
-            write_csv(sys.stdout, header, rows)
+            header, chunks = predict_file(checkpoint, path, id_column=id_column)
+            write_csv(sys.stdout, header, chunks)
             return
         count = predict_to_file(checkpoint, path, out_file, force=force, id_column=id_column)
     err.print(f"wrote {count:,} predictions to {out_file}", soft_wrap=True)

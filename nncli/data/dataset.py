@@ -46,6 +46,8 @@ __all__ = [
     "stratified_split",
 ]
 
+BLOCK_ROWS = 512  # rows of a lazy split read and standardized at a time (float64 temporaries of ~3 MiB at 784 features)
+
 
 @dataclass
 class Split:
@@ -75,19 +77,23 @@ class Split:
             # mode="clip" skips numpy's buffered bounds-checked copy into `out` (several times faster);
             # idx are positions 0..N-1 of this split, so nothing is ever clipped
             return self.X.take(idx, axis=0, out=out, mode="clip")
-        rows = self.X[self.index[idx]]
-        if self.mean is not None:
-            rows = (rows - self.mean) / self.std
-        if out is None:
-            return np.ascontiguousarray(rows, dtype=self.dtype)
-        out[...] = rows
+        rows = self.index[idx]
+        out = np.empty((len(rows), self.X.shape[1]), self.dtype) if out is None else out
+        for start in range(0, len(rows), BLOCK_ROWS):  # the float64 temporaries stay at a block's size
+            block = self.X[rows[start : start + BLOCK_ROWS]]
+            if self.mean is not None:
+                block = block - self.mean  # float64, as the training split was standardized
+                block /= self.std
+            out[start : start + BLOCK_ROWS] = block
         return out
 
-    def chunks(self, size=4096):
-        """Yield (X, y) over the whole split in order, `size` rows at a time: evaluation in bounded memory."""
+    def chunks(self, size=4096, reuse=False):
+        """Yield (X, y) over the whole split in order, `size` rows at a time: evaluation in bounded memory. With
+        `reuse` every X is written into one buffer, valid until the next chunk (for callers that use each once)."""
+        buffer = np.empty((min(size, len(self)), self.X.shape[1]), self.dtype or self.X.dtype) if reuse else None
         for start in range(0, len(self), size):
             idx = np.arange(start, min(start + size, len(self)))
-            yield self.batch(idx), self.y[idx]
+            yield self.batch(idx, None if buffer is None else buffer[: len(idx)]), self.y[idx]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from nncli.data.csvfile import read_csv
 from nncli.errors import DataError, DataFileMissing, LabelsMissing
 
 FORMATS = ".csv, .npz, .npy (labels from data.labels), IDX (.idx or *-ubyte, optionally .gz; labels from data.labels)"
-CHUNK_BYTES = 32 * 2**20  # rows read at a time when scanning a memory-mapped file
+CHUNK_BYTES = 8 * 2**20  # rows read at a time when scanning a memory-mapped file (its pages then released)
 FILE_KEYS = ("source", "labels", "val_source", "val_labels", "test_source", "test_labels")  # data: keys naming files
 
 
@@ -126,10 +126,10 @@ def _features_2d(X, source):
     X = X.reshape(len(X), -1)
     if X.dtype.kind == "f":
         for start, block in row_chunks(X):
-            bad = ~np.isfinite(block)
+            finite = np.isfinite(block)
             arrays.release_pages(X)
-            if bad.any():
-                r, c = np.argwhere(bad)[0]
+            if not finite.all():
+                r, c = np.argwhere(~finite)[0]
                 raise DataError(
                     f"{source}: sample {start + r} (0-based), feature {c} is {block[r, c]}; "
                     f"features must be finite numbers"

@@ -122,7 +122,7 @@ def scored_chunks(net, config, data, checkpoint, where):
     """Yield (mean data loss, scores, targets) of a Split a chunk at a time; non-finite scores refused."""
     loss_fn = functools.partial(LOSSES[config.loss].fn, **loss_options(config))
     seen = 0
-    for xb, yb in data.chunks():
+    for xb, yb in data.chunks(reuse=True):
         scores = checked_scores(net, xb, checkpoint, where, seen)
         yield float(loss_fn(scores, yb)[0]), scores, yb
         seen += len(yb)

@@ -13,6 +13,7 @@ An input of "-" is a CSV read from standard input (spooled to a temporary file, 
 import contextlib
 import csv
 import io
+import re
 import shutil
 import sys
 import tempfile
@@ -44,16 +45,36 @@ def prediction_header(classes, loss):
     return ["predicted", *(f"{prefix}{c}" for c in classes)]
 
 
-def prediction_rows(scores, ckpt, probabilities):
-    """The CSV rows (lists of text) of a chunk's scores (n, K) float64, as `prediction_header` names them."""
+def prediction_cells(scores, ckpt, probabilities):
+    """A chunk's cells as `prediction_header` names them, from its scores (n, K) float64: (text (n, a) of CSV-ready
+    strings, numbers (n, b) float64), the text cells first in each row."""
     if ckpt.task == "regression":
-        return [[f"{x:.6g}" for x in v] for v in in_units(scores, ckpt).tolist()]
-    if ckpt.task == "attributes":
-        ones = (scores > 0).astype(np.int64).tolist()  # σ(s) > ½, as eval counts them
-        return [[*map(str, b), *(f"{x:.6g}" for x in p)] for b, p in zip(ones, sigmoid(scores).tolist())]
+        return np.empty((len(scores), 0), object), in_units(scores, ckpt)
+    if ckpt.task == "attributes":  # σ(s) > ½, as eval counts them
+        return np.array(["0", "1"], object)[(scores > 0).astype(np.intp)], sigmoid(scores)
     values = softmax(scores) if probabilities else scores
-    labels = np.asarray(ckpt.classes, dtype=object)[values.argmax(axis=1)]
-    return [[label, *(f"{x:.6g}" for x in v)] for label, v in zip(labels, values.tolist())]
+    labels = np.array([csv_cell(str(c)) for c in ckpt.classes], object)
+    return labels[values.argmax(axis=1)][:, None], values
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def csv_cell(text):
+    """`text` as one cell of a comma-separated line, quoted as csv.writer quotes it (QUOTE_MINIMAL)."""
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES.search(text) else text
+
+
+def csv_lines(text, numbers):
+    """The CSV lines (one string, each line ending in a newline) of a chunk's cells: the text cells as they are,
+    each number as f"{x:.6g}". One `%` over the whole chunk: formatting cell by cell in Python (csv.writer and an
+    f-string per value) cost more than the network's products."""
+    n, width = len(numbers), text.shape[1] + numbers.shape[1]
+    cells = np.empty((n, width), object)
+    cells[:, : text.shape[1]] = text
+    cells[:, text.shape[1] :] = numbers  # Python floats, formatted by %.6g exactly as by f"{x:.6g}"
+    line = ",".join(["%s"] * text.shape[1] + ["%.6g"] * numbers.shape[1]) + "\n"
+    return (line * n) % tuple(cells.ravel())
 
 
 def _features(path, ckpt, config, labels):
@@ -122,9 +143,10 @@ def _ids(path, column, rows, delimiter=None):
 
 
 def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None):
-    """Predictions for every sample of `input_path`: (header, rows), rows a generator of CSV rows in input order.
+    """Predictions for every sample of `input_path`: (header, chunks), chunks a generator of (rows, CSV text of
+    those rows) in input order, `chunk` rows at a time.
 
-    Each row is [label, v_1, …, v_C]: the predicted label in the checkpoint's original labels, then the softmax
+    Each row is label, v_1, …, v_C: the predicted label in the checkpoint's original labels, then the softmax
     probabilities (they sum to 1) or the SVM class scores; for regression one predicted value per target in its
     units, for attributes 0/1 per attribute then its probability (`prediction_header`). `labels` is a labels file
     for .npy/IDX input (never needed: predict reads no labels). Errors in the input (missing file, wrong feature
@@ -137,29 +159,31 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
     ids = None if id_column is None else _ids(input_path, id_column, len(X), config.data.delimiter)
     probabilities = LOSSES[config.loss].probabilities
 
-    def rows():
+    def chunks():
         for start in range(0, len(X), chunk):
             xb = X[start : start + chunk]
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
             values = checked_scores(net, xb, checkpoint, input_path, start).astype(np.float64)
-            first = [()] * len(xb) if ids is None else [(i,) for i in ids[start : start + chunk]]
-            for lead, row in zip(first, prediction_rows(values, ckpt, probabilities)):
-                yield [*lead, *row]
+            text, numbers = prediction_cells(values, ckpt, probabilities)
+            if ids is not None:
+                lead = np.array([csv_cell(i) for i in ids[start : start + chunk]], object)[:, None]
+                text = np.concatenate([lead, text], axis=1)
+            yield len(xb), csv_lines(text, numbers)
             release_pages(X)
 
     header = prediction_header(ckpt.classes, config.loss)
-    return header if id_column is None else [id_column, *header], rows()
+    return header if id_column is None else [id_column, *header], chunks()
 
 
-def write_csv(stream, header, rows):
-    """Write `header` then every row of `rows` as CSV to the text stream `stream`; returns the number of rows."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
+def write_csv(stream, header, chunks):
+    """Write `header` as a CSV line then every chunk's lines to the text stream `stream`; returns the number of
+    rows. `chunks` yields (rows, text), as `predict_file` makes them."""
+    csv.writer(stream, lineterminator="\n").writerow(header)
     count = 0
-    for row in rows:
-        writer.writerow(row)
-        count += 1
+    for rows, text in chunks:
+        stream.write(text)
+        count += rows
     return count
 
 
@@ -169,12 +193,12 @@ def predict_to_file(checkpoint, input_path, out_path, labels=None, force=False, 
     Returns the number of samples written.
     """
     check_output(out_path, force)
-    header, rows = predict_file(checkpoint, input_path, labels, id_column=id_column)  # input errors surface first
+    header, chunks = predict_file(checkpoint, input_path, labels, id_column=id_column)  # input errors surface first
     written = []
 
     def write(f):
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
-        written.append(write_csv(text, header, rows))
+        written.append(write_csv(text, header, chunks))
         text.flush()
         text.detach()  # leave the binary file open for the fsync
 

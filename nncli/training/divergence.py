@@ -28,7 +28,7 @@ def validate(net, val, tally, epoch, lr):
     scores overflow on new data)."""
     if val is None:
         return {}
-    metrics = net.evaluate(val.chunks(), tally)
+    metrics = net.evaluate(val.chunks(reuse=True), tally)
     loss = metrics["loss"]
     if not math.isfinite(loss):
         raise Diverged(
