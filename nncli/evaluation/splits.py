@@ -90,7 +90,8 @@ def whole_file(ckpt, config, data_path, labels=None):
     if X.shape[1] != ckpt.layer_sizes[0]:
         raise DataError(f"{data_path}: has {X.shape[1]} features, the checkpoint expects {ckpt.layer_sizes[0]}")
     if isinstance(X, np.memmap):  # lazy: each chunk is read, standardized and converted when it is scored
-        return Split(X, y, np.arange(len(X)), ckpt.norm_mean, ckpt.norm_std, np.dtype(config.train.dtype))
+        rows = np.arange(len(X), dtype=np.int32 if len(X) < 2**31 else np.intp)  # 4 bytes a row where that will do
+        return Split(X, y, rows, ckpt.norm_mean, ckpt.norm_std, np.dtype(config.train.dtype))
     if ckpt.norm_mean is not None:
         X = standardize(X, ckpt.norm_mean, ckpt.norm_std)
     return Split(np.ascontiguousarray(X, dtype=config.train.dtype), y)
