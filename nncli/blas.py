@@ -30,9 +30,9 @@ def _numpy_openblas():
     root = Path(np.__file__).parent
     candidates = sorted({*root.parent.glob("numpy.libs/*openblas*"), *root.glob(".dylibs/*openblas*")})
     maps = Path("/proc/self/maps")
-    if sys.platform.startswith("linux") and maps.exists():
-        mapped = maps.read_text()
-        candidates = [path for path in candidates if str(path) in mapped]
+    if sys.platform.startswith("linux") and maps.exists():  # the maps list resolved paths (a symlinked venv)
+        mapped = {line.split(maxsplit=5)[-1] for line in maps.read_text().splitlines() if line.count(" ") >= 5}
+        candidates = [path for path in candidates if os.path.realpath(path) in mapped]
     for path in candidates:
         try:
             return ctypes.CDLL(str(path))

@@ -6,6 +6,8 @@ formula per line); in float64 the network's buffered, in-place, BLAS-backed path
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -312,3 +314,18 @@ def test_blas_helpers_take_read_only_and_strided_arrays():
     blas.axpy(1.0, np.arange(8.0), z[::2])
     np.testing.assert_array_equal(z[::2], 1 + np.arange(8.0))
     np.testing.assert_array_equal(z[1::2], 1)
+
+
+def test_numpys_openblas_is_found_through_a_symlinked_environment(tmp_path):
+    """/proc/self/maps lists resolved paths: a venv reached through a symlink (or a bind mount) must still find the
+    library, or the same config trains with other roundings depending on how its path was spelled."""
+    if not blas.HAVE_GEMM or sys.prefix == sys.base_prefix or not Path("/proc/self/maps").exists():
+        pytest.skip("needs NumPy's own OpenBLAS, a virtual environment and /proc")
+    link = tmp_path / "venv"
+    link.symlink_to(sys.prefix, target_is_directory=True)
+    python = link / Path(sys.executable).relative_to(sys.prefix)
+    code = "import numpy, nncli.blas as b; print(numpy.__file__); print(b.HAVE_GEMM)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    numpy_file, found = out.split()
+    assert numpy_file.startswith(str(link)) and found == "True"
