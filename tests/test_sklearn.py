@@ -270,3 +270,18 @@ def test_without_the_extra_the_import_names_it(monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(MissingExtra, match=r"pip install 'nncli\[sklearn\]'"):
         importlib.import_module("nncli.sklearn")
+
+
+@pytest.mark.parametrize("norm", ["none", "batchnorm"])
+def test_a_pickled_estimator_trains_on_exactly_as_the_original(digits, norm):
+    """Pickle copies the parameter views apart from the flat buffer the optimizer updates: unpickled, the network
+    rebuilds them, so partial_fit moves the weights, biases and norm parameters that predict uses."""
+    X, y = digits
+    est = NNClassifier(hidden=(16,), epochs=2, norm=norm).fit(X, y)
+    again = pickle.loads(pickle.dumps(est))
+    est.partial_fit(X, y)
+    again.partial_fit(X, y)
+    assert np.array_equal(again.predict_proba(X), est.predict_proba(X))
+    net = again._trainer.net
+    for name, p in net.params.items():
+        assert np.shares_memory(p, net.theta), name

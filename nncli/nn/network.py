@@ -78,23 +78,41 @@ class Network:
         self.num_weights = sum(fi * fo for fi, fo in shapes)
         self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]) + 2 * sum(hidden), self.dtype)
         self.grad = np.zeros_like(self.theta)
-        self.params, self.grads = {}, {}
-        w_off, b_off = 0, self.num_weights
+        self._views()
         for i, (fi, fo) in enumerate(shapes, start=1):
-            self.params[f"W{i}"] = self.theta[w_off : w_off + fi * fo].reshape(fi, fo)
-            self.grads[f"W{i}"] = self.grad[w_off : w_off + fi * fo].reshape(fi, fo)
-            self.params[f"b{i}"] = self.theta[b_off : b_off + fo]
-            self.grads[f"b{i}"] = self.grad[b_off : b_off + fo]
-            w_off, b_off = w_off + fi * fo, b_off + fo
             self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * weight_std(init, fi, fo, init_std)
             if i < len(shapes):  # hidden layers only: the scores' biases start at 0
                 self.params[f"b{i}"][...] = bias_init
-        for i, width in enumerate(hidden, start=1):  # gamma starts at 1, beta at 0: the norm starts as x̂ itself
-            for name, start in (("gamma", 1), ("beta", 0)):
-                self.params[f"{name}{i}"] = self.theta[b_off : b_off + width]
-                self.grads[f"{name}{i}"] = self.grad[b_off : b_off + width]
-                self.params[f"{name}{i}"][...] = start
+        for i in range(1, len(hidden) + 1):  # gamma starts at 1, beta at 0: the norm starts as x̂ itself
+            self.params[f"gamma{i}"][...] = 1
+
+    def _views(self):
+        """params and grads as views into theta and grad: W1..WL, then b1..bL, then gamma1, beta1, … per hidden layer
+        with a norm."""
+        self.params, self.grads = {}, {}
+        w_off, b_off = 0, self.num_weights
+        for i, (fi, fo) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+            for store, flat in ((self.params, self.theta), (self.grads, self.grad)):
+                store[f"W{i}"] = flat[w_off : w_off + fi * fo].reshape(fi, fo)
+                store[f"b{i}"] = flat[b_off : b_off + fo]
+            w_off, b_off = w_off + fi * fo, b_off + fo
+        for i, width in enumerate(self.sizes[1:-1] if self.norm != "none" else [], start=1):
+            for name in ("gamma", "beta"):
+                for store, flat in ((self.params, self.theta), (self.grads, self.grad)):
+                    store[f"{name}{i}"] = flat[b_off : b_off + width]
                 b_off += width
+
+    def __setstate__(self, state):
+        """Unpickled (a pickled estimator): pickle copies views apart, so make every parameter and gradient, and the
+        layers' references to them, views of `theta` and `grad` again; training then updates what predicts."""
+        self.__dict__.update(state)
+        params, grads = self.params, self.grads  # the copies, kept alive while their ids are looked up
+        self._views()
+        views = {id(params[n]): self.params[n] for n in params} | {id(grads[n]): self.grads[n] for n in grads}
+        for layer in self.layers:
+            for attr, value in list(vars(layer).items()):
+                if id(value) in views:
+                    setattr(layer, attr, views[id(value)])
 
     def _build_layers(self, activation, options, dropout, norm):
         """[affine (→ norm) → activation (→ dropout)] per hidden layer, then the scores' affine; norms and activations
