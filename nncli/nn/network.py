@@ -74,17 +74,21 @@ class Network:
     def _allocate(self, init, init_std, bias_init):
         """theta and grad, the flat buffers, and params/grads as views into them; weights drawn from `init`."""
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
-        hidden = self.sizes[1:-1] if self.norm != "none" else []
         self.num_weights = sum(fi * fo for fi, fo in shapes)
-        self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]) + 2 * sum(hidden), self.dtype)
+        self.theta = np.zeros(self.num_weights + sum(self.sizes[1:]) + 2 * sum(self._normed_widths), self.dtype)
         self.grad = np.zeros_like(self.theta)
         self._views()
         for i, (fi, fo) in enumerate(shapes, start=1):
             self.params[f"W{i}"][...] = self.rng.standard_normal((fi, fo)) * weight_std(init, fi, fo, init_std)
             if i < len(shapes):  # hidden layers only: the scores' biases start at 0
                 self.params[f"b{i}"][...] = bias_init
-        for i in range(1, len(hidden) + 1):  # gamma starts at 1, beta at 0: the norm starts as x̂ itself
+        for i in range(1, len(self._normed_widths) + 1):  # gamma starts at 1, beta at 0: the norm starts as x̂ itself
             self.params[f"gamma{i}"][...] = 1
+
+    @property
+    def _normed_widths(self):
+        """The widths of the hidden layers a norm follows (each has a gamma and a beta): all of them, or none."""
+        return self.sizes[1:-1] if self.norm != "none" else []
 
     def _views(self):
         """params and grads as views into theta and grad: W1..WL, then b1..bL, then gamma1, beta1, … per hidden layer
@@ -96,7 +100,7 @@ class Network:
                 store[f"W{i}"] = flat[w_off : w_off + fi * fo].reshape(fi, fo)
                 store[f"b{i}"] = flat[b_off : b_off + fo]
             w_off, b_off = w_off + fi * fo, b_off + fo
-        for i, width in enumerate(self.sizes[1:-1] if self.norm != "none" else [], start=1):
+        for i, width in enumerate(self._normed_widths, start=1):
             for name in ("gamma", "beta"):
                 for store, flat in ((self.params, self.theta), (self.grads, self.grad)):
                     store[f"{name}{i}"] = flat[b_off : b_off + width]
