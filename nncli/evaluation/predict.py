@@ -45,16 +45,21 @@ def prediction_header(classes, loss):
     return ["predicted", *(f"{prefix}{c}" for c in classes)]
 
 
-def prediction_cells(scores, ckpt, probabilities):
+def prediction_cells(scores, ckpt, probabilities, class_text):
     """A chunk's cells as `prediction_header` names them, from its scores (n, K) float64: (text (n, a) of CSV-ready
-    strings, numbers (n, b) float64), the text cells first in each row."""
+    strings, numbers (n, b) float64), the text cells first in each row. `class_text`: the classes as CSV cells
+    (`csv_cells`, made once per file)."""
     if ckpt.task == "regression":
         return np.empty((len(scores), 0), object), in_units(scores, ckpt)
     if ckpt.task == "attributes":  # σ(s) > ½, as eval counts them
         return np.array(["0", "1"], object)[(scores > 0).astype(np.intp)], sigmoid(scores)
     values = softmax(scores) if probabilities else scores
-    labels = np.array([csv_cell(str(c)) for c in ckpt.classes], object)
-    return labels[values.argmax(axis=1)][:, None], values
+    return class_text[values.argmax(axis=1)][:, None], values
+
+
+def csv_cells(values):
+    """Each value's text as a CSV cell, in an object array (the classes, which predicted ids index; an id column)."""
+    return np.array([csv_cell(str(v)) for v in values], object)
 
 
 _NEEDS_QUOTES = re.compile(r'[,"\r\n]')
@@ -158,6 +163,7 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
     X = _features(input_path, ckpt, config, labels)
     ids = None if id_column is None else _ids(input_path, id_column, len(X), config.data.delimiter)
     probabilities = LOSSES[config.loss].probabilities
+    class_text = csv_cells(ckpt.classes)
 
     def chunks():
         for start in range(0, len(X), chunk):
@@ -165,9 +171,9 @@ def predict_file(checkpoint, input_path, labels=None, chunk=4096, id_column=None
             if ckpt.norm_mean is not None:
                 xb = standardize(xb, ckpt.norm_mean, ckpt.norm_std)
             values = checked_scores(net, xb, checkpoint, input_path, start).astype(np.float64)
-            text, numbers = prediction_cells(values, ckpt, probabilities)
+            text, numbers = prediction_cells(values, ckpt, probabilities, class_text)
             if ids is not None:
-                lead = np.array([csv_cell(i) for i in ids[start : start + chunk]], object)[:, None]
+                lead = csv_cells(ids[start : start + chunk])[:, None]
                 text = np.concatenate([lead, text], axis=1)
             yield len(xb), csv_lines(text, numbers)
             release_pages(X)
