@@ -282,8 +282,9 @@ class Trainer:
             idx = order[start : start + batch]
             x = split.batch(idx, out=xb[: len(idx)])
             y = split.y.take(idx, axis=0, out=yb[: len(idx)], mode="clip")  # idx: a slice of a permutation
-            last = start + batch >= n  # the epoch's last step runs unfused: `grad` then holds its real gradient
-            loss = net.loss(x, y, update=None if last else fused)
+            last = start + batch >= n
+            fold = None if last else fused  # the epoch's last step runs unfused: `grad` then holds its real gradient
+            loss = net.loss(x, y, update=fold)
             if diagnostics is not None:
                 diagnostics.after_forward()
                 if last:
@@ -294,13 +295,13 @@ class Trainer:
                     f"the learning rate ({lr:g}) is probably too high"
                 )
             tally.add(loss, net.scores, y)  # the total loss, regularization included, as train_loss has always been
-            if fused is not None and not last:
-                fused.finish()  # the weights were updated during the backward pass
+            if fold is not None:
+                fold.finish()  # the weights were updated during the backward pass
             else:
                 if clip_norm is not None:
                     clip_by_global_norm(net.grad, clip_norm)
                 opt.step(net.theta, net.grad, lr)
-            if self.stop_signal is not None and start + batch < n:  # after the last step, the epoch completes first
+            if self.stop_signal is not None and not last:  # after the last step, the epoch completes first
                 raise Interrupted(step + 1, tally.state())
         if not np.isfinite(net.theta).all():  # the last update overflowed: no later loss would show it this epoch
             raise Diverged(
