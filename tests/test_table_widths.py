@@ -32,6 +32,14 @@ def invoke(*args):
     return result.exit_code, ANSI.sub("", result.output)
 
 
+def shown(view, mode, width, *args):
+    """What `nncli ARGS` prints in that view (terminal or pipe, `width` columns), after checking it succeeded."""
+    view(mode, width)
+    code, text = invoke(*args)
+    assert code == 0, text
+    return text
+
+
 def assert_whole(text, values):
     for value in values:
         assert str(value) in text, (value, text)
@@ -64,9 +72,7 @@ def view(monkeypatch):
 def test_eval_shows_the_checkpoint_path_and_every_number_whole(two_runs, view, mode, width):
     checkpoint = two_runs[0] / "best.npz"
     result = json.loads(invoke("eval", checkpoint, "--json")[1])
-    view(mode, width)
-    code, text = invoke("eval", checkpoint)
-    assert code == 0, text
+    text = shown(view, mode, width, "eval", checkpoint)
     rates = [f"{row[k]:.2%}" for row in result["per_class"] for k in ("precision", "recall")]
     numbers = [fmt(result["loss"]), f"{result['accuracy']:.2%}", f"{result['balanced_accuracy']:.2%}", *rates]
     assert_whole(text, [checkpoint, f"({result['position']}) on {result['split']}", *numbers])
@@ -85,9 +91,7 @@ def test_gradcheck_shows_every_name_shape_error_and_result_whole(builtin_results
 
     monkeypatch.setattr(suite, "builtin_checks", lambda: builtin_results)  # checked once; here the table is tested
     checks = json.loads(invoke("gradcheck", "--json")[1])["checks"]
-    view(mode, width)
-    code, text = invoke("gradcheck")
-    assert code == 0, text
+    text = shown(view, mode, width, "gradcheck")
     for c in checks:
         assert_whole(text, [c["name"], "×".join(map(str, c["shape"])), f"{c['max_rel_error']:.2e}"])
     assert_whole(text, ["max rel. error", "tolerance", "1e-07", "pass", f"all {len(checks)} checks passed"])
@@ -99,9 +103,7 @@ def test_runs_shows_every_path_name_and_number_whole(two_runs, view, mode, width
     from nncli.evaluation.inspection import list_runs
 
     rows = list_runs(two_runs[0].parent)
-    view(mode, width)
-    code, text = invoke("runs", two_runs[0].parent)
-    assert code == 0, text
+    text = shown(view, mode, width, "runs", two_runs[0].parent)
     for row in rows:
         assert_whole(text, [row["path"], row["name"], row["status"], fmt(row["best_val_accuracy"])])
         assert_whole(text, [fmt(row["wall_seconds"]), "best_val_accuracy", "wall_seconds"])
@@ -111,9 +113,7 @@ def test_runs_shows_every_path_name_and_number_whole(two_runs, view, mode, width
 def test_inspect_shows_the_sha256_path_and_metrics_whole(two_runs, view, mode, width):
     checkpoint = two_runs[0] / "best.npz"
     info = json.loads(invoke("inspect", checkpoint, "--json")[1])
-    view(mode, width)
-    code, text = invoke("inspect", checkpoint)
-    assert code == 0, text
+    text = shown(view, mode, width, "inspect", checkpoint)
     metrics = [fmt(v) for k, v in info["metrics"].items() if k != "layers"]
     assert_whole(text, [checkpoint, info["sha256"], *metrics])
 
@@ -123,9 +123,7 @@ def test_diff_shows_both_paths_and_every_value_whole(two_runs, view, mode, width
     from nncli.evaluation.inspection import diff_runs
 
     result = diff_runs(*two_runs)
-    view(mode, width)
-    code, text = invoke("diff", *two_runs)
-    assert code == 0, text
+    text = shown(view, mode, width, "diff", *two_runs)
     assert_whole(text, [*two_runs, *result["config"]])
     for key, (a, b) in result["metrics"].items():
         if not key.endswith("layers"):
@@ -172,9 +170,7 @@ def test_the_sweep_table_shows_every_value_whole(epochs_sweep, view, mode, width
 
     spec = load_sweep(epochs_sweep)
     rows = run_sweep(spec, workers=1)  # finished: the rows, nothing trained
-    view(mode, width)
-    code, text = invoke("sweep", epochs_sweep)
-    assert code == 0, text
+    text = shown(view, mode, width, "sweep", epochs_sweep)
     for r in rows:
         assert_whole(text, [mean_std(r), f"nncli train {Path(spec.output) / 'best.yaml'}"])
     assert_whole(text, [spec.output, "train.epochs", "lr"])
